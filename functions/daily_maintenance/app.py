@@ -1,0 +1,24 @@
+"""DailyMaintenanceFunction: the daily schedule. Time is the schedule's ``time``, never the clock."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from audiens.observability import logger
+from audiens.wiring import accounts_service
+
+
+def scheduled_time(event: dict[str, Any]) -> datetime:
+    value = str(event["time"]).replace("Z", "+00:00")
+    return datetime.fromisoformat(value).astimezone(UTC)
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    now = scheduled_time(event)
+    expired = accounts_service().expire_unactivated(now=now)
+    logger.info("daily maintenance done", extra={"time": now.isoformat(), "expired_accounts": expired})
+    return {"time": now.isoformat(), "expired_accounts": expired}

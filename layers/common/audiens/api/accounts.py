@@ -1,0 +1,188 @@
+"""Routes: accounts, activation, operator-created accounts, ``/v1/me`` and API keys."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from audiens.api.http import api_stage, json_response, principal, request_time, require_role
+from audiens.domain.accounts import OPERATOR, Account, ApiKey
+from audiens.wiring import accounts_service
+
+router = APIGatewayRouter()
+
+Role = Literal["provider", "buyer"]
+CompanyName = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
+Email = Annotated[str, Field(min_length=3, max_length=254)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SignUpRequest(Strict):
+    company_name: CompanyName
+    email: Email
+    roles: Annotated[list[Role], Field(min_length=1, max_length=2)]
+
+
+class SignUpResponse(BaseModel):
+    account_id: str
+    status: str
+
+
+class ActivateRequest(Strict):
+    token: Annotated[str, Field(min_length=1, max_length=200)]
+
+
+class KeyResponse(BaseModel):
+    account_id: str
+    api_key: str
+
+
+class AdminAccountRequest(SignUpRequest):
+    revenue_share: Annotated[str | None, Field(default=None, max_length=10, examples=["0.80"])] = None
+
+
+class AdminAccountResponse(BaseModel):
+    account_id: str
+    api_key: str
+    status: str
+    roles: list[str]
+    revenue_share: str | None
+
+
+class MeResponse(BaseModel):
+    account_id: str
+    company_name: str
+    email: str
+    roles: list[str]
+    status: str
+    revenue_share: str | None = None
+    created_at: str | None = None
+
+
+class ApiKeyView(BaseModel):
+    key_id: str
+    name: str
+    prefix: str
+    status: Literal["active", "revoked"]
+    created_at: str
+    revoked_at: str | None
+
+
+class ApiKeyList(BaseModel):
+    api_keys: list[ApiKeyView]
+
+
+class CreateKeyRequest(Strict):
+    name: Annotated[str, Field(min_length=1, max_length=100)] = "api key"
+
+
+class CreatedKey(ApiKeyView):
+    api_key: str
+
+
+def rfc3339(value: datetime | None) -> str | None:
+    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _key_view(key: ApiKey) -> dict[str, Any]:
+    return {
+        "key_id": key.key_id,
+        "name": key.name,
+        "prefix": key.prefix,
+        "status": "revoked" if key.revoked_at else "active",
+        "created_at": rfc3339(key.created_at),
+        "revoked_at": rfc3339(key.revoked_at),
+    }
+
+
+def _me(account: Account) -> dict[str, Any]:
+    return {
+        "account_id": account.account_id,
+        "company_name": account.company_name,
+        "email": account.email,
+        "roles": list(account.roles),
+        "status": account.status,
+        "revenue_share": str(account.revenue_share) if account.revenue_share is not None else None,
+        "created_at": rfc3339(account.created_at),
+    }
+
+
+@router.post("/v1/accounts", tags=["accounts"], summary="Sign up (sends an activation email)")
+def sign_up(body: SignUpRequest) -> Response[SignUpResponse]:
+    account = accounts_service().sign_up(
+        company_name=body.company_name, email=body.email, roles=list(body.roles), now=request_time()
+    )
+    return json_response(201, {"account_id": account.account_id, "status": account.status})
+
+
+@router.post("/v1/accounts/activate", tags=["accounts"], summary="Activate with the emailed token; returns the first API key")
+def activate(body: ActivateRequest) -> Response[KeyResponse]:
+    account, secret = accounts_service().activate(token=body.token, now=request_time())
+    return json_response(200, {"account_id": account.account_id, "api_key": secret})
+
+
+@router.post("/v1/admin/accounts", tags=["admin"], summary="Operator: create an active account")
+def admin_create_account(body: AdminAccountRequest) -> Response[AdminAccountResponse]:
+    require_role(OPERATOR)
+    account, secret = accounts_service().create_active_account(
+        company_name=body.company_name,
+        email=body.email,
+        roles=list(body.roles),
+        revenue_share=body.revenue_share,
+        now=request_time(),
+    )
+    return json_response(
+        201,
+        {
+            "account_id": account.account_id,
+            "api_key": secret,
+            "status": account.status,
+            "roles": list(account.roles),
+            "revenue_share": str(account.revenue_share) if account.revenue_share is not None else None,
+        },
+    )
+
+
+@router.get("/v1/me", tags=["accounts"], summary="The calling account")
+def me() -> Response[MeResponse]:
+    caller = principal()
+    if caller.account_id == OPERATOR:
+        return json_response(
+            200,
+            {
+                "account_id": OPERATOR,
+                "company_name": "Audiens operator",
+                "email": "",
+                "roles": [OPERATOR],
+                "status": "active",
+            },
+        )
+    return json_response(200, _me(accounts_service().get_account(caller.account_id)))
+
+
+@router.get("/v1/api-keys", tags=["accounts"], summary="List the account's API keys (never the secrets)")
+def list_keys() -> Response[ApiKeyList]:
+    caller = require_role("provider", "buyer")
+    return json_response(200, {"api_keys": [_key_view(k) for k in accounts_service().list_keys(caller)]})
+
+
+@router.post("/v1/api-keys", tags=["accounts"], summary="Create an API key (shown once)")
+def create_key(body: CreateKeyRequest) -> Response[CreatedKey]:
+    caller = require_role("provider", "buyer")
+    issued = accounts_service().create_key(caller, name=body.name, now=request_time())
+    return json_response(201, {**_key_view(issued.key), "api_key": issued.secret})
+
+
+@router.delete("/v1/api-keys/<key_id>", tags=["accounts"], summary="Revoke an API key (takes effect at once)")
+def revoke_key(key_id: str) -> Response[ApiKeyView]:
+    caller = require_role("provider", "buyer")
+    api_id, stage = api_stage()
+    key = accounts_service().revoke_key(caller, key_id=key_id, now=request_time(), api_id=api_id, stage=stage)
+    return json_response(200, _key_view(key))

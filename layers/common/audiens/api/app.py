@@ -1,0 +1,42 @@
+"""The API function's resolver with every router included, and its Lambda entry point."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from audiens.api import accounts
+from audiens.api.http import app, body_too_large, error_response, normalize_event
+from audiens.api.idempotency import idempotency_middleware, register_context
+from audiens.errors import PayloadTooLargeError
+from audiens.observability import logger
+
+app.use(middlewares=[idempotency_middleware])
+app.include_router(accounts.router)
+
+TITLE = "Audiens API"
+VERSION = "1.0.0"
+
+
+def openapi_json() -> str:
+    return app.get_openapi_json_schema(
+        title=TITLE,
+        version=VERSION,
+        summary="Audience data marketplace: accounts, data onboarding, the marketplace, usage and billing.",
+    )
+
+
+@logger.inject_lambda_context(clear_state=True)
+def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    register_context(context)
+    if body_too_large(event):
+        too_large = error_response(PayloadTooLargeError("The request body is larger than the 6 MB limit."))
+        return {
+            "statusCode": too_large.status_code,
+            "headers": {"Content-Type": "application/json"},
+            "body": json.dumps(too_large.body),
+            "isBase64Encoded": False,
+        }
+    return app.resolve(normalize_event(event), context)

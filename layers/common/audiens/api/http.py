@@ -1,0 +1,134 @@
+"""The HTTP adapter shared by every route module: the resolver, the caller, the request time, errors.
+
+Domain and service errors are ``AppError``s; this is the one place that turns any exception into the
+error body of API.md, so no route formats an error itself and no bad input becomes a 500.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
+from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFoundError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+
+from audiens.domain.accounts import Principal
+from audiens.errors import AppError, ForbiddenError, MethodNotAllowedError, NotFoundError, UnauthorizedError
+from audiens.observability import logger
+
+MAX_BODY_BYTES = 6 * 1024 * 1024
+
+app = APIGatewayRestResolver(enable_validation=True)
+
+
+def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
+    return Response(
+        status_code=status,
+        content_type=content_types.APPLICATION_JSON,
+        body=body,
+        headers=headers,
+    )
+
+
+def error_response(error: AppError) -> Response[Any]:
+    headers = {"Allow": error.details[0]["allow"]} if isinstance(error, MethodNotAllowedError) else None
+    return json_response(error.status, error.to_body(), headers)
+
+
+def request_time() -> datetime:
+    """The business time of this request: API Gateway's stamp, never the function's clock."""
+    epoch_ms = app.current_event.request_context.request_time_epoch
+    return datetime.fromtimestamp(int(epoch_ms) / 1000, tz=UTC)
+
+
+def principal() -> Principal:
+    context = app.current_event.request_context.authorizer.raw_event or {}
+    account_id = context.get("account_id") or context.get("principalId")
+    if not account_id:
+        raise UnauthorizedError("A valid API key is required: send the header Authorization: Bearer <api_key>.")
+    roles = tuple(r for r in str(context.get("roles", "")).split(",") if r)
+    return Principal(account_id=str(account_id), roles=roles, key_id=str(context.get("key_id", "")))
+
+
+def require_role(*roles: str) -> Principal:
+    caller = principal()
+    if not caller.has_role(*roles):
+        wanted = " or ".join(roles)
+        raise ForbiddenError(f"This route needs an API key of a {wanted} account.")
+    return caller
+
+
+def api_stage() -> tuple[str, str]:
+    ctx = app.current_event.request_context
+    return ctx.api_id or "", ctx.stage or ""
+
+
+@app.exception_handler(AppError)
+def _app_error(error: AppError) -> Response[Any]:
+    return error_response(error)
+
+
+@app.exception_handler(RequestValidationError)
+def _validation_error(error: RequestValidationError) -> Response[Any]:
+    problems = error.errors()
+    if any(p.get("type") == "json_invalid" for p in problems):
+        ctx = next((p.get("ctx") or {} for p in problems if p.get("type") == "json_invalid"), {})
+        return error_response(
+            AppError(
+                f"The request body is not valid JSON ({ctx.get('error', 'decode error')}).",
+                code="malformed_json",
+                details=[{"field": "body"}],
+            )
+        )
+    details = []
+    for problem in problems:
+        loc = [str(part) for part in problem.get("loc", ()) if part not in ("body",)] or ["body"]
+        details.append({"field": ".".join(loc), "code": problem.get("type", "invalid"), "message": problem.get("msg", "")})
+    summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
+    return json_response(422, {"error": {"code": "validation_error", "message": f"Invalid request: {summary}.", "details": details}})
+
+
+@app.exception_handler(RouteNotFoundError)
+def _not_found(_: Exception) -> Response[Any]:
+    path = app.current_event.path
+    allowed = sorted(
+        {r.method for r in app._static_routes + app._dynamic_routes if r.rule.match(path)}  # noqa: SLF001
+    )
+    if allowed:
+        method = app.current_event.http_method
+        return error_response(
+            MethodNotAllowedError(
+                f"{method} is not allowed on {path}; allowed: {', '.join(allowed)}.", details=[{"allow": ", ".join(allowed)}]
+            )
+        )
+    return error_response(NotFoundError(f"No route {app.current_event.http_method} {path}."))
+
+
+@app.exception_handler(Exception)
+def _unexpected(error: Exception) -> Response[Any]:
+    logger.exception("unhandled error")
+    return json_response(
+        500,
+        {"error": {"code": "internal_error", "message": "Something went wrong on our side; it has been logged.", "details": []}},
+    )
+
+
+def normalize_event(event: dict[str, Any]) -> dict[str, Any]:
+    """Bodies are JSON whatever the client claims (curl -d sends form encoding), except true uploads."""
+    headers = event.get("headers") or {}
+    content_type = next((v for k, v in headers.items() if k.lower() == "content-type"), "")
+    if event.get("body") and (not content_type or content_type.startswith("application/x-www-form-urlencoded")):
+        headers = {k: v for k, v in headers.items() if k.lower() != "content-type"}
+        headers["Content-Type"] = "application/json"
+        event = {**event, "headers": headers}
+        if event.get("multiValueHeaders"):
+            mv = {k: v for k, v in event["multiValueHeaders"].items() if k.lower() != "content-type"}
+            mv["Content-Type"] = ["application/json"]
+            event["multiValueHeaders"] = mv
+    return event
+
+
+def body_too_large(event: dict[str, Any]) -> bool:
+    body = event.get("body") or ""
+    return len(body) > MAX_BODY_BYTES * (4 / 3 if event.get("isBase64Encoded") else 1)

@@ -1,0 +1,44 @@
+"""Settings: the only reader of ``os.environ``.
+
+Each function gets exactly the variables the template gives it, so every field is optional here and
+the service that needs one asks for it through ``require`` - a missing variable then fails loudly at
+the handler's entry with the variable's name, not as a ``None`` deep inside a DynamoDB call.
+"""
+
+from __future__ import annotations
+
+import os
+from functools import cache
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class ConfigurationError(RuntimeError):
+    """A variable the template should have set is missing: a deployment bug, never the user's."""
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="ignore")
+
+    stage: str = Field(default="dev", alias="STAGE")
+    region: str = Field(default="us-east-1", alias="AWS_REGION")
+    accounts_table: str | None = Field(default=None, alias="ACCOUNTS_TABLE")
+    idempotency_table: str | None = Field(default=None, alias="IDEMPOTENCY_TABLE")
+    email_queue_url: str | None = Field(default=None, alias="EMAIL_QUEUE_URL")
+    operator_key_hash: str | None = Field(default=None, alias="OPERATOR_KEY_HASH")
+    sender_email: str = Field(default="no-reply@audiens.example", alias="SENDER_EMAIL")
+    public_base_url: str = Field(default="https://console.audiens.example", alias="PUBLIC_BASE_URL")
+
+    def require(self, field: str) -> str:
+        value = getattr(self, field)
+        if not value:
+            alias = type(self).model_fields[field].alias
+            raise ConfigurationError(f"environment variable {alias} is not set for this function")
+        return str(value)
+
+
+@cache
+def get_settings() -> Settings:
+    env = dict(os.environ)
+    env.setdefault("AWS_REGION", env.get("AWS_DEFAULT_REGION", "us-east-1"))
+    return Settings.model_validate(env)

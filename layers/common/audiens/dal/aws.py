@@ -1,0 +1,60 @@
+"""Thin boto3 adapters for SQS, SES and API Gateway. Clients are created lazily, never at import."""
+
+from __future__ import annotations
+
+import json
+from functools import cached_property
+from typing import Any
+
+import boto3
+from botocore.exceptions import BotoCoreError, ClientError
+
+from audiens.observability import logger
+
+
+class SqsEmailQueue:
+    def __init__(self, queue_url: str, region: str) -> None:
+        self._queue_url = queue_url
+        self._region = region
+
+    @cached_property
+    def _client(self) -> Any:
+        return boto3.client("sqs", region_name=self._region)
+
+    def enqueue(self, email_id: str) -> None:
+        self._client.send_message(QueueUrl=self._queue_url, MessageBody=json.dumps({"email_id": email_id}))
+
+
+class SesEmailSender:
+    def __init__(self, region: str) -> None:
+        self._region = region
+
+    @cached_property
+    def _client(self) -> Any:
+        return boto3.client("ses", region_name=self._region)
+
+    def send(self, *, sender: str, to: str, subject: str, body: str) -> str:
+        response = self._client.send_email(
+            Source=sender,
+            Destination={"ToAddresses": [to]},
+            Message={"Subject": {"Data": subject, "Charset": "UTF-8"}, "Body": {"Text": {"Data": body, "Charset": "UTF-8"}}},
+        )
+        return str(response["MessageId"])
+
+
+class ApiGatewayAuthorizerCache:
+    """Flushes the stage's authorizer cache so a revoked key stops working at once, not after the TTL."""
+
+    def __init__(self, region: str) -> None:
+        self._region = region
+
+    @cached_property
+    def _client(self) -> Any:
+        return boto3.client("apigateway", region_name=self._region)
+
+    def flush(self, api_id: str, stage: str) -> None:
+        """Best effort: the revocation is already stored; if the flush fails the cache TTL still bounds it."""
+        try:
+            self._client.flush_stage_authorizers_cache(restApiId=api_id, stageName=stage)
+        except (BotoCoreError, ClientError) as error:
+            logger.warning("authorizer cache flush failed", extra={"error": str(error), "api_id": api_id})

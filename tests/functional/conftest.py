@@ -1,0 +1,81 @@
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from typing import Any
+
+import boto3
+import pytest
+
+os.environ.update(
+    AWS_ACCESS_KEY_ID="testing",
+    AWS_SECRET_ACCESS_KEY="testing",
+    AWS_SECURITY_TOKEN="testing",
+    AWS_SESSION_TOKEN="testing",
+    AWS_DEFAULT_REGION="us-east-1",
+    AWS_REGION="us-east-1",
+    POWERTOOLS_TRACE_DISABLED="true",
+    POWERTOOLS_METRICS_NAMESPACE="Audiens",
+    POWERTOOLS_LOG_LEVEL="WARNING",
+)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+from moto import mock_aws  # noqa: E402  (import moto before any client exists)
+
+from tests.support.aws import create_stack  # noqa: E402
+from tests.support.lambda_api import OPERATOR_KEY, OPERATOR_KEY_HASH, ApiClient, function_environment  # noqa: E402
+
+
+def _clear_caches() -> None:
+    from audiens import wiring
+    from audiens.api import idempotency
+    from audiens.config import get_settings
+
+    get_settings.cache_clear()
+    idempotency._store.cache_clear()
+    for name in dir(wiring):
+        fn = getattr(wiring, name)
+        if hasattr(fn, "cache_clear"):
+            fn.cache_clear()
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
+    """Given the template's tables, queues and buckets in moto, and the functions' environment set."""
+    with mock_aws():
+        physical = create_stack()
+        env = function_environment(physical, {"Stage": "test", "OperatorKeyHash": OPERATOR_KEY_HASH})
+        for name, value in env.items():
+            monkeypatch.setenv(name, value)
+        boto3.client("ses", region_name="us-east-1").verify_email_identity(EmailAddress=env["SENDER_EMAIL"])
+        _clear_caches()
+        yield physical
+        _clear_caches()
+
+
+@pytest.fixture
+def api(stack: dict[str, str]) -> ApiClient:
+    return ApiClient()
+
+
+@pytest.fixture
+def operator_key() -> str:
+    return OPERATOR_KEY
+
+
+@pytest.fixture
+def make_account(api: ApiClient, operator_key: str) -> Any:
+    counter = iter(range(1_000_000))
+
+    def make(roles: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+        n = next(counter)
+        result = api.call(
+            "POST",
+            "/v1/admin/accounts",
+            {"company_name": f"Company {n}", "email": f"user{n}@example.com", "roles": roles or ["buyer"], **extra},
+            key=operator_key,
+        )
+        assert result.status == 201, result.body
+        return dict(result.body)
+
+    return make
