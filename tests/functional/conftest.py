@@ -20,10 +20,10 @@ os.environ.update(
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
-from moto import mock_aws  # noqa: E402  (import moto before any client exists)
+from moto import mock_aws
 
-from tests.support.aws import create_stack  # noqa: E402
-from tests.support.lambda_api import OPERATOR_KEY, OPERATOR_KEY_HASH, ApiClient, function_environment  # noqa: E402
+from tests.support.aws import create_stack
+from tests.support.lambda_api import OPERATOR_KEY, OPERATOR_KEY_HASH, ApiClient, function_environment
 
 
 def _clear_caches() -> None:

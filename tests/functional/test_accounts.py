@@ -43,7 +43,9 @@ def _token_from_outbox() -> str:
 
 def test_sign_up_then_activate_returns_a_working_key(api: ApiClient, stack: dict[str, str]) -> None:
     # Given a sign-up
-    signed = api.call("POST", "/v1/accounts", {"company_name": "Acme Data", "email": "ops@acme.example", "roles": ["provider"]})
+    signed = api.call(
+        "POST", "/v1/accounts", {"company_name": "Acme Data", "email": "ops@acme.example", "roles": ["provider"]}
+    )
     assert signed.status == 201 and signed.body["status"] == "pending"
     # When the queued email is sent and its token used
     assert len(_send_queued_emails(stack)) == 1
@@ -125,7 +127,10 @@ def test_operator_creates_active_accounts_with_revenue_share(api: ApiClient, ope
 def test_admin_route_needs_the_operator_role(api: ApiClient, make_account: Any) -> None:
     buyer = make_account(["buyer"])
     result = api.call(
-        "POST", "/v1/admin/accounts", {"company_name": "X", "email": "x@example.com", "roles": ["buyer"]}, key=buyer["api_key"]
+        "POST",
+        "/v1/admin/accounts",
+        {"company_name": "X", "email": "x@example.com", "roles": ["buyer"]},
+        key=buyer["api_key"],
     )
     assert result.status == 403 and result.error_code == "forbidden"
 

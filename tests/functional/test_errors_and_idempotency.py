@@ -28,7 +28,11 @@ def _assert_error_body(body: Any) -> None:
         ("{not json", 400, "malformed_json"),
         ('{"company_name": "A", "email": "a@example.com", "roles": "buyer"}', 422, "validation_error"),
         ('{"company_name": "A", "email": "a@example.com", "roles": ["buyer"], "x": 1}', 422, "validation_error"),
-        ('{"company_name": "' + "A" * 201 + '", "email": "a@example.com", "roles": ["buyer"]}', 422, "validation_error"),
+        (
+            '{"company_name": "' + "A" * 201 + '", "email": "a@example.com", "roles": ["buyer"]}',
+            422,
+            "validation_error",
+        ),
         ('{"company_name": "A", "email": "not-an-email", "roles": ["buyer"]}', 422, "invalid_email"),
         ('{"company_name": "A", "email": "a@example.com", "roles": ["operator"]}', 422, "validation_error"),
         ('{"company_name": "A", "email": "a@example.com", "roles": []}', 422, "validation_error"),

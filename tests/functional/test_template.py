@@ -18,7 +18,11 @@ from tests.support.template import ROOT, TEMPLATE, functions, load, resources
 
 def test_cfn_lint_passes() -> None:
     result = subprocess.run(
-        [str(Path(sys.executable).parent / "cfn-lint"), str(TEMPLATE)], capture_output=True, text=True, check=False, cwd=ROOT
+        [str(Path(sys.executable).parent / "cfn-lint"), str(TEMPLATE)],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=ROOT,
     )
     assert result.returncode == 0, result.stdout + result.stderr
 

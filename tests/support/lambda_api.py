@@ -10,7 +10,6 @@ import sys
 import uuid
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 from types import ModuleType
 from typing import Any
 
@@ -149,7 +148,9 @@ def function_environment(physical: dict[str, str], overrides: dict[str, str]) ->
     params = {k: str(v.get("Default", "")) for k, v in tpl.get("Parameters", {}).items()}
     params.update(overrides)
     env: dict[str, str] = {}
-    variables: list[dict[str, Any]] = [tpl.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})]
+    variables: list[dict[str, Any]] = [
+        tpl.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+    ]
     variables += [fn["Properties"].get("Environment", {}).get("Variables", {}) for fn in functions().values()]
     for block in variables:
         for name, value in block.items():

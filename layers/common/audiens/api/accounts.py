@@ -122,7 +122,9 @@ def sign_up(body: SignUpRequest) -> Response[SignUpResponse]:
     return json_response(201, {"account_id": account.account_id, "status": account.status})
 
 
-@router.post("/v1/accounts/activate", tags=["accounts"], summary="Activate with the emailed token; returns the first API key")
+@router.post(
+    "/v1/accounts/activate", tags=["accounts"], summary="Activate with the emailed token; returns the first API key"
+)
 def activate(body: ActivateRequest) -> Response[KeyResponse]:
     account, secret = accounts_service().activate(token=body.token, now=request_time())
     return json_response(200, {"account_id": account.account_id, "api_key": secret})

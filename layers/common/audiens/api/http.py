@@ -84,22 +84,27 @@ def _validation_error(error: RequestValidationError) -> Response[Any]:
     details = []
     for problem in problems:
         loc = [str(part) for part in problem.get("loc", ()) if part not in ("body",)] or ["body"]
-        details.append({"field": ".".join(loc), "code": problem.get("type", "invalid"), "message": problem.get("msg", "")})
+        details.append(
+            {"field": ".".join(loc), "code": problem.get("type", "invalid"), "message": problem.get("msg", "")}
+        )
     summary = "; ".join(f"{d['field']}: {d['message']}" for d in details[:5])
-    return json_response(422, {"error": {"code": "validation_error", "message": f"Invalid request: {summary}.", "details": details}})
+    return json_response(
+        422, {"error": {"code": "validation_error", "message": f"Invalid request: {summary}.", "details": details}}
+    )
 
 
 @app.exception_handler(RouteNotFoundError)
 def _not_found(_: Exception) -> Response[Any]:
     path = app.current_event.path
     allowed = sorted(
-        {r.method for r in app._static_routes + app._dynamic_routes if r.rule.match(path)}  # noqa: SLF001
+        {r.method for r in app._static_routes + app._dynamic_routes if r.rule.match(path)}
     )
     if allowed:
         method = app.current_event.http_method
         return error_response(
             MethodNotAllowedError(
-                f"{method} is not allowed on {path}; allowed: {', '.join(allowed)}.", details=[{"allow": ", ".join(allowed)}]
+                f"{method} is not allowed on {path}; allowed: {', '.join(allowed)}.",
+                details=[{"allow": ", ".join(allowed)}],
             )
         )
     return error_response(NotFoundError(f"No route {app.current_event.http_method} {path}."))
@@ -110,7 +115,13 @@ def _unexpected(error: Exception) -> Response[Any]:
     logger.exception("unhandled error")
     return json_response(
         500,
-        {"error": {"code": "internal_error", "message": "Something went wrong on our side; it has been logged.", "details": []}},
+        {
+            "error": {
+                "code": "internal_error",
+                "message": "Something went wrong on our side; it has been logged.",
+                "details": [],
+            }
+        },
     )
 
 

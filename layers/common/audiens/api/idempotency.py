@@ -42,7 +42,7 @@ CONFIG = IdempotencyConfig(
     payload_validation_jmespath="body",
     raise_on_no_idempotency_key=True,
     expires_after_seconds=24 * 3600,
-    response_hook=_mark_replayed,
+    response_hook=_mark_replayed,  # type: ignore[arg-type]
 )
 
 
@@ -54,7 +54,7 @@ def _store() -> DynamoDBPersistenceLayer:
 def _serialize(app: APIGatewayRestResolver, response: Response[Any]) -> dict[str, Any]:
     body = response.body
     if not isinstance(body, str | bytes | type(None)):
-        body = app._serializer(body)  # noqa: SLF001 - the resolver's own JSON serializer
+        body = app._serializer(body)
     if isinstance(body, bytes):
         body = body.decode()
     return {"status": response.status_code, "headers": dict(response.headers), "body": body or ""}
@@ -66,7 +66,9 @@ def idempotency_middleware(app: APIGatewayRestResolver, next_middleware: Callabl
     if not key:
         return next_middleware(app)
     if len(key) > MAX_KEY_LENGTH:
-        raise ValidationError(f"Idempotency-Key must be at most {MAX_KEY_LENGTH} characters.", code="invalid_idempotency_key")
+        raise ValidationError(
+            f"Idempotency-Key must be at most {MAX_KEY_LENGTH} characters.", code="invalid_idempotency_key"
+        )
     authorizer = event.request_context.authorizer.raw_event or {}
     scope = authorizer.get("account_id") or authorizer.get("principalId") or "public"
     body_hash = hashlib.sha256((event.body or "").encode()).hexdigest()

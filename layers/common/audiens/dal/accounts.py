@@ -9,9 +9,9 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from audiens.dal.models import AccountItem, ActivationTokenItem, ApiKeyItem, EmailClaimItem, OutgoingEmailItem
 from audiens.domain.accounts import Account, ApiKey, OutgoingEmail
 from audiens.errors import ConflictError, NotFoundError, ValidationError
-from audiens.dal.models import AccountItem, ActivationTokenItem, ApiKeyItem, EmailClaimItem, OutgoingEmailItem
 
 PENDING = "PENDING"
 

@@ -11,30 +11,35 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from typing import Any
 
-from pynamodb.attributes import UnicodeAttribute
+from pynamodb.attributes import Attribute
 from pynamodb.constants import STRING
 from pynamodb.models import Model
 
 
-class IsoDateTimeAttribute(UnicodeAttribute):
+class IsoDateTimeAttribute(Attribute[datetime]):
     """RFC 3339 UTC timestamps stored as strings: sortable, readable, and never a float."""
 
     attr_type = STRING
 
     def serialize(self, value: Any) -> Any:
-        if isinstance(value, datetime):
-            return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-        return super().serialize(value)
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
 
     def deserialize(self, value: Any) -> Any:
         return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
 
 
 def all_models() -> list[type[Model]]:
-    """Every PynamoDB model of the application (used by binding and by the template check)."""
-    from audiens.dal import models
+    """Every PynamoDB model of the application: each ``audiens.dal`` module lists its own in ``MODELS``."""
+    import importlib
+    import pkgutil
 
-    return list(models.MODELS)
+    import audiens.dal as package
+
+    found: list[type[Model]] = []
+    for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        module = importlib.import_module(f"audiens.dal.{info.name}")
+        found.extend(m for m in getattr(module, "MODELS", []) if m not in found)
+    return found
 
 
 def bind_tables(physical_names: dict[str, str], region: str, models: Iterable[type[Model]] | None = None) -> None:

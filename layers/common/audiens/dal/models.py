@@ -36,7 +36,7 @@ class AccountItem(_AccountsTable):
     account_id = UnicodeAttribute()
     company_name = UnicodeAttribute()
     email = UnicodeAttribute()
-    roles = ListAttribute[str](of=UnicodeAttribute)
+    roles = ListAttribute[str](of=UnicodeAttribute)  # type: ignore[arg-type]
     status = UnicodeAttribute()
     revenue_share = UnicodeAttribute(null=True)
     created_at = IsoDateTimeAttribute()

@@ -132,7 +132,9 @@ class AccountsService:
             raise NotFoundError(f"email {email_id} does not exist")
         if email.sent:
             return False
-        message_id = self._email_sender.send(sender=self._sender_email, to=email.to, subject=email.subject, body=email.body)
+        message_id = self._email_sender.send(
+            sender=self._sender_email, to=email.to, subject=email.subject, body=email.body
+        )
         self._repo.mark_email_sent(email_id, message_id)
         return True
 
