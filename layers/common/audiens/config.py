@@ -24,6 +24,7 @@ class Settings(BaseModel):
     region: str = Field(default="us-east-1", alias="AWS_REGION")
     accounts_table: str | None = Field(default=None, alias="ACCOUNTS_TABLE")
     idempotency_table: str | None = Field(default=None, alias="IDEMPOTENCY_TABLE")
+    usage_table: str | None = Field(default=None, alias="USAGE_TABLE")
     email_queue_url: str | None = Field(default=None, alias="EMAIL_QUEUE_URL")
     operator_key_hash: str | None = Field(default=None, alias="OPERATOR_KEY_HASH")
     sender_email: str = Field(default="no-reply@audiens.example", alias="SENDER_EMAIL")

@@ -17,6 +17,7 @@ from audiens.services.accounts import AccountsService
 TABLES = {
     "AccountsTable": "accounts_table",
     "IdempotencyTable": "idempotency_table",
+    "UsageTable": "usage_table",
 }
 
 

@@ -20,7 +20,7 @@ the plan is tested against.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from math import gcd
 from operator import itemgetter
@@ -34,7 +34,7 @@ __all__ = [
     "USE_MODELING",
     "AttributionPlan",
     "FeedUse",
-    "Path",
+    "NodePath",
     "PopulationOf",
     "TraitInfo",
     "TraitKind",
@@ -54,7 +54,7 @@ TRAIT_KINDS: Final = frozenset({"rule", "algorithmic", "first_party"})
 FeedUse = tuple[str, str]
 """``(feed_id, use_case)``: the unit a provider is paid for."""
 
-Path = tuple[int, ...]
+NodePath = tuple[int, ...]
 """A node's position in the rule tree: the child indexes from the root (the root is ``()``)."""
 
 PopulationOf = Callable[[Node], int]
@@ -97,11 +97,13 @@ class TraitInfo:
 
 
 def largest_remainder(total: int, weights: Sequence[int], tie_keys: Sequence[str]) -> list[int]:
-    """Split ``total`` units in proportion to ``weights``; the shares sum to ``total`` exactly.
+    """Split ``total`` whole units in proportion to ``weights`` (Hamilton's largest-remainder method).
 
-    Each share is the floor of its exact share ``total * w / sum(w)``; the units left over go one each
-    to the largest remainders, ties to the lowest tie key, then to the earliest position. So no share
-    is below the floor or above the ceiling of its exact share. All weights 0 → an equal split.
+    Chosen because it is exact (the shares sum to ``total``) and never more than one unit away from the
+    proportional share (each is the floor or the ceiling of ``total * w / sum(w)``): each child gets its
+    floor, and the units left over go one each to the largest remainders. Ties go to the lowest tie key,
+    then to the earliest position, so the same report always produces the same invoice. All weights 0 →
+    an equal split.
     """
     count = len(weights)
     if count == 0:
@@ -148,49 +150,45 @@ def _child_weights(node: Or, population_of: PopulationOf) -> list[int]:
 # ------------------------------------------------------------------------------- reference allocation
 
 
-def allocate_nodes(rule: Node, impressions: int, population_of: PopulationOf) -> dict[Path, int]:
-    """Impressions reaching every node of the rule, keyed by path: the walk of §8, step by step.
+def allocate_nodes(rule: Node, impressions: int, population_of: PopulationOf) -> dict[NodePath, int]:
+    """Impressions reaching every node of the rule, keyed by path (in pre-order): the walk of §8, literally.
 
-    Slow and literal on purpose: it is the reference the compiled plan is checked against, and lets a
-    test (or an auditor) verify conservation at each OR node.
+    Slow on purpose: it is the reference the compiled plan is checked against, and lets a test (or an
+    auditor) verify conservation at each OR node.
     """
+    return {path: amount for path, _, amount in _walk(rule, impressions, population_of)}
+
+
+def allocate_traits(rule: Node, impressions: int, population_of: PopulationOf) -> dict[str, int]:
+    """Impressions per trait id, summed over every path that reaches the trait (each path counts)."""
+    per_trait: dict[str, int] = {}
+    for _, node, amount in _walk(rule, impressions, population_of):
+        if isinstance(node, Trait):
+            per_trait[node.id] = per_trait.get(node.id, 0) + amount
+    return per_trait
+
+
+def _walk(rule: Node, impressions: int, population_of: PopulationOf) -> Iterator[tuple[NodePath, Node, int]]:
     _check_count(impressions, "impressions")
-    allocations: dict[Path, int] = {}
-    stack: list[tuple[Node, Path, int]] = [(rule, (), impressions)]
+    stack: list[tuple[NodePath, Node, int]] = [((), rule, impressions)]
     while stack:
-        node, path, amount = stack.pop()
-        allocations[path] = amount
+        path, node, amount = stack.pop()
+        yield path, node, amount
         if isinstance(node, Trait):
             continue
         if isinstance(node, Not):
-            stack.append((node.child, (*path, 0), amount))
+            stack.append(((*path, 0), node.child, amount))
             continue
         if isinstance(node, And):
             shares = [amount] * len(node.children)
         else:
             tie_keys = [min_trait_id(child) for child in node.children]
             shares = largest_remainder(amount, _child_weights(node, population_of), tie_keys)
-        for index, (child, share) in enumerate(zip(node.children, shares, strict=True)):
-            stack.append((child, (*path, index), share))
-    return allocations
-
-
-def allocate_traits(rule: Node, impressions: int, population_of: PopulationOf) -> dict[str, int]:
-    """Impressions per trait id, summed over every path that reaches the trait (each path counts)."""
-    allocations = allocate_nodes(rule, impressions, population_of)
-    per_trait: dict[str, int] = {}
-    for path, amount in allocations.items():
-        node = _node_at(rule, path)
-        if isinstance(node, Trait):
-            per_trait[node.id] = per_trait.get(node.id, 0) + amount
-    return per_trait
-
-
-def _node_at(rule: Node, path: Path) -> Node:
-    node = rule
-    for index in path:
-        node = node.child if isinstance(node, Not) else node.children[index]  # type: ignore[union-attr]
-    return node
+        children = [
+            ((*path, index), child, share)
+            for index, (child, share) in enumerate(zip(node.children, shares, strict=True))
+        ]
+        stack.extend(reversed(children))
 
 
 # ------------------------------------------------------------------------------------- compiled plan

@@ -18,6 +18,7 @@ character offset, so the audience builder can underline the exact spot.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Final
 
@@ -116,8 +117,8 @@ def _fail(pos: int, message: str) -> ValidationError:
     )
 
 
-def _tokenize(text: str) -> list[_Token]:
-    tokens: list[_Token] = []
+def _tokenize(text: str) -> Iterator[_Token]:
+    # A generator, so the parser reports the leftmost error: "A B &" fails at B, not at the later '&'.
     pos = 0
     length = len(text)
     while pos < length:
@@ -127,7 +128,7 @@ def _tokenize(text: str) -> list[_Token]:
             continue
         kind = _PUNCTUATION.get(ch)
         if kind is not None:
-            tokens.append(_Token(kind, ch, pos))
+            yield _Token(kind, ch, pos)
             pos += 1
             continue
         match = _IDENT_RE.match(text, pos)
@@ -135,10 +136,9 @@ def _tokenize(text: str) -> list[_Token]:
             raise _fail(pos, f"unexpected character {ch!r} at position {pos}")
         word = match.group()
         upper = word.upper()
-        tokens.append(_Token(upper if upper in KEYWORDS else _IDENT, word, pos))
+        yield _Token(upper if upper in KEYWORDS else _IDENT, word, pos)
         pos = match.end()
-    tokens.append(_Token(_END, "", length))
-    return tokens
+    yield _Token(_END, "", length)
 
 
 # ------------------------------------------------------------------------------------------------ parser
@@ -149,24 +149,27 @@ _OPERAND_START: Final = frozenset({_IDENT, _NOT, _LPAREN})
 class _Parser:
     """Recursive descent over ``or := and ((OR|,) and)*; and := not (AND not)*; not := NOT not | primary``."""
 
-    def __init__(self, tokens: list[_Token]) -> None:
-        self._tokens = tokens
+    def __init__(self, text: str) -> None:
+        self._stream = _tokenize(text)
+        self._tokens: list[_Token] = []
         self._index = 0
         self._depth = 0
 
     @property
     def _current(self) -> _Token:
+        while len(self._tokens) <= self._index:
+            self._tokens.append(next(self._stream))
         return self._tokens[self._index]
 
     def _previous(self) -> _Token | None:
         return self._tokens[self._index - 1] if self._index > 0 else None
 
-    def _advance(self) -> _Token:
-        token = self._tokens[self._index]
+    def _advance(self) -> None:
         self._index += 1
-        return token
 
     def parse(self) -> Node:
+        if self._current.kind == _END:
+            raise _fail(0, "the rule is empty: expected a trait id, NOT or '(' at position 0")
         node = self._parse_or()
         token = self._current
         if token.kind == _RPAREN:
@@ -253,10 +256,7 @@ def parse_rule(text: str) -> Node:
             f"the rule is {len(text)} characters long; text from position {MAX_RULE_LENGTH} on is past "
             f"the limit of {MAX_RULE_LENGTH} characters",
         )
-    tokens = _tokenize(text)
-    if len(tokens) == 1:
-        raise _fail(0, "the rule is empty: expected a trait id, NOT or '(' at position 0")
-    return _Parser(tokens).parse()
+    return _Parser(text).parse()
 
 
 # ----------------------------------------------------------------------------------------------- helpers
