@@ -101,7 +101,7 @@ def _parse_decimal_text(text: object, *, what: str, code: str) -> Decimal:
     if not isinstance(text, str) or _DECIMAL_TEXT.fullmatch(text) is None:
         shown = text if isinstance(text, str) else type(text).__name__
         raise ValidationError(
-            f"{what} must be a decimal string such as \"2.50\" with at most {MAX_PRICE_PLACES} decimal places, "
+            f'{what} must be a decimal string such as "2.50" with at most {MAX_PRICE_PLACES} decimal places, '
             f"got {shown!r}.",
             code=code,
         )

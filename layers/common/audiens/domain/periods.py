@@ -193,10 +193,8 @@ def reportable_period(after: Period, now: datetime, due_day: int = DEFAULT_DUE_D
     That is where late impressions of ``after`` belong: normally P+1, but if P+1's window has closed
     too, naming it would send the user to a second refusal.
     """
-    candidate = after.next()
-    while window(candidate, due_day).state(now) == "closed":
-        candidate = candidate.next()
-    return candidate
+    # Every period up to the one closed most recently is closed; the one after it is still reportable.
+    return max(after.next(), period_to_close(now, due_day).next())
 
 
 def ensure_window_open(period: Period, now: datetime, due_day: int = DEFAULT_DUE_DAY) -> Window:

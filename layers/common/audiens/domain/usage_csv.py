@@ -64,8 +64,8 @@ VALUES_NOT_SUPPORTED: Final = "values_not_supported"
 MAX_USAGE: Final = 10**15
 """More impressions than any month of any channel has served; larger numbers are typing accidents."""
 
-DEFAULT_MAX_BYTES: Final = 64 * 1024 * 1024
-"""About a million segment rows: validated in a few seconds, well inside a Lambda's time and memory."""
+DEFAULT_MAX_BYTES: Final = 100 * 1024 * 1024
+"""Room for a million-row template with names (about 75 MiB), validated in a few seconds in one Lambda."""
 
 # No legitimate row of five short columns comes near this; it bounds the line buffer when a file has
 # no line breaks at all (a binary file, or lone-CR line endings).
@@ -237,7 +237,7 @@ class _Problems:
         first = self.first_omitted
         if first is not None:
             more = self.omitted - 1
-            tail = f" {more} more problem{'s' if more != 1 else ''} after this one were not listed." if more else ""
+            tail = f" {more} more problem{'s were' if more != 1 else ' was'} not listed after this one." if more else ""
             self.items.append(
                 CsvProblem(
                     first.line,
@@ -298,7 +298,7 @@ class _LineSource:
                     yield batch
                 raise _InputStopped(
                     self.lines_out + 1,
-                    "The file is not UTF-8 text (unreadable bytes on this line); save it as \"CSV UTF-8\".",
+                    'The file is not UTF-8 text (unreadable bytes on this line); save it as "CSV UTF-8".',
                 ) from None
             if not text:
                 continue
@@ -311,7 +311,7 @@ class _LineSource:
             pending += decoder.decode(b"", final=True)
         except UnicodeDecodeError:
             raise _InputStopped(
-                self.lines_out + 1, "The file ends in the middle of a UTF-8 character; save it as \"CSV UTF-8\"."
+                self.lines_out + 1, 'The file ends in the middle of a UTF-8 character; save it as "CSV UTF-8".'
             ) from None
         if pending:
             self.lines_out += 1
@@ -396,7 +396,7 @@ def _not_found_message(schema: CsvSchema, cells: Sequence[str]) -> str:
 
 
 def validate_usage_csv(
-    chunks: Iterable[bytes],
+    chunks: Iterable[bytes] | bytes,
     kind: str,
     known_keys: Container[UsageKey],
     *,
@@ -411,6 +411,8 @@ def validate_usage_csv(
     there were.
     """
     schema = schema_for(kind)
+    if isinstance(chunks, bytes | bytearray | memoryview):
+        chunks = [bytes(chunks)]  # a whole file passed as one object, not an iterable of chunks
     if max_problems < 1:
         raise ValueError("max_problems must be at least 1")
     report = UsageCsvReport(kind=schema.kind)
@@ -422,7 +424,7 @@ def validate_usage_csv(
         positions, header_line = _read_header(reader, schema, problems)
         if positions is None:
             if header_line:  # a header was there but is unusable: count rows so the upload can say how many
-                report.rows = _count_rows(reader)
+                report.rows = _count_rows(reader, problems)
         else:
             report.rows = _validate_rows(reader, header_line, positions, schema, known_keys, problems, report.values)
             if report.rows == 0 and not problems.items:
@@ -451,7 +453,7 @@ def _read_header(reader: Reader, schema: CsvSchema, problems: _Problems) -> tupl
             return _check_header(cells, line, schema, problems), line
 
 
-def _count_rows(reader: Reader) -> int:
+def _count_rows(reader: Reader, problems: _Problems) -> int:
     rows = 0
     while True:
         try:
@@ -461,6 +463,9 @@ def _count_rows(reader: Reader) -> int:
             return rows
         except csv.Error:
             rows += 1
+        except _InputStopped as stop:
+            problems.add(stop.line, INVALID_INPUT, stop.message)
+            return rows
 
 
 def _validate_rows(
@@ -547,6 +552,10 @@ def _validate_rows(
             line = previous + 1
             previous = reader.line_num
             add(line, INVALID_INPUT, f"The row is not valid CSV ({exc}).")
+        except _InputStopped as stop:
+            # Rows read before the stop keep their problems and count; nothing after it can be read.
+            add(stop.line, INVALID_INPUT, stop.message)
+            return rows
 
 
 def render_usage_csv(
