@@ -33,7 +33,8 @@ up: venv ## Run the local runtime in the foreground (API on 127.0.0.1:3000, Ctrl
 
 .PHONY: test
 test: venv ## Unit, functional and end-to-end tests (the local runtime is started for real)
-	$(BIN)/python -m pytest tests -n 2 --dist loadfile -q
+	$(BIN)/python -m pytest tests/unit tests/functional -n 2 --dist loadfile -q
+	$(BIN)/python -m pytest tests/e2e -n 2 --dist loadfile -q
 
 .PHONY: test-unit
 test-unit: venv ## Pure domain tests only (no network)

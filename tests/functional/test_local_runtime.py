@@ -1,0 +1,588 @@
+"""The local runtime (infra/local_runtime), driven over HTTP, S3 and SQS like a user would.
+
+Most tests share one runtime started on the fixture template (tests/fixtures/local_runtime), which has
+one of every trigger the runtime emulates, so the runtime is tested without the application's code.
+The clock only ever moves forward here, so the tests do not depend on their order.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import http.client
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+import boto3
+import pytest
+
+from local_runtime import LocalRuntime
+from local_runtime.clock import Clock, parse_time, rfc3339
+from local_runtime.schedule_expr import ScheduleExpressionError, fires_between, next_fire, parse_expression
+from local_runtime.template import Template, load_yaml
+
+ROOT = Path(__file__).resolve().parents[2]
+FIXTURE = ROOT / "tests" / "fixtures" / "local_runtime" / "template.yaml"
+START = "2026-11-03T10:00:00Z"
+LEAK = "AUDIENS_TEST_MUST_NOT_LEAK"
+
+
+# ------------------------------------------------------------------------------------------- helpers
+class Reply:
+    def __init__(self, status: int, headers: list[tuple[str, str]], body: bytes) -> None:
+        self.status, self.headers, self.body = status, headers, body
+
+    def json(self) -> Any:
+        return json.loads(self.body)
+
+    def header(self, name: str) -> list[str]:
+        return [v for k, v in self.headers if k.lower() == name.lower()]
+
+
+def call(rt: LocalRuntime, method: str, path: str, body: bytes | str | dict[str, Any] | None = None,
+         headers: dict[str, str] | None = None) -> Reply:
+    url = urlsplit(rt.api_url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
+    data = json.dumps(body).encode() if isinstance(body, dict) else body.encode() if isinstance(body, str) else body
+    all_headers = dict(headers or {})
+    if isinstance(body, dict):
+        all_headers.setdefault("Content-Type", "application/json")
+    connection.request(method, path, body=data, headers=all_headers)
+    response = connection.getresponse()
+    reply = Reply(response.status, response.getheaders(), response.read())
+    connection.close()
+    return reply
+
+
+def echo(rt: LocalRuntime, path: str, **kwargs: Any) -> dict[str, Any]:
+    reply = call(rt, kwargs.pop("method", "GET"), path, **kwargs)
+    assert reply.status == 200, reply.body
+    return dict(reply.json())
+
+
+def records(rt: LocalRuntime, prefix: str) -> dict[str, Any]:
+    table = rt.resource("RecordsTable")
+    items = rt.client("dynamodb").scan(TableName=table, ConsistentRead=True)["Items"]
+    return {i["pk"]["S"]: json.loads(i["payload"]["S"]) for i in items if i["pk"]["S"].startswith(prefix)}
+
+
+def wait_for(what: str, check: Callable[[], Any], timeout: float = 15.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def queue_count(rt: LocalRuntime, url: str) -> int:
+    attributes = rt.client("sqs").get_queue_attributes(QueueUrl=url, AttributeNames=["ApproximateNumberOfMessages"])
+    return int(attributes["Attributes"]["ApproximateNumberOfMessages"])
+
+
+def advance(rt: LocalRuntime, delta: timedelta) -> datetime:
+    """Move the clock forward from wherever the schedules have got to (so no earlier test interferes)."""
+    base = max(rt.clock.now(), rt.scheduler.high_water)
+    return rt.clock.set(base + delta)
+
+
+def authorizer_calls(rt: LocalRuntime) -> int:
+    return rt.pools["AuthorizerFunction"].invocations
+
+
+@pytest.fixture(scope="module")
+def rt() -> Iterator[LocalRuntime]:
+    os.environ[LEAK] = "the runtime's own environment"
+    try:
+        with LocalRuntime(FIXTURE, api_port=0, aws_port=0, clock=START) as runtime:
+            yield runtime
+    finally:
+        os.environ.pop(LEAK, None)
+
+
+# ------------------------------------------------------------------------------------ template, pure
+def test_short_tags_become_long_form_intrinsics() -> None:
+    # Given every CloudFormation short tag
+    text = """
+    a: !Ref Stage
+    b: !GetAtt Queue.Arn
+    c: !GetAtt [Queue, QueueName]
+    d: !Sub "x-${Stage}"
+    e: !If [IsProd, !Ref "AWS::NoValue", 1]
+    f: !Join [",", [!Select [0, !Split ["-", "a-b"]], !Base64 hi]]
+    g: !And [!Equals [1, 1], !Not [!Condition IsProd], !Or [!Equals [a, b]]]
+    h: !FindInMap [M, k, v]
+    i: !GetAZs ""
+    j: !ImportValue other
+    k: 2026-11-06
+    """
+    # When it is loaded
+    loaded = load_yaml(text)
+    # Then each tag is its long form and dates stay strings
+    assert loaded["a"] == {"Ref": "Stage"}
+    assert loaded["b"] == {"Fn::GetAtt": ["Queue", "Arn"]}
+    assert loaded["c"] == {"Fn::GetAtt": ["Queue", "QueueName"]}
+    assert loaded["d"] == {"Fn::Sub": "x-${Stage}"}
+    assert loaded["e"] == {"Fn::If": ["IsProd", {"Ref": "AWS::NoValue"}, 1]}
+    assert loaded["f"] == {"Fn::Join": [",", [{"Fn::Select": [0, {"Fn::Split": ["-", "a-b"]}]}, {"Fn::Base64": "hi"}]]}
+    assert loaded["g"]["Fn::And"][1] == {"Fn::Not": [{"Condition": "IsProd"}]}
+    assert loaded["h"] == {"Fn::FindInMap": ["M", "k", "v"]}
+    assert loaded["i"] == {"Fn::GetAZs": ""}
+    assert loaded["j"] == {"Fn::ImportValue": "other"}
+    assert loaded["k"] == "2026-11-06"
+
+
+def test_globals_merge_into_every_function() -> None:
+    template = Template.load(FIXTURE)
+    echo_props = template.resources["EchoFunction"]["Properties"]
+    worker_props = template.resources["WorkerFunction"]["Properties"]
+    # Then local values win, maps merge, lists concatenate
+    assert echo_props["MemorySize"] == 512 and worker_props["MemorySize"] == 256
+    assert echo_props["Layers"] == [{"Ref": "FixtureLayer"}]
+    assert set(echo_props["Environment"]["Variables"]) >= {"STAGE", "RECORDS_TABLE", "WORK_QUEUE_URL"}
+    assert set(worker_props["Environment"]["Variables"]) == {"STAGE", "RECORDS_TABLE"}
+
+
+# ------------------------------------------------------------------------------------- cron, pure
+@pytest.mark.parametrize(
+    ("expression", "after", "expected"),
+    [
+        ("cron(0 0 6 * ? *)", "2026-10-20T00:00:00Z", "2026-11-06T00:00:00Z"),
+        ("cron(0 0 6 * ? *)", "2026-11-06T00:00:00Z", "2026-12-06T00:00:00Z"),
+        ("cron(0 3 * * ? *)", "2026-11-03T10:00:00Z", "2026-11-04T03:00:00Z"),
+        ("cron(0 3 * * ? *)", "2026-11-03T02:59:59Z", "2026-11-03T03:00:00Z"),
+        ("cron(0/15 9-17 ? * MON-FRI *)", "2026-11-06T17:50:00Z", "2026-11-09T09:00:00Z"),
+        ("cron(30 8 1,15 JAN,JUL ? 2027)", "2026-11-03T00:00:00Z", "2027-01-01T08:30:00Z"),
+        ("cron(0 12 ? * SUN *)", "2026-11-03T00:00:00Z", "2026-11-08T12:00:00Z"),
+        ("rate(5 minutes)", "2026-11-03T10:07:00Z", "2026-11-03T10:10:00Z"),
+        ("at(2026-12-24T18:00:00)", "2026-11-03T00:00:00Z", "2026-12-24T18:00:00Z"),
+    ],
+)
+def test_next_fire_time(expression: str, after: str, expected: str) -> None:
+    parsed = parse_expression(expression, anchor=parse_time("2026-11-03T10:00:00Z"))
+    assert rfc3339(next_fire(parsed, parse_time(after))) == expected  # type: ignore[arg-type]
+
+
+def test_fires_between_lists_each_occurrence_and_caps() -> None:
+    daily = parse_expression("cron(0 3 * * ? *)")
+    fires, capped = fires_between(daily, parse_time("2026-11-03T10:00:00Z"), parse_time("2026-11-06T03:00:00Z"), 1000)
+    assert [rfc3339(f) for f in fires] == ["2026-11-04T03:00:00Z", "2026-11-05T03:00:00Z", "2026-11-06T03:00:00Z"]
+    assert not capped
+    minutely = parse_expression("cron(* * * * ? *)")
+    fires, capped = fires_between(minutely, parse_time("2026-11-03T00:00:00Z"), parse_time("2026-11-10T00:00:00Z"), 1000)
+    assert len(fires) == 1000 and capped
+
+
+@pytest.mark.parametrize(
+    "expression",
+    ["cron(0 0 L * ? *)", "cron(0 0 ? * 6#3 *)", "cron(0 0 15W * ? *)", "cron(0 0 * * * *)", "cron(0 0 ? * ? *)",
+     "cron(60 0 * * ? *)", "cron(0 0 * *)", "rate(0 minutes)", "rate(1 week)", "every day"],
+)
+def test_invalid_or_unsupported_expressions_are_rejected(expression: str) -> None:
+    with pytest.raises(ScheduleExpressionError):
+        parse_expression(expression)
+
+
+def test_clock_is_settable_and_keeps_ticking() -> None:
+    clock = Clock("2026-11-03T10:00:00Z")
+    assert abs((clock.now() - parse_time("2026-11-03T10:00:00Z")).total_seconds()) < 1
+    clock.set(datetime(2027, 1, 1, tzinfo=UTC))
+    time.sleep(0.05)
+    assert parse_time("2027-01-01T00:00:00.04Z") < clock.now() < parse_time("2027-01-01T00:00:01Z")
+
+
+# -------------------------------------------------------------------------------- the runtime: basics
+def test_ready_quickly_with_resources_from_the_template(rt: LocalRuntime) -> None:
+    assert rt.ready_seconds is not None and rt.ready_seconds < 10
+    assert rt.api_url.startswith("http://127.0.0.1:") and rt.aws_endpoint.startswith("http://127.0.0.1:")
+    assert rt.resource("RecordsTable") == "fixture-records-local"
+    assert rt.resource("UploadsBucket") == "fixture-uploads-local"
+    assert rt.resource("WorkQueue").endswith("/fixture-work-local")
+    ttl = rt.client("dynamodb").describe_time_to_live(TableName="fixture-records-local")["TimeToLiveDescription"]
+    assert ttl["TimeToLiveStatus"] == "ENABLED"
+
+
+def test_function_gets_the_template_environment_and_the_lambda_runtime_variables(rt: LocalRuntime) -> None:
+    body = echo(rt, "/items/1")
+    env = body["env"]
+    # Then template variables are resolved like CloudFormation would
+    assert env["STAGE"] == "local" and env["RECORDS_TABLE"] == "fixture-records-local"
+    assert env["WORK_QUEUE_ARN"] == "arn:aws:sqs:us-east-1:123456789012:fixture-work-local"
+    assert env["WORK_QUEUE_NAME"] == "fixture-work-local"
+    assert env["BUCKET_ARN"] == "arn:aws:s3:::fixture-uploads-local"
+    assert env["TABLE_ARN"] == "arn:aws:dynamodb:us-east-1:123456789012:table/fixture-records-local"
+    assert env["API_ID"] == rt.resource("FixtureApi")
+    assert env["SUB_ALL"] == "us-east-1|123456789012|aws|audiens-local|local|fixture-records-local|fixture-work-local"
+    assert env["SUB_VARS"] == "local-x+b"
+    assert env["IS_LOCAL"] == "yes" and "FROM_NOT" not in env
+    assert env["PUBLIC_BASE_URL"] == rt.api_url
+    assert env["OPERATOR_KEY_HASH"] == hashlib.sha256(b"aud_operator_local_development_key").hexdigest()
+    # and the Lambda runtime's own variables
+    assert env["AWS_LAMBDA_FUNCTION_NAME"] == "fixture-echo-local"
+    assert env["AWS_LAMBDA_FUNCTION_MEMORY_SIZE"] == "512"
+    assert env["AWS_ENDPOINT_URL"] == rt.aws_endpoint
+    assert env["AWS_ENDPOINT_URL_API_GATEWAY"] == f"{rt.api_url}/_local/apigateway"
+    assert env["POWERTOOLS_TRACE_DISABLED"] == "true" and env["AWS_ACCESS_KEY_ID"] == "testing"
+    assert env["AWS_REGION"] == env["AWS_DEFAULT_REGION"] == "us-east-1"
+    # and nothing of the runtime's own environment
+    assert LEAK not in env and "PYTHONPATH" not in env
+    # code first, then the layer, like /var/task and /opt/python
+    assert body["sys_path"][0].endswith("functions/echo") and body["sys_path"][1].endswith("local_runtime/layer")
+    assert body["layer"] == "from-the-layer"
+    context = body["context"]
+    assert context["function_name"] == "fixture-echo-local" and context["memory_limit_in_mb"] == "512"
+    assert context["invoked_function_arn"] == "arn:aws:lambda:us-east-1:123456789012:function:fixture-echo-local"
+    assert 0 < context["remaining_ms"] <= 10_000 and context["function_version"] == "$LATEST"
+
+
+# ------------------------------------------------------------------------------------------- gateway
+def test_most_specific_route_wins(rt: LocalRuntime) -> None:
+    allow = {"Authorization": "Bearer allow-routes"}
+    assert echo(rt, "/items/special")["event"]["resource"] == "/items/special"
+    item = echo(rt, "/items/42")["event"]
+    assert (item["resource"], item["pathParameters"]) == ("/items/{id}", {"id": "42"})
+    files = echo(rt, "/files/a/b/c.csv")["event"]
+    assert (files["resource"], files["pathParameters"]) == ("/files/{proxy+}", {"proxy": "a/b/c.csv"})
+    # a resource without the request's method does not shadow the greedy catch-all (AWS routes on the pair)
+    assert call(rt, "POST", "/items/special").status == 401  # → /{proxy+}, which needs the authorizer
+    assert echo(rt, "/items/special", method="POST", headers=allow)["event"]["resource"] == "/{proxy+}"
+    assert echo(rt, "/actions/ping", headers=allow)["event"]["resource"] == "/{proxy+}"  # only POST is declared
+    assert echo(rt, "/v1/anything", headers=allow)["event"]["pathParameters"] == {"proxy": "v1/anything"}
+
+
+def test_proxy_event_is_built_like_api_gateway(rt: LocalRuntime) -> None:
+    moment = advance(rt, timedelta(hours=1)).replace(microsecond=0)
+    rt.clock.set(moment)
+    reply = call(rt, "GET", "/items/42?tag=a&tag=b&q=x%20y&empty=", headers={"X-Trace": "t1", "User-Agent": "tests/1"})
+    assert reply.status == 200
+    event = reply.json()["event"]
+    context = event["requestContext"]
+    assert event["httpMethod"] == "GET" and event["path"] == "/items/42" and event["resource"] == "/items/{id}"
+    assert event["queryStringParameters"] == {"tag": "b", "q": "x y", "empty": ""}
+    assert event["multiValueQueryStringParameters"] == {"tag": ["a", "b"], "q": ["x y"], "empty": [""]}
+    assert event["headers"]["X-Trace"] == "t1" and event["multiValueHeaders"]["X-Trace"] == ["t1"]
+    assert event["body"] is None and event["isBase64Encoded"] is False and event["stageVariables"] is None
+    assert 0 <= context["requestTimeEpoch"] - int(moment.timestamp() * 1000) < 3000
+    assert context["requestTime"].startswith(moment.strftime("%d/%b/%Y:%H:%M"))
+    assert context["stage"] == "local" and context["path"] == "/local/items/42"
+    assert context["resourcePath"] == "/items/{id}" and context["httpMethod"] == "GET"
+    assert context["apiId"] == rt.resource("FixtureApi") and context["accountId"] == "123456789012"
+    assert context["identity"]["sourceIp"] == "127.0.0.1" and context["identity"]["userAgent"] == "tests/1"
+    assert re.fullmatch(r"[0-9a-f-]{36}", context["requestId"]) and "authorizer" not in context
+    # and the function's result is mapped back: headers, multi-value headers, request id
+    assert reply.header("X-Echo") == ["1"] and reply.header("Set-Cookie") == ["a=1", "b=2"]
+    assert reply.header("x-amzn-RequestId") == [context["requestId"]]
+
+
+def test_bodies_are_text_or_base64_by_content_type(rt: LocalRuntime) -> None:
+    text = echo(rt, "/upload", method="POST", body={"a": 1})["event"]
+    assert text["body"] == '{"a": 1}' and text["isBase64Encoded"] is False
+    raw = bytes(range(256))
+    binary = echo(rt, "/upload", method="POST", body=raw, headers={"Content-Type": "application/octet-stream"})["event"]
+    assert binary["isBase64Encoded"] is True and binary["body"] == base64.b64encode(raw).decode()
+    png = call(rt, "GET", "/files/binary")
+    assert png.status == 200 and png.body == b"\x89PNG\r\n\x1a\n" and png.header("Content-Type") == ["image/png"]
+
+
+def test_authorizer_refuses_missing_or_malformed_header_without_invoking(rt: LocalRuntime) -> None:
+    before = authorizer_calls(rt)
+    for headers in ({}, {"Authorization": "Basic abc"}, {"Authorization": "Bearer NOT_MATCHING"}):
+        reply = call(rt, "GET", "/v1/me", headers=headers)
+        assert reply.status == 401
+        assert reply.json() == {"error": {"code": "unauthorized", "message": "fixture: key required", "details": []}}
+    assert authorizer_calls(rt) == before
+
+
+def test_authorizer_exception_unauthorized_is_401_and_crash_is_500(rt: LocalRuntime) -> None:
+    reply = call(rt, "GET", "/v1/me", headers={"Authorization": "Bearer unauthorized-x1"})
+    assert reply.status == 401 and reply.json()["error"]["message"] == "fixture: key required"
+    crash = call(rt, "GET", "/v1/me", headers={"Authorization": "Bearer crash-x1"})
+    assert crash.status == 500 and crash.json()["error"]["code"] == "internal_error"
+
+
+def test_authorizer_deny_is_access_denied(rt: LocalRuntime) -> None:
+    reply = call(rt, "GET", "/v1/me", headers={"Authorization": "Bearer deny-x1"})
+    assert reply.status == 401
+    assert reply.json() == {"error": {"code": "unauthorized", "message": "fixture: key revoked", "details": []}}
+
+
+def test_authorizer_allow_passes_context_and_is_cached_until_flushed(rt: LocalRuntime) -> None:
+    token = {"Authorization": f"Bearer allow-{uuid.uuid4().hex[:8]}"}
+    before = authorizer_calls(rt)
+    first = echo(rt, "/v1/me", headers=token)["event"]["requestContext"]["authorizer"]
+    # Then the context reaches the function stringified, with the principal
+    who = token["Authorization"].split("-", 1)[1]
+    assert first == {"account_id": who, "roles": "buyer,provider", "level": "3", "operator": "false",
+                     "principalId": who, "integrationLatency": 0}
+    echo(rt, "/v1/other/route", headers=token)
+    assert authorizer_calls(rt) == before + 1  # cached by header value for ReauthorizeEvery
+    # When the stage's authorizer cache is flushed through boto3 (what the app does on revocation)
+    gateway = boto3.client("apigateway", endpoint_url=f"{rt.api_url}/_local/apigateway", region_name="us-east-1")
+    gateway.flush_stage_authorizers_cache(restApiId=rt.resource("FixtureApi"), stageName="local")
+    echo(rt, "/v1/me", headers=token)
+    assert authorizer_calls(rt) == before + 2
+    # and from inside a function, through AWS_ENDPOINT_URL_API_GATEWAY
+    assert echo(rt, "/actions/flush", method="POST")["flushed"] is True
+    echo(rt, "/v1/me", headers=token)
+    assert authorizer_calls(rt) == before + 3
+    with pytest.raises(gateway.exceptions.NotFoundException):
+        gateway.flush_stage_authorizers_cache(restApiId="nosuchapi1", stageName="local")
+
+
+def test_body_over_6_mb_is_refused_without_invoking(rt: LocalRuntime) -> None:
+    before = rt.pools["EchoFunction"].invocations
+    reply = call(rt, "POST", "/upload", body=b"x" * (6 * 1024 * 1024 + 1), headers={"Content-Type": "text/plain"})
+    assert reply.status == 413
+    assert reply.json()["error"] == {"code": "payload_too_large", "message": "fixture: too large", "details": []}
+    assert rt.pools["EchoFunction"].invocations == before
+    assert call(rt, "POST", "/upload", body=b"x" * (6 * 1024 * 1024), headers={"Content-Type": "text/plain"}).status == 200
+
+
+def test_no_route_is_missing_authentication_token(rt: LocalRuntime) -> None:
+    reply = call(rt, "GET", "/")  # {proxy+} never matches the root
+    assert reply.status == 404
+    assert reply.json() == {"error": {"code": "not_found", "message": "fixture: no such route", "details": []}}
+    assert reply.header("x-amzn-ErrorType") == ["MissingAuthenticationTokenException"]
+
+
+def test_lambda_error_timeout_or_malformed_result_is_502_default_5xx(rt: LocalRuntime) -> None:
+    expected = {"error": {"code": "internal_error", "message": "fixture: went wrong", "details": []}}
+    for path in ("/files/boom", "/files/malformed"):
+        reply = call(rt, "GET", path)
+        assert (reply.status, reply.json()) == (502, expected)
+    started = time.monotonic()
+    slow = call(rt, "GET", "/slow")
+    assert (slow.status, slow.json()) == (502, expected)
+    assert time.monotonic() - started < 4  # killed at its 1 s Timeout, not after its 5 s sleep
+    assert echo(rt, "/items/after-errors")["event"]["pathParameters"] == {"id": "after-errors"}
+
+
+# ----------------------------------------------------------------------------------------------- SQS
+def test_sqs_batch_partial_failure_and_poison_message_to_dlq(rt: LocalRuntime) -> None:
+    sqs = rt.client("sqs")
+    run = uuid.uuid4().hex[:8]
+    ok1, ok2, poison = f"{run}-ok1", f"{run}-ok2", f"{run}-poison"
+    queue_url = rt.resource("WorkQueue")
+    dlq_url = rt.resource("WorkDeadLetterQueue")
+    dlq_before = queue_count(rt, dlq_url)
+    # Given one batch of three messages, one of which always fails
+    sqs.send_message_batch(QueueUrl=queue_url, Entries=[
+        {"Id": "1", "MessageBody": json.dumps({"id": ok1}),
+         "MessageAttributes": {"kind": {"DataType": "String", "StringValue": "test"}}},
+        {"Id": "2", "MessageBody": json.dumps({"id": ok2})},
+        {"Id": "3", "MessageBody": json.dumps({"id": poison, "fail": True})},
+    ])
+    rt.wait_idle(timeout=20)
+    got = records(rt, f"sqs#{run}")
+    # Then the batch was delivered at once, the good ones committed once, the poison retried then dead-lettered
+    assert set(got) == {f"sqs#{ok1}#1", f"sqs#{ok2}#1", f"sqs#{poison}#1", f"sqs#{poison}#2"}
+    assert got[f"sqs#{ok1}#1"]["batch_size"] == 3
+    record = got[f"sqs#{ok1}#1"]["record"]
+    assert record["eventSource"] == "aws:sqs" and record["awsRegion"] == "us-east-1"
+    assert record["eventSourceARN"] == "arn:aws:sqs:us-east-1:123456789012:fixture-work-local"
+    assert record["messageAttributes"]["kind"] == {"stringValue": "test", "stringListValues": [],
+                                                   "binaryListValues": [], "dataType": "String"}
+    assert {"messageId", "receiptHandle", "md5OfBody"} <= set(record)
+    assert {"ApproximateReceiveCount", "SentTimestamp"} <= set(record["attributes"])
+    assert queue_count(rt, dlq_url) == dlq_before + 1
+    dead = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"])["id"] for m in dead if run in m["Body"]] == [poison]
+    stats = next(q for q in call(rt, "GET", "/_local/queues").json()["queues"] if q["name"] == "fixture-work-local")
+    assert stats["consumer"] == "WorkerFunction.Work" and stats["dead_letter_queue"]["max_receive_count"] == 2
+
+
+def test_sqs_handler_exception_keeps_the_whole_batch(rt: LocalRuntime) -> None:
+    sqs = rt.client("sqs")
+    run = uuid.uuid4().hex[:8]
+    sqs.send_message_batch(QueueUrl=rt.resource("WorkQueue"), Entries=[
+        {"Id": "1", "MessageBody": json.dumps({"id": f"{run}-fine"})},
+        {"Id": "2", "MessageBody": json.dumps({"id": f"{run}-crash", "crash": True})},
+    ])
+    rt.wait_idle(timeout=20)
+    # Then nothing was deleted after the exception: both were received again, up to the DLQ
+    assert set(records(rt, f"sqs#{run}")) == {f"sqs#{run}-fine#1", f"sqs#{run}-fine#2",
+                                              f"sqs#{run}-crash#1", f"sqs#{run}-crash#2"}
+
+
+def test_queue_url_from_the_template_works_for_the_functions(rt: LocalRuntime) -> None:
+    run = uuid.uuid4().hex[:8]
+    reply = call(rt, "POST", "/actions/enqueue", body={"messages": [{"id": f"{run}-via-api"}]})
+    assert reply.status == 202
+    rt.wait_idle(timeout=10)
+    assert set(records(rt, f"sqs#{run}")) == {f"sqs#{run}-via-api#1"}
+
+
+# ---------------------------------------------------------------------------------------- EventBridge
+def test_s3_object_created_reaches_the_rule_with_the_local_clock_as_time(rt: LocalRuntime) -> None:
+    moment = advance(rt, timedelta(days=1)).replace(microsecond=0)
+    key = f"in/{uuid.uuid4().hex[:8]}/usage file.csv"
+    rt.client("s3").put_object(Bucket=rt.resource("UploadsBucket"), Key=key, Body=b"a,b\n1,2\n")
+    rt.wait_idle(timeout=10)
+    (event,) = [e for pk, e in records(rt, "s3#").items() if pk.startswith(f"s3#{key}#")]
+    assert event["source"] == "aws.s3" and event["detail-type"] == "Object Created"
+    assert 0 <= (parse_time(event["time"]) - moment).total_seconds() < 3
+    assert event["detail"]["bucket"]["name"] == "fixture-uploads-local"
+    assert event["detail"]["object"]["key"] == key and event["detail"]["object"]["size"] == 8
+    assert event["detail"]["object"]["etag"] and event["id"] != "17793124-05d4-b198-2fde-7ededc63b103"
+
+
+def test_failing_eventbridge_event_is_retried_then_dead_lettered(rt: LocalRuntime) -> None:
+    key = f"fail/{uuid.uuid4().hex[:8]}.csv"
+    rt.client("s3").put_object(Bucket=rt.resource("UploadsBucket"), Key=key, Body=b"x")
+    rt.wait_idle(timeout=15)
+    attempts = [pk for pk in records(rt, "s3#") if pk.startswith(f"s3#{key}#")]
+    assert len(attempts) == 1  # the same event id on each attempt: the retry overwrote the same record
+    sqs = rt.client("sqs")
+    dlq_url = next(u for u in sqs.list_queues()["QueueUrls"] if u.endswith("UploadFunction-Created-dlq"))
+    messages = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10, MessageAttributeNames=["All"])["Messages"]
+    dead = [m for m in messages if json.loads(m["Body"])["detail"]["object"]["key"] == key]
+    assert len(dead) == 1
+    assert dead[0]["MessageAttributes"]["ERROR_CODE"]["StringValue"] == "RuntimeError"
+    assert rt.pools["UploadFunction"].invocations >= 2
+
+
+# ------------------------------------------------------------------------------------------ schedules
+def test_clock_jump_fires_each_missed_occurrence_and_never_twice(rt: LocalRuntime) -> None:
+    base = max(rt.clock.now(), rt.scheduler.high_water)
+    start = (base + timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
+    rt.clock.set(start)
+    rt.wait_idle(timeout=10)
+    before = set(records(rt, "tick#daily#"))
+    # When the clock jumps three days ahead
+    end = start + timedelta(days=3)
+    rt.clock.set(end)
+    rt.wait_idle(timeout=10)
+    fired = set(records(rt, "tick#daily#")) - before
+    # Then each 03:00 in between fired once, in order of time
+    expected = {f"tick#daily#{rfc3339(start.replace(hour=3) + timedelta(days=d))}" for d in (1, 2, 3)}
+    assert fired == expected
+    # and setting the clock back, then forward again over the same range, fires nothing again
+    rt.clock.set(start)
+    rt.wait_idle(timeout=10)
+    rt.clock.set(end - timedelta(hours=1))
+    rt.wait_idle(timeout=10)
+    assert set(records(rt, "tick#daily#")) - before == expected
+    rt.clock.set(end + timedelta(minutes=1))
+
+
+def test_schedule_input_gets_the_scheduler_context_attributes(rt: LocalRuntime) -> None:
+    base = max(rt.clock.now(), rt.scheduler.high_water)
+    sixth = (base.replace(day=1, hour=0, minute=0, second=0, microsecond=0) + timedelta(days=40)).replace(day=6)
+    rt.clock.set(sixth + timedelta(minutes=5))
+    rt.wait_idle(timeout=10)
+    event = records(rt, f"tick#close#{rfc3339(sixth)}")[f"tick#close#{rfc3339(sixth)}"]
+    assert event == {"kind": "close", "at": rfc3339(sixth), "attempt": "1",
+                     "arn": "arn:aws:scheduler:us-east-1:123456789012:schedule/default/TickFunctionClose"}
+
+
+def test_schedules_are_listed_and_run_manually_at_the_local_clock(rt: LocalRuntime) -> None:
+    listed = {s["name"]: s for s in call(rt, "GET", "/_local/schedules").json()["schedules"]}
+    assert set(listed) == {"fixture-daily-local", "TickFunctionClose"}
+    daily = listed["fixture-daily-local"]
+    assert daily["expression"] == "cron(0 3 * * ? *)" and daily["alias"] == "TickFunction.Daily"
+    assert parse_time(daily["next_fire"]).hour == 3 and parse_time(daily["next_fire"]) > rt.clock.now()
+    moment = advance(rt, timedelta(hours=2)).replace(second=17, microsecond=0)
+    rt.clock.set(moment)
+    run = call(rt, "POST", "/_local/schedules/fixture-daily-local/run")
+    assert run.status == 200 and run.json()["status"] == "succeeded"
+    scheduled = parse_time(run.json()["scheduled_time"])
+    assert 0 <= (scheduled - moment).total_seconds() < 3
+    event = records(rt, f"tick#daily#{rfc3339(scheduled)}")[f"tick#daily#{rfc3339(scheduled)}"]
+    assert event["source"] == "aws.scheduler" and event["detail-type"] == "Scheduled Event"
+    assert event["resources"] == ["arn:aws:scheduler:us-east-1:123456789012:schedule/default/fixture-daily-local"]
+    by_alias = call(rt, "POST", "/_local/schedules/TickFunction.Close/run")
+    assert by_alias.status == 200 and by_alias.json()["schedule"] == "TickFunctionClose"
+    missing = call(rt, "POST", "/_local/schedules/nope/run")
+    assert missing.status == 404 and missing.json()["error"]["code"] == "not_found"
+
+
+# -------------------------------------------------------------------------------- /_local/* and docs
+def test_clock_endpoints(rt: LocalRuntime) -> None:
+    target = rfc3339(max(rt.clock.now(), rt.scheduler.high_water) + timedelta(days=2))
+    assert call(rt, "POST", "/_local/clock", body={"now": target}).json() == {"now": target}
+    now = call(rt, "GET", "/_local/clock").json()["now"]
+    assert 0 <= (parse_time(now) - parse_time(target)).total_seconds() < 3
+    malformed = call(rt, "POST", "/_local/clock", body="{not json", headers={"Content-Type": "application/json"})
+    assert malformed.status == 400 and malformed.json()["error"]["code"] == "malformed_json"
+    for bad in ({"now": "yesterday"}, {"when": target}, {"now": 5}):
+        invalid = call(rt, "POST", "/_local/clock", body=bad)
+        assert invalid.status == 422 and invalid.json()["error"]["details"][0]["field"] == "now"
+
+
+def test_outbox_shows_emails_sent_through_ses(rt: LocalRuntime) -> None:
+    to = f"someone-{uuid.uuid4().hex[:8]}@example.com"
+    assert call(rt, "POST", "/actions/email", body={"to": to}).status == 200
+    emails = [e for e in call(rt, "GET", "/_local/outbox").json()["emails"] if e["to"] == [to]]
+    assert len(emails) == 1
+    email = emails[0]
+    assert email["subject"] == "Activate your account" and email["source"] == "sender@fixture.example"
+    assert email["body"] == f"Open {rt.api_url}/activate?token=t0k"
+    assert abs((parse_time(email["sent_at"]) - rt.clock.now()).total_seconds()) < 5
+
+
+def test_docs_and_openapi(rt: LocalRuntime) -> None:
+    page = call(rt, "GET", "/docs")
+    assert page.status == 200 and b"SwaggerUIBundle" in page.body and b"/openapi.json" in page.body
+    assert call(rt, "GET", "/docs/swagger-ui-bundle.min.js").status == 200
+    document = call(rt, "GET", "/openapi.json")
+    assert document.status == 200 and document.json()["info"]["title"] == "Fixture API"
+    unknown = call(rt, "GET", "/_local/nothing")
+    assert unknown.status == 404 and unknown.json()["error"]["code"] == "not_found"
+
+
+# -------------------------------------------------------------------------------------- the command
+def _children(pid: int) -> set[int]:
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if int(fields[1]) == pid:
+                found.add(int(entry.name))
+    return found
+
+
+def test_python_m_local_runtime_on_the_real_template_starts_prints_and_stops_cleanly() -> None:
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'infra'}", "AUDIENS_API_PORT": "0", "AUDIENS_AWS_PORT": "0"}
+    process = subprocess.Popen([sys.executable, "-m", "local_runtime"], cwd=ROOT, env=env, text=True,
+                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    assert process.stdout is not None
+    workers: set[int] = set()
+    try:
+        lines: list[str] = []
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and not any("Press Ctrl-C to stop" in line for line in lines):
+            lines.append(process.stdout.readline())
+        output = "".join(lines)
+        assert "Press Ctrl-C to stop" in output, output
+        api_url = re.search(r"API\s+(http://127\.0\.0\.1:\d+)", output).group(1)  # type: ignore[union-attr]
+        assert "audiens-accounts-local" in output and "/docs" in output and "aud_operator_local_development_key" in output
+        ready = float(re.search(r"ready in ([\d.]+) s", output).group(1))  # type: ignore[union-attr]
+        assert ready < 10
+        url = urlsplit(api_url)
+        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        connection.request("GET", "/_local/schedules")
+        schedules = json.loads(connection.getresponse().read())["schedules"]
+        assert "audiens-daily-maintenance-local" in {s["name"] for s in schedules}
+        workers = _children(process.pid)
+        assert workers, "the API's functions run in worker processes"
+    finally:
+        process.send_signal(signal.SIGINT)
+        code = process.wait(timeout=20)
+    assert code == 0
+    time.sleep(0.2)
+    assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "a worker outlived the runtime"
