@@ -139,7 +139,9 @@ def accounts_chapter(api: Client) -> dict[str, str]:
 
     chapter("2. The daily schedule expires accounts never activated within 7 days")
     api.post(
-        "/v1/accounts", {"company_name": "Forgotten Co", "email": "later@forgotten.example", "roles": ["buyer"]}, expect=201
+        "/v1/accounts",
+        {"company_name": "Forgotten Co", "email": "later@forgotten.example", "roles": ["buyer"]},
+        expect=201,
     )
     say("   Forgotten Co signs up on 2026-10-01 and never clicks the link")
     retry = {"company_name": "Forgotten Co", "email": "later@forgotten.example", "roles": ["buyer"]}
@@ -152,6 +154,359 @@ def accounts_chapter(api: Client) -> dict[str, str]:
     return {"provider_key": key}
 
 
+# ---------------------------------------------------------------------------------------------- helpers
+class WebhookReceiver:
+    """A destination's endpoint on 127.0.0.1 that checks every push's HMAC signature."""
+
+    def __init__(self, secret: str) -> None:
+        import hashlib
+        import hmac
+        import threading
+        from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+        self.received: list[dict[str, Any]] = []
+        receiver = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+                expected = "sha256=" + hmac.new(secret.encode(), raw, hashlib.sha256).hexdigest()
+                signed = hmac.compare_digest(expected, self.headers.get("X-Audiens-Signature", ""))
+                receiver.received.append({"body": json.loads(raw), "signature_valid": signed})
+                self.send_response(200 if signed else 401)
+                self.end_headers()
+
+            def log_message(self, *args: Any) -> None:
+                return
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/audiens-hook"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+
+
+def operator_account(
+    api: Client, operator: str, name: str, email: str, roles: list[str], **extra: Any
+) -> dict[str, Any]:
+    body = {"company_name": name, "email": email, "roles": roles, **extra}
+    return dict(api.post("/v1/admin/accounts", body, key=operator, expect=201).body)
+
+
+def stream_events(api: Client, key: str, source_id: str, users: int) -> None:
+    interests = ["sports", "travel", "autos", "cooking"]
+    ages = ["18-24", "25-34", "35-44", "45-54"]
+    for start in range(0, users, 1000):
+        events = [
+            {
+                "user_id": f"u{n:05d}",
+                "timestamp": "2026-10-09T12:00:00Z",
+                "data": {"interest": interests[(n * 7) % 4] if n % 5 else "sports", "age": ages[n % 4]},
+            }
+            for n in range(start, min(start + 1000, users))
+        ]
+        if start == 0:
+            events[-1] = {"timestamp": "2026-10-09T12:00:00Z", "data": {"interest": "sports"}}  # no user id
+        reply = api.post(f"/v1/sources/{source_id}/events", {"events": events}, key=key, expect=202).body
+        if start == 0:
+            say(
+                f"   batch 1: accepted {reply['accepted']}, "
+                f"rejected {[(r['index'], r['code']) for r in reply['rejected']]}"
+            )
+    say(f"   streamed {users} users' events through POST /v1/sources/{source_id}/events in batches of 1,000")
+
+
+def trait(api: Client, key: str, source_id: str, name: str, condition: dict[str, Any]) -> dict[str, Any]:
+    body = {"name": name, "source_id": source_id, "condition": condition}
+    return dict(api.post("/v1/traits", body, key=key, expect=201).body)
+
+
+def money_table(rows: list[tuple[str, ...]]) -> None:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    for row in rows:
+        pairs = enumerate(zip(row, widths, strict=True))
+        cells = (cell.ljust(w) if i == 0 else cell.rjust(w) for i, (cell, w) in pairs)
+        say("   " + "  ".join(cells))
+
+
+# ---------------------------------------------------------------------------------------------- the story
+def onboarding_chapter(api: Client, cast: dict[str, Any]) -> None:
+    chapter("3. Data onboarding and the audience builder")
+    key = cast["northwind"]
+    source = api.post("/v1/sources", {"name": "Web events", "type": "api"}, key=key, expect=201).body
+    say(f"   Northwind creates an api source {source['source_id']}")
+    stream_events(api, key, source["source_id"], 3000)
+    activity = api.get(f"/v1/sources/{source['source_id']}/activity", key=key, expect=200).body
+    say(f"   activity stream: {len(activity['events'])} latest events, per-minute counts {activity['per_minute'][:2]}")
+    sports = trait(api, key, source["source_id"], "Sports fans", {"key": "interest", "equals": "sports"})
+    travel = trait(api, key, source["source_id"], "Travellers", {"key": "interest", "equals": "travel"})
+    young = trait(api, key, source["source_id"], "Under 35", {"key": "age", "in": ["18-24", "25-34"]})
+    for t in (sports, travel, young):
+        say(f"   trait {t['trait_id']} {t['name']!r}: population {t['population']}")
+    rule = f"({sports['trait_id']} OR {travel['trait_id']}) AND NOT {young['trait_id']}"
+    estimate = api.post("/v1/segments/estimate", {"rule": rule}, key=key, expect=200).body
+    say(f"   estimate of {rule}:")
+    say(f"     population {estimate['population']} [{estimate['lower_bound']}, {estimate['upper_bound']}]")
+    for part in estimate["traits"]:
+        say(f"     {part['trait_id']}: {part['population']} users, share {part['share']}")
+    public = api.post(
+        "/v1/segments",
+        {
+            "name": "Active sports fans",
+            "category": "Interest > Sports",
+            "rule": sports["trait_id"],
+            "expiration_days": 90,
+            "visibility": "public",
+            "cpm": "1.50",
+        },
+        key=key,
+        expect=201,
+    ).body
+    refused = api.post(
+        "/v1/segments",
+        {
+            "name": "Private priced",
+            "category": "X",
+            "rule": sports["trait_id"],
+            "expiration_days": 30,
+            "visibility": "private",
+            "cpm": "1.00",
+        },
+        key=key,
+        expect=422,
+    ).body
+    say(f"   public segment {public['segment_id']} at CPM 1.50; a priced private one -> 422 {refused['error']['code']}")
+    cast.update(sports=sports["trait_id"], travel=travel["trait_id"], public_segment=public["segment_id"])
+
+    meridian = cast["meridian"]
+    msrc = api.post("/v1/sources", {"name": "CRM sync", "type": "api"}, key=meridian, expect=201).body
+    events = [
+        {"user_id": f"u{n:05d}", "timestamp": "2026-10-09T12:00:00Z", "data": {"intent": "autos" if n % 3 else "none"}}
+        for n in range(1500, 2400)
+    ]
+    api.post(f"/v1/sources/{msrc['source_id']}/events", {"events": events}, key=meridian, expect=202)
+    autos = trait(api, meridian, msrc["source_id"], "Auto intenders", {"key": "intent", "equals": "autos"})
+    say(f"   Meridian Data onboards 900 users; trait {autos['trait_id']} 'Auto intenders': {autos['population']}")
+    cast["autos"] = autos["trait_id"]
+
+
+def marketplace_chapter(api: Client, cast: dict[str, Any]) -> WebhookReceiver:
+    chapter("4. The marketplace, subscriptions, destinations and taxonomy push")
+    plans = [
+        {"use_cases": ["segments_and_overlap"], "unit": "flat_fee", "price": "500.00"},
+        {"use_cases": ["activation"], "unit": "cpm", "price": "2.00"},
+        {"use_cases": ["modeling"], "unit": "cpm", "price": "1.00"},
+    ]
+    feed = api.post(
+        "/v1/feeds",
+        {
+            "name": "Northwind Interests",
+            "description": "Sports and travel interest from first-party web data.",
+            "trait_ids": [cast["sports"], cast["travel"]],
+            "visibility": "public",
+            "plans": plans,
+        },
+        key=cast["northwind"],
+        expect=201,
+    ).body
+    api.post(f"/v1/feeds/{feed['feed_id']}/activate", key=cast["northwind"], expect=200)
+    mfeed = api.post(
+        "/v1/feeds",
+        {
+            "name": "Meridian Autos",
+            "description": "In-market auto intenders.",
+            "trait_ids": [cast["autos"]],
+            "visibility": "public",
+            "plans": [
+                {"use_cases": ["segments_and_overlap"], "unit": "flat_fee", "price": "250.00"},
+                {"use_cases": ["activation"], "unit": "cpm", "price": "4.00"},
+            ],
+        },
+        key=cast["meridian"],
+        expect=201,
+    ).body
+    api.post(f"/v1/feeds/{mfeed['feed_id']}/activate", key=cast["meridian"], expect=200)
+    listed = api.get("/v1/marketplace/feeds", key=cast["acme"], expect=200).body
+    names = [f["name"] for f in listed.get("feeds", listed if isinstance(listed, list) else [])]
+    say(f"   two providers publish feeds; Acme Agency sees {names} in the marketplace")
+    api.put(
+        f"/v1/feeds/{feed['feed_id']}/discounts/{cast['acme_id']}",
+        {"discount_pct": "10"},
+        key=cast["northwind"],
+        expect=200,
+    )
+    say("   Northwind gives Acme a 10 % discount on every plan of its feed")
+    for f in (feed, mfeed):
+        by_use = {p["use_cases"][0]: p["plan_id"] for p in f["plans"]}
+        for use in ("segments_and_overlap", "activation"):
+            sub = api.post("/v1/subscriptions", {"plan_id": by_use[use]}, key=cast["acme"], expect=201).body
+            say(f"   Acme subscribes to {f['name']} / {use}: {sub['subscription_id']} from {sub['start_date']}")
+    rule = f"{cast['sports']} OR {cast['autos']}"
+    segment = api.post(
+        "/v1/segments",
+        {
+            "name": "Sports or autos",
+            "category": "Campaign > Q4",
+            "rule": rule,
+            "expiration_days": 60,
+            "visibility": "private",
+        },
+        key=cast["acme"],
+        expect=201,
+    ).body
+    say(f"   Acme builds segment {segment['segment_id']} = {rule} from the feeds' traits")
+
+    secret = "demo-webhook-secret-0123456789"
+    receiver = WebhookReceiver(secret)
+    hook = api.post(
+        "/v1/destinations",
+        {"channel_id": "webhook", "name": "Acme DSP webhook", "config": {"url": receiver.url, "secret": secret}},
+        key=cast["acme"],
+        expect=201,
+    ).body
+    dsp = api.post(
+        "/v1/destinations", {"channel_id": "example_dsp", "name": "Example DSP"}, key=cast["acme"], expect=201
+    ).body
+    bad = api.post(
+        "/v1/destinations",
+        {"channel_id": "webhook", "name": "bad", "config": {"url": "ftp://x"}},
+        key=cast["acme"],
+        expect=422,
+    ).body
+    say(
+        f"   destinations: webhook {hook['destination_id']}, seamless {dsp['destination_id']}; "
+        f"a bad wizard config -> 422 ({bad['error']['message'][:60]}…)"
+    )
+    api.post(
+        f"/v1/destinations/{hook['destination_id']}/segments",
+        {"segment_id": segment["segment_id"]},
+        key=cast["acme"],
+        expect=201,
+    )
+    api.post(
+        f"/v1/destinations/{dsp['destination_id']}/segments",
+        {"segment_id": segment["segment_id"]},
+        key=cast["acme"],
+        expect=201,
+    )
+    api.post(
+        f"/v1/destinations/{dsp['destination_id']}/segments",
+        {"segment_id": cast["public_segment"]},
+        key=cast["acme"],
+        expect=201,
+    )
+    push = wait_for("the webhook push", lambda: receiver.received[:1])[0]
+    body = push["body"]
+    say(
+        f"   webhook received {body.get('action')} {body.get('name')!r} / {body.get('category')!r}, "
+        f"signature valid: {push['signature_valid']}"
+    )
+    cast.update(segment=segment["segment_id"], hook=hook["destination_id"], dsp=dsp["destination_id"])
+    return receiver
+
+
+def usage_chapter(api: Client, runtime: Any, cast: dict[str, Any]) -> None:
+    chapter("5. Usage reporting: the CSV template, filled and dropped in S3")
+    early = api.put("/v1/usage/2026-10/segments", {"rows": []}, key=cast["acme"], expect=409).body
+    say(f"   reporting October on 2026-10-09 -> 409 {early['error']['code']}")
+    set_clock(api, "2026-11-02T10:00:00Z")
+    template = api.get(
+        "/v1/usage/2026-10/segments.csv", key=cast["acme"], headers={"Accept": "text/csv"}, expect=200
+    ).body
+    lines = template.strip().splitlines()
+    say(f"   GET /v1/usage/2026-10/segments.csv -> {len(lines) - 1} rows to fill:")
+    for line in lines:
+        say(f"     {line}")
+    usage = {cast["hook"]: 1_000_000, cast["dsp"]: 400_000}
+    filled = [lines[0]]
+    for line in lines[1:]:
+        cells = line.split(",")
+        impressions = 250_000 if cells[0] == cast["public_segment"] else usage[cells[2]]
+        filled.append(",".join([*cells[:4], str(impressions)]))
+    bucket = runtime.resource("UsageBucket")
+    s3 = runtime.client("s3")
+    bad = lines[0] + "\r\n" + lines[1].rsplit(",", 1)[0] + ",12.5\r\n"
+    s3.put_object(Bucket=bucket, Key=f"{cast['acme_id']}/2026-10/segments/typo.csv", Body=bad.encode())
+    s3.put_object(
+        Bucket=bucket,
+        Key=f"{cast['acme_id']}/2026-10/segments/october.csv",
+        Body=("\r\n".join(filled) + "\r\n").encode(),
+    )
+    say(f"   dropped typo.csv and october.csv into s3://{bucket}/{cast['acme_id']}/2026-10/segments/")
+
+    def terminal() -> Any:
+        uploads = api.get("/v1/usage/uploads?period=2026-10", key=cast["acme"], expect=200).body["uploads"]
+        done = [u for u in uploads if u["status"] != "pending"]
+        return uploads if len(done) >= 2 else None
+
+    for upload in wait_for("both uploads to finish", terminal):
+        errors = [(e["line"], e["code"]) for e in upload.get("errors", [])]
+        say(f"   upload {upload['upload_id']}: {upload['status']} ({upload['rows']} rows) {errors or ''}")
+    current = api.get("/v1/usage/2026-10/segments", key=cast["acme"], expect=200).body
+    for row in current["rows"]:
+        say(f"     {row['segment_name']} @ {row['destination_name']}: {row['usage']:,}")
+
+
+def close_chapter(api: Client, cast: dict[str, Any]) -> None:
+    chapter("6. The monthly close: invoices, payouts and revenue")
+    set_clock(api, "2026-11-05T23:59:58Z")
+    say("   ... 00:00 UTC on the 6th: the EventBridge Scheduler schedule closes October")
+    operator = cast["operator"]
+
+    def completed() -> Any:
+        reply = api.get("/v1/admin/billing-runs/2026-10", key=operator)
+        return reply.body if reply.status == 200 and reply.body["status"] == "completed" else None
+
+    run = wait_for("the billing run to complete", completed, timeout=60)
+    say(f"   billing run {run['run_id']}: {run['status']} · trigger {run['trigger']} · period {run['period_state']}")
+    invoices = api.get("/v1/invoices?period=2026-10", key=operator, expect=200).body["invoices"]
+    for invoice in invoices:
+        say(f"   invoice {invoice['invoice_id']} for {invoice['buyer_name']} ({invoice['status']}):")
+        rows = [("line", "impressions", "unit price", "amount")]
+        for line in invoice["lines"]:
+            label = (
+                f"{line.get('feed_name') or line.get('segment_name') or ''} / {line.get('use_case') or line['kind']}"
+            )
+            imps = line.get("impressions")
+            rows.append((label, f"{imps:,}" if imps is not None else "-", line["unit_price"], line["amount"]))
+        rows.append(("total " + invoice["currency"], "", "", invoice["total"]))
+        money_table(rows)
+    payouts = api.get("/v1/payouts?period=2026-10", key=operator, expect=200).body["payouts"]
+    for payout in payouts:
+        say(
+            f"   payout to {payout['provider_name']}: gross {payout['gross']}, share {payout['revenue_share']} -> "
+            f"{payout['amount']} (platform fee {payout['platform_fee']})"
+        )
+    totals = run.get("totals") or {}
+    say(
+        f"   Σ invoices {totals.get('invoiced')} = Σ payouts {totals.get('paid_out')} + Σ fees "
+        f"{totals.get('platform_fees')}: {totals.get('balanced')}"
+    )
+    for group in ("buyer", "channel"):
+        revenue = api.get(f"/v1/revenue?period=2026-10&group_by={group}", key=cast["northwind"], expect=200).body
+        parts = ", ".join(f"{g['name'] or g['key']}: {g['amount']}" for g in revenue["groups"])
+        say(f"   Northwind revenue by {group}: {parts} (total {revenue['total']})")
+
+    chapter("7. Re-running the close changes nothing; late usage is refused")
+    again = api.post("/v1/admin/billing-runs", {"period": "2026-10"}, key=operator, expect=(200, 202)).body
+    after = api.get("/v1/invoices?period=2026-10", key=operator, expect=200).body["invoices"]
+    same = [(i["invoice_id"], i["total"]) for i in after] == [(i["invoice_id"], i["total"]) for i in invoices]
+    say(
+        f"   POST /v1/admin/billing-runs {{period: 2026-10}} -> {again['run_id']} ({again['status']}); "
+        f"invoices identical: {same}"
+    )
+    if not same or again["run_id"] != run["run_id"]:
+        raise DemoError("re-running the close changed the documents")
+    late = api.put(
+        "/v1/usage/2026-10/segments",
+        {"rows": [{"segment_id": cast["segment"], "destination_id": cast["dsp"], "usage": 5}]},
+        key=cast["acme"],
+        expect=409,
+    ).body
+    say(f"   late October usage -> 409 {late['error']['code']}: {late['error']['message']}")
+
+
 def main() -> int:
     from local_runtime import LocalRuntime
 
@@ -160,13 +515,32 @@ def main() -> int:
     with LocalRuntime(
         template=str(ROOT / "template.yaml"), api_port=api_port, aws_port=0, clock=STORY_STARTS
     ) as runtime:
-        say(f"Local runtime up in {time.monotonic() - started:.1f} s: API {runtime.api_url} · AWS (moto) {runtime.aws_endpoint}")
+        say(
+            f"Local runtime up in {time.monotonic() - started:.1f} s: "
+            f"API {runtime.api_url} · AWS (moto) {runtime.aws_endpoint}"
+        )
         api = Client(runtime.api_url)
+        receiver: WebhookReceiver | None = None
         try:
-            accounts_chapter(api)
+            cast: dict[str, Any] = accounts_chapter(api)
+            cast["northwind"] = cast["provider_key"]
+            cast["operator"] = os.environ.get("AUDIENS_OPERATOR_KEY", "aud_operator_local_development_key")
+            meridian = operator_account(
+                api, cast["operator"], "Meridian Data", "ops@meridian.example", ["provider"], revenue_share="0.75"
+            )
+            acme = operator_account(api, cast["operator"], "Acme Agency", "media@acme.example", ["buyer"])
+            cast.update(meridian=meridian["api_key"], acme=acme["api_key"], acme_id=acme["account_id"])
+            say("   the operator creates Meridian Data (provider, revenue share 0.75) and Acme Agency (buyer)")
+            onboarding_chapter(api, cast)
+            receiver = marketplace_chapter(api, cast)
+            usage_chapter(api, runtime, cast)
+            close_chapter(api, cast)
         except DemoError as error:
             say(f"\nDEMO FAILED: {error}")
             return 1
+        finally:
+            if receiver is not None:
+                receiver.close()
     say()
     say(f"Demo complete in {time.monotonic() - started:.1f} s; the local runtime stopped cleanly.")
     return 0

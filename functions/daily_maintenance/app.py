@@ -8,7 +8,7 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from audiens.observability import logger
-from audiens.wiring import accounts_service
+from audiens.wiring import accounts_service, audience_service
 
 
 def scheduled_time(event: dict[str, Any]) -> datetime:
@@ -20,5 +20,11 @@ def scheduled_time(event: dict[str, Any]) -> datetime:
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     now = scheduled_time(event)
     expired = accounts_service().expire_unactivated(now=now)
-    logger.info("daily maintenance done", extra={"time": now.isoformat(), "expired_accounts": expired})
-    return {"time": now.isoformat(), "expired_accounts": expired}
+    segments = audience_service().run_daily(now=now)  # population snapshots + segment expiry
+    done = {
+        "expired_accounts": expired,
+        "segment_snapshots": segments.snapshots,
+        "expired_segments": segments.expired,
+    }
+    logger.info("daily maintenance done", extra={"time": now.isoformat(), **done})
+    return {"time": now.isoformat(), **done}

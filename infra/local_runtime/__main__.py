@@ -49,8 +49,11 @@ def main() -> int:
     try:
         runtime.start()
     except OSError as error:
-        print(f"local runtime: cannot start: {error} (is another instance using the ports? "
-              f"set AUDIENS_API_PORT / AUDIENS_AWS_PORT)", file=sys.stderr)
+        print(
+            f"local runtime: cannot start: {error} (is another instance using the ports? "
+            f"set AUDIENS_API_PORT / AUDIENS_AWS_PORT)",
+            file=sys.stderr,
+        )
         return 1
     try:
         print(describe(runtime, operator_key()), flush=True)
@@ -74,7 +77,8 @@ def describe(runtime: object, key: str) -> str:
     }
     lines = [
         "",
-        f"Audiens local runtime ready in {runtime.ready_seconds:.1f} s (clock {runtime.clock.now():%Y-%m-%dT%H:%M:%SZ})",
+        f"Audiens local runtime ready in {runtime.ready_seconds:.1f} s "
+        f"(local clock {runtime.clock.now():%Y-%m-%dT%H:%M:%SZ})",
         "",
         f"  API              {runtime.api_url}",
         f"  API docs         {runtime.api_url}/docs",
@@ -94,7 +98,7 @@ def describe(runtime: object, key: str) -> str:
         "  Try:",
         f"    curl -s -X POST {runtime.api_url}/v1/admin/accounts -H 'Authorization: Bearer {key}' \\",
         "         -H 'Content-Type: application/json' \\",
-        "         -d '{\"company_name\": \"Acme\", \"email\": \"ops@acme.example\", \"roles\": [\"buyer\"]}'",
+        '         -d \'{"company_name": "Acme", "email": "ops@acme.example", "roles": ["buyer"]}\'',
         f"    curl -s {runtime.api_url}/_local/clock",
         "",
         "Press Ctrl-C to stop",

@@ -71,7 +71,9 @@ class Route:
     def create(cls, function_id: str, event_name: str, path: str, method: str, authorizer: str | None) -> Route:
         path = "/" + path.strip("/") if path.strip("/") else "/"
         segments = tuple(s for s in path.split("/") if s)
-        return cls(function_id, event_name, path, method.upper() if method.lower() != "any" else "ANY", authorizer, segments)
+        return cls(
+            function_id, event_name, path, method.upper() if method.lower() != "any" else "ANY", authorizer, segments
+        )
 
     def match(self, parts: list[str]) -> tuple[tuple[int, ...], dict[str, str]] | None:
         """(specificity, path parameters) if the request path matches this resource."""
@@ -96,7 +98,7 @@ class Route:
                 return None
         if len(parts) != len(self.segments):
             return None
-        return tuple(score) + (3,), params  # an exact-length match beats a greedy one at the same depth
+        return (*tuple(score), 3), params  # an exact-length match beats a greedy one at the same depth
 
 
 @dataclass
@@ -158,7 +160,9 @@ class RestApi:
     def is_binary(self, content_type: str, body: bytes) -> bool:
         media_type = content_type.split(";", 1)[0].strip().lower()
         if self.binary_media_types:
-            return any(fnmatch.fnmatch(media_type, pattern.replace("~1", "/").lower()) for pattern in self.binary_media_types)
+            return any(
+                fnmatch.fnmatch(media_type, pattern.replace("~1", "/").lower()) for pattern in self.binary_media_types
+            )
         if not body:
             return False
         if media_type and TEXT_TYPES.match(media_type):
@@ -171,8 +175,9 @@ class RestApi:
             return True
         return False
 
-    def gateway_response(self, response_type: str, *, request_id: str, message: str | None = None,
-                         status: int | None = None) -> tuple[int, dict[str, str], bytes]:
+    def gateway_response(
+        self, response_type: str, *, request_id: str, message: str | None = None, status: int | None = None
+    ) -> tuple[int, dict[str, str], bytes]:
         """Status, headers and body of a gateway response, the template's first, then AWS's defaults."""
         family = "DEFAULT_4XX" if BUILTIN_RESPONSES.get(response_type, (500,))[0] < 500 else "DEFAULT_5XX"
         configured = self.gateway_responses.get(response_type) or {}
@@ -180,9 +185,13 @@ class RestApi:
         builtin_status, builtin_message = BUILTIN_RESPONSES.get(response_type, BUILTIN_RESPONSES[family])
         code = int(configured.get("StatusCode") or status or fallback.get("StatusCode") or builtin_status)
         text = message if message is not None else builtin_message
-        template = (configured.get("ResponseTemplates") or fallback.get("ResponseTemplates") or {}).get("application/json")
+        template = (configured.get("ResponseTemplates") or fallback.get("ResponseTemplates") or {}).get(
+            "application/json"
+        )
         if template is None:
-            body = json.dumps({"message": text}) if text is not None else json.dumps({"message": "Internal server error"})
+            body = (
+                json.dumps({"message": text}) if text is not None else json.dumps({"message": "Internal server error"})
+            )
         else:
             body = (
                 template.replace("$context.error.messageString", json.dumps(text))

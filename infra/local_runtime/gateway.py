@@ -81,7 +81,7 @@ class _Handler(BaseHTTPRequestHandler):
         with contextlib.suppress(OSError):
             super().finish()
 
-    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - the base class's name
+    def log_message(self, format: str, *args: Any) -> None:
         log.debug("http %s", format % args)
 
     def _dispatch(self) -> None:
@@ -89,6 +89,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.server.gateway.handle(self)
         except (BrokenPipeError, ConnectionResetError):
             self.close_connection = True
+        except ValueError:  # an unreadable request (bad Content-Length or chunk size): answer and hang up
+            self.close_connection = True
+            self.respond(
+                400, {"Content-Type": "application/json"}, error_body("bad_request", "Malformed HTTP request.")
+            )
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 
@@ -144,8 +149,9 @@ class Gateway:
         self._assets = _swagger_asset_dir()
 
     def start(self) -> None:
-        self._thread = threading.Thread(target=self.server.serve_forever, kwargs={"poll_interval": 0.2},
-                                        name="gateway", daemon=True)
+        self._thread = threading.Thread(
+            target=self.server.serve_forever, kwargs={"poll_interval": 0.2}, name="gateway", daemon=True
+        )
         self._thread.start()
 
     def stop(self) -> None:
@@ -161,14 +167,16 @@ class Gateway:
     # ------------------------------------------------------------------------------------------------
     def handle(self, request: _Handler) -> None:
         url = urlsplit(request.path)
-        raw_path = url.path or "/"
-        path = unquote(raw_path)
+        path = unquote(url.path or "/")
         request_id = str(uuid.uuid4())
         if path.startswith("/_local/") or path in ("/docs", "/docs/", "/openapi.json") or path.startswith("/docs/"):
             body = request.read_body()
             if body is None:
-                request.respond(413, {"Content-Type": "application/json"},
-                                error_body("payload_too_large", "The request body is larger than the 6 MB limit."))
+                request.respond(
+                    413,
+                    {"Content-Type": "application/json"},
+                    error_body("payload_too_large", "The request body is larger than the 6 MB limit."),
+                )
                 return
             self._local(request, request.command, path, body)
             return
@@ -179,7 +187,9 @@ class Gateway:
         method = request.command
         apis = runtime.apis
         if not apis:
-            request.respond(404, {"Content-Type": "application/json"}, error_body("not_found", "This template has no API."))
+            request.respond(
+                404, {"Content-Type": "application/json"}, error_body("not_found", "This template has no API.")
+            )
             return
         epoch_ms = runtime.clock.now_ms()  # stamped on arrival, like API Gateway
         body = request.read_body()
@@ -206,10 +216,19 @@ class Gateway:
                 return
             authorizer_context = outcome
         event = apigw.build_proxy_event(
-            api=api, route=route, method=method, path=path, path_params=params, headers=headers,
-            query=parse_qsl(query_string, keep_blank_values=True), body=body,
-            source_ip=request.client_address[0], request_id=request_id, epoch_ms=epoch_ms,
-            host=request.headers.get("Host", f"127.0.0.1:{self.port}"), authorizer=authorizer_context,
+            api=api,
+            route=route,
+            method=method,
+            path=path,
+            path_params=params,
+            headers=headers,
+            query=parse_qsl(query_string, keep_blank_values=True),
+            body=body,
+            source_ip=request.client_address[0],
+            request_id=request_id,
+            epoch_ms=epoch_ms,
+            host=request.headers.get("Host", f"127.0.0.1:{self.port}"),
+            authorizer=authorizer_context,
         )
         invocation = runtime.pools[route.function_id].invoke(event, f"api {method} {path}")
         if not invocation.ok:
@@ -224,8 +243,9 @@ class Gateway:
         response_headers.append(("x-amzn-RequestId", request_id))
         request.respond(status, response_headers, data)
 
-    def _authorize(self, api: RestApi, route: Route, method: str, path: str, headers: list[tuple[str, str]],
-                   request_id: str) -> dict[str, Any] | str:
+    def _authorize(
+        self, api: RestApi, route: Route, method: str, path: str, headers: list[tuple[str, str]], request_id: str
+    ) -> dict[str, Any] | str:
         """The authorizer context for the event, or the gateway response type that refuses the request."""
         authorizer = api.authorizers[route.authorizer or ""]
         token = next((v for k, v in headers if k.lower() == authorizer.header.lower()), None)
@@ -253,8 +273,9 @@ class Gateway:
             log.error("%s: %s", authorizer.function_id, error)
             return "AUTHORIZER_CONFIGURATION_ERROR"
 
-    def _gateway(self, request: _Handler, api: RestApi, response_type: str, request_id: str,
-                 status: int | None = None) -> None:
+    def _gateway(
+        self, request: _Handler, api: RestApi, response_type: str, request_id: str, status: int | None = None
+    ) -> None:
         code, headers, body = api.gateway_response(response_type, request_id=request_id, status=status)
         request.respond(code, headers, body)
 
@@ -282,15 +303,20 @@ class Gateway:
             self._flush(request, match.group(1), match.group(2))
         elif path in ("/docs", "/docs/") and method in ("GET", "HEAD"):
             assets = "/docs/" if self._assets else "https://unpkg.com/swagger-ui-dist@5/"
-            html = SWAGGER_HTML.format(css=assets + "swagger-ui.min.css" if self._assets else assets + "swagger-ui.css",
-                                       js=assets + "swagger-ui-bundle.min.js" if self._assets else assets + "swagger-ui-bundle.js")
+            html = SWAGGER_HTML.format(
+                css=assets + "swagger-ui.min.css" if self._assets else assets + "swagger-ui.css",
+                js=assets + "swagger-ui-bundle.min.js" if self._assets else assets + "swagger-ui-bundle.js",
+            )
             request.respond(200, {"Content-Type": "text/html; charset=utf-8"}, html.encode())
         elif path.startswith("/docs/") and method in ("GET", "HEAD") and self._assets:
             name = path.rsplit("/", 1)[-1]
             types = {"swagger-ui-bundle.min.js": "application/javascript", "swagger-ui.min.css": "text/css"}
             if name in types:
-                request.respond(200, {"Content-Type": types[name], "Cache-Control": "max-age=3600"},
-                                (self._assets / name).read_bytes())
+                request.respond(
+                    200,
+                    {"Content-Type": types[name], "Cache-Control": "max-age=3600"},
+                    (self._assets / name).read_bytes(),
+                )
             else:
                 request.respond(404, {"Content-Type": "application/json"}, error_body("not_found", "No such file."))
         elif path == "/openapi.json" and method in ("GET", "HEAD"):
@@ -298,18 +324,27 @@ class Gateway:
             if document.exists():
                 request.respond(200, {"Content-Type": "application/json"}, document.read_bytes())
             else:
-                request.respond(404, {"Content-Type": "application/json"},
-                                error_body("not_found", "docs/openapi.json has not been generated yet."))
+                request.respond(
+                    404,
+                    {"Content-Type": "application/json"},
+                    error_body("not_found", "docs/openapi.json has not been generated yet."),
+                )
         else:
-            request.respond(404, {"Content-Type": "application/json"},
-                            error_body("not_found", f"No local endpoint {method} {path}."))
+            request.respond(
+                404,
+                {"Content-Type": "application/json"},
+                error_body("not_found", f"No local endpoint {method} {path}."),
+            )
 
     def _set_clock(self, request: _Handler, body: bytes) -> None:
         try:
             payload = json.loads(body or b"null")
         except ValueError:
-            request.respond(400, {"Content-Type": "application/json"},
-                            error_body("malformed_json", "The request body is not valid JSON."))
+            request.respond(
+                400,
+                {"Content-Type": "application/json"},
+                error_body("malformed_json", "The request body is not valid JSON."),
+            )
             return
         value = payload.get("now") if isinstance(payload, dict) else None
         try:
@@ -317,17 +352,28 @@ class Gateway:
                 raise ValueError("now must be an RFC 3339 string")
             moment = self.runtime.clock.set(value)
         except ValueError as error:
-            request.respond(422, {"Content-Type": "application/json"}, error_body(
-                "validation_error", "Send {\"now\": \"<RFC 3339 time>\"}, e.g. {\"now\": \"2026-11-06T00:00:00Z\"}.",
-                [{"field": "now", "code": "invalid_time", "message": str(error)}]))
+            request.respond(
+                422,
+                {"Content-Type": "application/json"},
+                error_body(
+                    "validation_error",
+                    'Send {"now": "<RFC 3339 time>"}, e.g. {"now": "2026-11-06T00:00:00Z"}.',
+                    [{"field": "now", "code": "invalid_time", "message": str(error)}],
+                ),
+            )
             return
         self._json(request, 200, {"now": rfc3339(moment)})
 
     def _run_schedule(self, request: _Handler, name: str) -> None:
         schedule = self.runtime.scheduler.find(name)
         if schedule is None:
-            request.respond(404, {"Content-Type": "application/json"}, error_body(
-                "not_found", f"No schedule named {name!r}.", [s["name"] for s in self.runtime.scheduler.describe()]))
+            request.respond(
+                404,
+                {"Content-Type": "application/json"},
+                error_body(
+                    "not_found", f"No schedule named {name!r}.", [s["name"] for s in self.runtime.scheduler.describe()]
+                ),
+            )
             return
         result = self.runtime.scheduler.run_now(schedule)
         self._json(request, 200 if result["status"] == "succeeded" else 502, result)
@@ -335,8 +381,11 @@ class Gateway:
     def _flush(self, request: _Handler, api_id: str, stage: str) -> None:
         apis = [api for api in self.runtime.apis if api.api_id == api_id and api.stage == stage]
         if not apis:
-            request.respond(404, {"Content-Type": "application/json", "x-amzn-ErrorType": "NotFoundException"},
-                            json.dumps({"message": f"Invalid API identifier or stage: {api_id}/{stage}"}).encode())
+            request.respond(
+                404,
+                {"Content-Type": "application/json", "x-amzn-ErrorType": "NotFoundException"},
+                json.dumps({"message": f"Invalid API identifier or stage: {api_id}/{stage}"}).encode(),
+            )
             return
         for api in apis:
             for authorizer in api.authorizers.values():

@@ -41,7 +41,9 @@ class Resolver:
         self.mappings = mappings
         self.region = region
         self.account_id = account_id
-        self.partition = "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+        self.partition = (
+            "aws-cn" if region.startswith("cn-") else "aws-us-gov" if region.startswith("us-gov-") else "aws"
+        )
         self.stack_name = stack_name
         self._ref = ref
         self._get_att = get_att

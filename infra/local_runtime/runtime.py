@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib
 import json
 import logging
 import os
@@ -17,7 +18,7 @@ import uuid
 from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .apigw import Authorizer, RestApi, Route
 from .aws import ACCOUNT_ID, DUMMY_CREDENTIALS, Moto
@@ -25,9 +26,12 @@ from .clock import Clock
 from .intrinsics import IntrinsicError
 from .scheduler import Scheduler
 from .sources import EventBridgeSource, SqsSource, _Poller, queue_name_of
-from .stack import Catalog, create_stack
+from .stack import Catalog, PhysicalIdPendingError, create_stack, plan_stack
 from .template import Template
 from .workers import FunctionPool, Invocation
+
+if TYPE_CHECKING:
+    from .gateway import Gateway
 
 log = logging.getLogger("local_runtime")
 
@@ -76,7 +80,7 @@ class LocalRuntime:
         self._api_port = api_port
         self._aws_port = aws_port
         self._parameter_overrides = dict(parameters or {})
-        self._pool_sizes = {**DEFAULT_POOL_SIZES, **(pool_sizes or {})}
+        self._pool_sizes = {**DEFAULT_POOL_SIZES, **_pool_sizes_from_env(), **(pool_sizes or {})}
         self.pools: dict[str, FunctionPool] = {}
         self.apis: list[RestApi] = []
         self.pollers: list[_Poller] = []
@@ -85,7 +89,7 @@ class LocalRuntime:
         self._started = False
         self._stopped = False
         self._previous_sigterm: Any = None
-        self.gateway: Any = None
+        self.gateway: Gateway = None  # type: ignore[assignment]
         self.moto: Moto = None  # type: ignore[assignment]
         self.catalog: Catalog = None  # type: ignore[assignment]
         self.scheduler: Scheduler = None  # type: ignore[assignment]
@@ -141,6 +145,8 @@ class LocalRuntime:
     def _start(self) -> None:
         from .gateway import Gateway
 
+        # moto's CloudFormation imports every moto service (seconds): begin while the rest is set up.
+        threading.Thread(target=importlib.import_module, args=("moto.cloudformation.parsing",), daemon=True).start()
         self._install_sigterm()
         self.gateway = Gateway(self, self._api_port)  # bound first: PublicBaseUrl needs its port
         self.parameters = self.template.parameter_values(self._local_parameters())
@@ -148,13 +154,20 @@ class LocalRuntime:
         self.moto.start()
         self.moto.record_ses_send_times(self.clock.now)
         self.catalog = Catalog(self.template, self.parameters, self.region, ACCOUNT_ID, self.stack_name)
-        create_stack(self.moto, self.catalog, self.parameters)
+        plan = plan_stack(self.catalog)
+        self.catalog.physical.update(plan.predicted)
+        try:  # the physical ids are known before the stack exists: start the API's workers meanwhile
+            self._prepare_functions()
+        except PhysicalIdPendingError as pending:
+            log.info("workers start after the stack: %s", pending)
+        mismatched = create_stack(self.moto, self.catalog, plan, self.parameters)
+        if mismatched or not self.pools:
+            if mismatched:
+                log.warning("stack: physical ids differ from the plan (%s); restarting workers", mismatched)
+            for pool in self.pools.values():
+                pool.stop()
+            self._prepare_functions()
         self._verify_ses_identities()
-        for function_id, resource in self.template.functions():
-            if self.catalog.enabled(function_id):
-                spec = self._function_spec(function_id, resource)
-                self.pools[function_id] = FunctionPool(spec, size=max(1, self._pool_sizes.get(function_id, 1)))
-        self._build_apis()
         for event in self.template.events():
             if event.type not in SUPPORTED_EVENTS:
                 log.warning("%s.%s: event type %s is not emulated locally", event.function_id, event.name, event.type)
@@ -164,20 +177,33 @@ class LocalRuntime:
         for event in self.template.events("EventBridgeRule"):
             if event.function_id in self.pools:
                 self.pollers.append(EventBridgeSource(self, event))
-        self.scheduler = Scheduler(self, [e for e in self.template.events("Schedule", "ScheduleV2")
-                                          if e.function_id in self.pools])
-        eager = {route.function_id for api in self.apis for route in api.routes}
-        eager |= {authorizer.function_id for api in self.apis for authorizer in api.authorizers.values()}
-        for function_id in eager:
-            self.pools[function_id].start()
-        for function_id in eager:
+        self.scheduler = Scheduler(
+            self, [e for e in self.template.events("Schedule", "ScheduleV2") if e.function_id in self.pools]
+        )
+        for function_id in self._eager_functions():
             if not self.pools[function_id].wait_ready():
-                raise RuntimeError(f"{function_id}: no worker came up")
+                log.error("%s: no worker came up; its routes answer 502 until one does", function_id)
         self.gateway.start()
         for poller in self.pollers:
-            if getattr(poller, "enabled", True):
+            if poller.enabled:
                 poller.start()
         self.scheduler.start()
+
+    def _prepare_functions(self) -> None:
+        """A pool per function and the API's routes; the API's pools start at once, the others on first use."""
+        pools = {}
+        for function_id, resource in self.template.functions():
+            if self.catalog.enabled(function_id):
+                spec = self._function_spec(function_id, resource)
+                pools[function_id] = FunctionPool(spec, size=max(1, self._pool_sizes.get(function_id, 1)))
+        self.pools = pools
+        self._build_apis()
+        for function_id in self._eager_functions():
+            self.pools[function_id].start()
+
+    def _eager_functions(self) -> set[str]:
+        eager = {route.function_id for api in self.apis for route in api.routes}
+        return eager | {authorizer.function_id for api in self.apis for authorizer in api.authorizers.values()}
 
     def _local_parameters(self) -> dict[str, str]:
         local = {
@@ -192,6 +218,7 @@ class LocalRuntime:
         if threading.current_thread() is not threading.main_thread():
             return
         if signal.getsignal(signal.SIGTERM) is signal.SIG_DFL:
+
             def on_sigterm(signum: int, frame: Any) -> None:
                 raise SystemExit(128 + signum)
 
@@ -226,6 +253,8 @@ class LocalRuntime:
         name = catalog.function_name(function_id)
         try:
             variables = catalog.resolve((props.get("Environment") or {}).get("Variables") or {})
+        except PhysicalIdPendingError:
+            raise
         except IntrinsicError as error:
             raise ValueError(f"{function_id}: cannot resolve its environment: {error}") from error
         memory = int(catalog.resolve(props.get("MemorySize", 128)))
@@ -240,28 +269,30 @@ class LocalRuntime:
             "TZ": ":UTC",
         }
         env.update({str(k): _env_value(v) for k, v in variables.items()})
-        env.update({
-            "AWS_REGION": self.region,
-            "AWS_DEFAULT_REGION": self.region,
-            "AWS_LAMBDA_FUNCTION_NAME": name,
-            "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
-            "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
-            "AWS_LAMBDA_LOG_GROUP_NAME": log_group,
-            "AWS_LAMBDA_LOG_STREAM_NAME": f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}",
-            "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
-            "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime_name}",
-            "LAMBDA_TASK_ROOT": str(code_dir),
-            "LAMBDA_RUNTIME_DIR": sys.prefix,
-            "_HANDLER": handler,
-            **DUMMY_CREDENTIALS,
-            "AWS_ENDPOINT_URL": self.moto.endpoint,
-            "AWS_ENDPOINT_URL_API_GATEWAY": f"{self.gateway.url}/_local/apigateway",
-            "AWS_CONFIG_FILE": os.devnull,
-            "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
-            "AWS_EC2_METADATA_DISABLED": "true",
-            "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
-            "POWERTOOLS_TRACE_DISABLED": "true",
-        })
+        env.update(
+            {
+                "AWS_REGION": self.region,
+                "AWS_DEFAULT_REGION": self.region,
+                "AWS_LAMBDA_FUNCTION_NAME": name,
+                "AWS_LAMBDA_FUNCTION_MEMORY_SIZE": str(memory),
+                "AWS_LAMBDA_FUNCTION_VERSION": "$LATEST",
+                "AWS_LAMBDA_LOG_GROUP_NAME": log_group,
+                "AWS_LAMBDA_LOG_STREAM_NAME": f"{datetime.now(UTC):%Y/%m/%d}/[$LATEST]{uuid.uuid4().hex}",
+                "AWS_LAMBDA_INITIALIZATION_TYPE": "on-demand",
+                "AWS_EXECUTION_ENV": f"AWS_Lambda_{runtime_name}",
+                "LAMBDA_TASK_ROOT": str(code_dir),
+                "LAMBDA_RUNTIME_DIR": sys.prefix,
+                "_HANDLER": handler,
+                **DUMMY_CREDENTIALS,
+                "AWS_ENDPOINT_URL": self.moto.endpoint,
+                "AWS_ENDPOINT_URL_API_GATEWAY": f"{self.gateway.url}/_local/apigateway",
+                "AWS_CONFIG_FILE": os.devnull,
+                "AWS_SHARED_CREDENTIALS_FILE": os.devnull,
+                "AWS_EC2_METADATA_DISABLED": "true",
+                "AWS_XRAY_CONTEXT_MISSING": "LOG_ERROR",
+                "POWERTOOLS_TRACE_DISABLED": "true",
+            }
+        )
         return {
             "function_id": function_id,
             "function_name": name,
@@ -319,31 +350,35 @@ class LocalRuntime:
                 continue
             raw_api = event.properties.get("RestApiId", {"Ref": "ServerlessRestApi"})
             api_logical = raw_api.get("Ref") if isinstance(raw_api, dict) else raw_api
-            api = by_logical.get(str(api_logical))
-            if api is None:
+            target = by_logical.get(str(api_logical))
+            if target is None:
                 log.warning("%s.%s: API %r not found; route skipped", event.function_id, event.name, api_logical)
                 continue
             props = catalog.resolve(event.properties)
-            authorizer_name = (props.get("Auth") or {}).get("Authorizer", api.default_authorizer)
+            authorizer_name = (props.get("Auth") or {}).get("Authorizer", target.default_authorizer)
             if authorizer_name in (None, "NONE"):
                 authorizer = None
-            elif authorizer_name in api.authorizers:
+            elif authorizer_name in target.authorizers:
                 authorizer = str(authorizer_name)
             else:
                 raise ValueError(f"{event.function_id}.{event.name}: authorizer {authorizer_name} is not emulated")
-            api.routes.append(Route.create(event.function_id, event.name, str(props["Path"]), str(props["Method"]),
-                                           authorizer))
+            target.routes.append(
+                Route.create(event.function_id, event.name, str(props["Path"]), str(props["Method"]), authorizer)
+            )
         self.apis = [api for api in by_logical.values() if api.routes]
 
     # -------------------------------------------------------------------------------------------- idle
     def _watched_queues(self) -> list[str]:
-        return [poller.queue_url for poller in self.pollers if getattr(poller, "enabled", True)]
+        return [poller.queue_url for poller in self.pollers if poller.enabled]
 
     def _queue_depth(self, url: str) -> int:
         attributes = self.moto.client("sqs").get_queue_attributes(
             QueueUrl=url,
-            AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible",
-                            "ApproximateNumberOfMessagesDelayed"],
+            AttributeNames=[
+                "ApproximateNumberOfMessages",
+                "ApproximateNumberOfMessagesNotVisible",
+                "ApproximateNumberOfMessagesDelayed",
+            ],
         )["Attributes"]
         return sum(int(v) for v in attributes.values())
 
@@ -409,12 +444,22 @@ class LocalRuntime:
             pool.stop()
         for poller in self.pollers:
             poller.join(3)
-        if self.moto is not None and self.moto.endpoint:
+        if self.moto is not None:
             self.moto.stop()
         if self._previous_sigterm is not None:
             with contextlib.suppress(ValueError):
                 signal.signal(signal.SIGTERM, self._previous_sigterm)
         log.info("local runtime stopped")
+
+
+def _pool_sizes_from_env() -> dict[str, int]:
+    """AUDIENS_POOL_SIZES="ApiFunction=4,EmailWorkerFunction=2": worker processes per function."""
+    sizes = {}
+    for item in os.environ.get("AUDIENS_POOL_SIZES", "").split(","):
+        name, _, count = item.partition("=")
+        if name.strip() and count.strip().isdigit():
+            sizes[name.strip()] = int(count)
+    return sizes
 
 
 def _env_value(value: Any) -> str:

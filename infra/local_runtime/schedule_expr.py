@@ -18,8 +18,13 @@ class ScheduleExpressionError(ValueError):
     pass
 
 
-_MONTHS = {name: i for i, name in enumerate("JAN FEB MAR APR MAY JUN JUL AUG SEP OCT NOV DEC".split(), start=1)}
-_DAYS = {name: i for i, name in enumerate("SUN MON TUE WED THU FRI SAT".split(), start=1)}
+_MONTHS = {
+    name: i
+    for i, name in enumerate(
+        ["JAN", "FEB", "MAR", "APR", "MAY", "JUN", "JUL", "AUG", "SEP", "OCT", "NOV", "DEC"], start=1
+    )
+}
+_DAYS = {name: i for i, name in enumerate(["SUN", "MON", "TUE", "WED", "THU", "FRI", "SAT"], start=1)}
 _LAST_YEAR = 2199
 
 
@@ -37,9 +42,7 @@ def _parse_field(text: str, low: int, high: int, names: dict[str, int] | None, w
 
     for token in re.split(r"[,/-]", text.upper()):
         if not (names and token in names) and any(marker in token for marker in ("L", "W", "#")):
-            raise ScheduleExpressionError(
-                f"{what}: {text!r} uses L, W or #, which the local runtime does not support"
-            )
+            raise ScheduleExpressionError(f"{what}: {text!r} uses L, W or #, which the local runtime does not support")
     values: set[int] = set()
     for part in text.split(","):
         range_part, _, step_text = part.partition("/")
@@ -77,7 +80,9 @@ class Cron:
     def parse(cls, body: str, timezone: tzinfo = UTC) -> Cron:
         fields = body.split()
         if len(fields) != 6:
-            raise ScheduleExpressionError(f"cron({body}) needs 6 fields: minutes hours day-of-month month day-of-week year")
+            raise ScheduleExpressionError(
+                f"cron({body}) needs 6 fields: minutes hours day-of-month month day-of-week year"
+            )
         minute, hour, dom, month, dow, year = fields
         if (dom == "?") == (dow == "?"):
             raise ScheduleExpressionError(f"cron({body}): exactly one of day-of-month and day-of-week must be '?'")

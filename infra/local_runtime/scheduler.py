@@ -1,9 +1,11 @@
 """Schedules (``Type: ScheduleV2`` and ``Type: Schedule``) fired from the settable local clock.
 
 A thread looks at the clock every 250 ms (and at once when it is set) and fires every occurrence in
-(high-water mark, now], in order: a jump forward fires each missed occurrence (at most 1,000 per
-schedule per jump, logged when capped); setting the clock backwards fires nothing until it passes the
-high-water mark again. Each schedule has its own dispatcher thread, so a slow one does not hold up others.
+(last check, now], in order: a jump forward fires each missed occurrence (at most 1,000 per schedule
+per jump, logged when capped). Setting the clock backwards fires nothing, and no occurrence ever fires
+twice: the stretches of clock time already swept are remembered, so moving forward again over them
+fires nothing, while a stretch never lived through (say, before the runtime's start) fires as time
+passes through it. Each schedule has its own dispatcher thread, so a slow one does not hold up others.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from .clock import rfc3339
-from .schedule_expr import Expression, fires_between, next_fire, parse_expression
+from .schedule_expr import Expression, fires_between, parse_expression
 
 if TYPE_CHECKING:
     from .runtime import LocalRuntime
@@ -61,7 +63,8 @@ class Scheduler:
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._threads: list[threading.Thread] = []
-        self._high_water = runtime.clock.now()
+        self._last_check = runtime.clock.now()
+        self._swept: list[tuple[datetime, datetime]] = []  # (start, end] stretches already fired, merged
         for source in sources:
             self.schedules.append(self._schedule(source))
 
@@ -71,19 +74,30 @@ class Scheduler:
         v2 = source.type == "ScheduleV2"
         name = str(props.get("Name") or f"{source.function_id}{source.name}")
         timezone = str(props.get("ScheduleExpressionTimezone") or "UTC") if v2 else "UTC"
-        expression = parse_expression(str(props["ScheduleExpression"]), timezone=timezone, anchor=self._high_water)
+        expression = parse_expression(str(props["ScheduleExpression"]), timezone=timezone, anchor=self._last_check)
         raw_input = props.get("Input")
         if raw_input is not None and not isinstance(raw_input, str):
             raw_input = json.dumps(raw_input)
         state = str(props.get("State", "ENABLED")).upper()
         enabled = state != "DISABLED" and str(props.get("Enabled", "true")).lower() != "false"
-        arn = (catalog.arn("scheduler", f"schedule/{props.get('GroupName') or 'default'}/{name}") if v2
-               else catalog.arn("events", f"rule/{name}"))
+        arn = (
+            catalog.arn("scheduler", f"schedule/{props.get('GroupName') or 'default'}/{name}")
+            if v2
+            else catalog.arn("events", f"rule/{name}")
+        )
         configured = int((props.get("RetryPolicy") or {}).get("MaximumRetryAttempts", 185 if v2 else 2))
         return Schedule(
-            name=name, function_id=source.function_id, event_name=source.name, kind=source.type,
-            expression_text=str(props["ScheduleExpression"]), expression=expression, timezone=timezone,
-            input=raw_input, enabled=enabled, arn=arn, retries=min(configured, LOCAL_MAX_RETRIES),
+            name=name,
+            function_id=source.function_id,
+            event_name=source.name,
+            kind=source.type,
+            expression_text=str(props["ScheduleExpression"]),
+            expression=expression,
+            timezone=timezone,
+            input=raw_input,
+            enabled=enabled,
+            arn=arn,
+            retries=min(configured, LOCAL_MAX_RETRIES),
             dead_letter_arn=(props.get("DeadLetterConfig") or {}).get("Arn"),
         )
 
@@ -91,8 +105,9 @@ class Scheduler:
     def start(self) -> None:
         self.runtime.clock.on_set(lambda _moment: self._wake.set())
         for schedule in self.schedules:
-            thread = threading.Thread(target=self._dispatch, args=(schedule,), name=f"schedule:{schedule.name}",
-                                      daemon=True)
+            thread = threading.Thread(
+                target=self._dispatch, args=(schedule,), name=f"schedule:{schedule.name}", daemon=True
+            )
             thread.start()
             self._threads.append(thread)
         ticker = threading.Thread(target=self._tick, name="scheduler", daemon=True)
@@ -115,22 +130,59 @@ class Scheduler:
                 self.check()
 
     def check(self) -> None:
-        """Queue every occurrence between the high-water mark and the clock's now."""
+        """Queue every occurrence between the last check and the clock's now that has not fired yet."""
         with self._lock:
             now = self.runtime.clock.now()
-            if now <= self._high_water:
+            start, self._last_check = self._last_check, now
+            if now <= start:
                 return
+            stretches = self._unswept(start, now)
             for schedule in self.schedules:
                 if not schedule.enabled:
                     continue
-                fires, capped = fires_between(schedule.expression, self._high_water, now, MAX_FIRES_PER_JUMP)
+                fires: list[datetime] = []
+                capped = False
+                for after, until in stretches:
+                    more, capped = fires_between(schedule.expression, after, until, MAX_FIRES_PER_JUMP - len(fires))
+                    fires += more
+                    if capped:
+                        break
                 if capped:
-                    log.warning("schedule %s: more than %d occurrences in the clock jump; only the first %d fire",
-                                schedule.name, MAX_FIRES_PER_JUMP, MAX_FIRES_PER_JUMP)
+                    log.warning(
+                        "schedule %s: more than %d occurrences in the clock jump; only the first %d fire",
+                        schedule.name,
+                        MAX_FIRES_PER_JUMP,
+                        MAX_FIRES_PER_JUMP,
+                    )
                 for moment in fires:
                     self._pending += 1
                     schedule.queue.put((moment, False))
-            self._high_water = now
+            self._sweep(start, now)
+
+    def _unswept(self, start: datetime, end: datetime) -> list[tuple[datetime, datetime]]:
+        stretches = []
+        cursor = start
+        for swept_start, swept_end in self._swept:
+            if swept_end <= cursor or swept_start >= end:
+                continue
+            if swept_start > cursor:
+                stretches.append((cursor, swept_start))
+            cursor = max(cursor, swept_end)
+        if cursor < end:
+            stretches.append((cursor, end))
+        return stretches
+
+    def _sweep(self, start: datetime, end: datetime) -> None:
+        merged: list[tuple[datetime, datetime]] = []
+        for stretch_start, stretch_end in sorted([*self._swept, (start, end)]):
+            if merged and stretch_start <= merged[-1][1]:
+                merged[-1] = (merged[-1][0], max(merged[-1][1], stretch_end))
+            else:
+                merged.append((stretch_start, stretch_end))
+        self._swept = merged
+
+    def _fired(self, moment: datetime) -> bool:
+        return any(start < moment <= end for start, end in self._swept)
 
     def wait_idle(self, timeout: float) -> bool:
         self.check()
@@ -139,8 +191,9 @@ class Scheduler:
 
     @property
     def high_water(self) -> datetime:
-        """The latest clock time the schedules have been fired up to."""
-        return self._high_water
+        """The latest clock time the schedules have fired up to."""
+        with self._lock:
+            return max([self._last_check, *(end for _, end in self._swept)])
 
     @property
     def busy(self) -> bool:
@@ -175,11 +228,25 @@ class Scheduler:
             )
             return json.loads(text)
         if schedule.kind == "ScheduleV2":
-            return {"time": scheduled, "source": "aws.scheduler", "detail-type": "Scheduled Event", "id": execution_id,
-                    "resources": [schedule.arn], "detail": {}}
-        return {"version": "0", "id": execution_id, "detail-type": "Scheduled Event", "source": "aws.events",
-                "account": self.runtime.catalog.account_id, "time": scheduled, "region": self.runtime.region,
-                "resources": [schedule.arn], "detail": {}}
+            return {
+                "time": scheduled,
+                "source": "aws.scheduler",
+                "detail-type": "Scheduled Event",
+                "id": execution_id,
+                "resources": [schedule.arn],
+                "detail": {},
+            }
+        return {
+            "version": "0",
+            "id": execution_id,
+            "detail-type": "Scheduled Event",
+            "source": "aws.events",
+            "account": self.runtime.catalog.account_id,
+            "time": scheduled,
+            "region": self.runtime.region,
+            "resources": [schedule.arn],
+            "detail": {},
+        }
 
     def fire(self, schedule: Schedule, moment: datetime) -> dict[str, Any]:
         """Invoke the schedule's function for one occurrence, retrying like the scheduler would."""
@@ -193,8 +260,9 @@ class Scheduler:
                 break
         assert invocation is not None
         if not invocation.ok:
-            log.error("schedule %s: the occurrence at %s failed: %s", schedule.name, rfc3339(moment),
-                      invocation.error_message)
+            log.error(
+                "schedule %s: the occurrence at %s failed: %s", schedule.name, rfc3339(moment), invocation.error_message
+            )
             if schedule.dead_letter_arn:
                 sqs = self.runtime.moto.client("sqs")
                 url = sqs.get_queue_url(QueueName=schedule.dead_letter_arn.rsplit(":", 1)[-1])["QueueUrl"]
@@ -223,20 +291,28 @@ class Scheduler:
     def find(self, name: str) -> Schedule | None:
         return next((s for s in self.schedules if name in (s.name, s.alias)), None)
 
+    def _next_unfired(self, schedule: Schedule, now: datetime) -> datetime | None:
+        for count, moment in enumerate(schedule.expression.occurrences(now)):
+            if not self._fired(moment) or count > 100_000:
+                return moment
+        return None
+
     def describe(self) -> list[dict[str, Any]]:
         now = self.runtime.clock.now()
         result = []
         for schedule in self.schedules:
-            upcoming = next_fire(schedule.expression, max(now, self._high_water)) if schedule.enabled else None
-            result.append({
-                "name": schedule.name,
-                "alias": schedule.alias,
-                "function": schedule.function_id,
-                "type": schedule.kind,
-                "expression": schedule.expression_text,
-                "timezone": schedule.timezone,
-                "enabled": schedule.enabled,
-                "arn": schedule.arn,
-                "next_fire": rfc3339(upcoming) if upcoming else None,
-            })
+            upcoming = self._next_unfired(schedule, now) if schedule.enabled else None
+            result.append(
+                {
+                    "name": schedule.name,
+                    "alias": schedule.alias,
+                    "function": schedule.function_id,
+                    "type": schedule.kind,
+                    "expression": schedule.expression_text,
+                    "timezone": schedule.timezone,
+                    "enabled": schedule.enabled,
+                    "arn": schedule.arn,
+                    "next_fire": rfc3339(upcoming) if upcoming else None,
+                }
+            )
         return result

@@ -51,6 +51,7 @@ def _safe_name(text: str, limit: int) -> str:
 class _Poller(ABC):
     kind = "source"
     batch_size = 10
+    enabled = True
 
     def __init__(self, runtime: LocalRuntime, source: EventSource) -> None:
         self.runtime = runtime
@@ -79,13 +80,19 @@ class _Poller(ABC):
         while not self._stop.is_set():
             try:
                 messages = sqs.receive_message(
-                    QueueUrl=self.queue_url, MaxNumberOfMessages=min(10, self.batch_size), WaitTimeSeconds=1,
-                    AttributeNames=["All"], MessageAttributeNames=["All"],
+                    QueueUrl=self.queue_url,
+                    MaxNumberOfMessages=min(10, self.batch_size),
+                    WaitTimeSeconds=1,
+                    AttributeNames=["All"],
+                    MessageAttributeNames=["All"],
                 ).get("Messages", [])
                 while messages and len(messages) < self.batch_size:
                     more = sqs.receive_message(
-                        QueueUrl=self.queue_url, MaxNumberOfMessages=min(10, self.batch_size - len(messages)),
-                        WaitTimeSeconds=0, AttributeNames=["All"], MessageAttributeNames=["All"],
+                        QueueUrl=self.queue_url,
+                        MaxNumberOfMessages=min(10, self.batch_size - len(messages)),
+                        WaitTimeSeconds=0,
+                        AttributeNames=["All"],
+                        MessageAttributeNames=["All"],
                     ).get("Messages", [])
                     if not more:
                         break
@@ -113,13 +120,13 @@ class _Poller(ABC):
             for i, m in enumerate(messages)
         ]
         for start in range(0, len(entries), 10):
-            sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries[start:start + 10])
+            sqs.change_message_visibility_batch(QueueUrl=queue_url, Entries=entries[start : start + 10])
 
     @staticmethod
     def _delete(sqs: Any, queue_url: str, messages: list[dict[str, Any]]) -> None:
         entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(messages)]
         for start in range(0, len(entries), 10):
-            sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries[start:start + 10])
+            sqs.delete_message_batch(QueueUrl=queue_url, Entries=entries[start : start + 10])
 
 
 class SqsSource(_Poller):
@@ -171,7 +178,9 @@ class SqsSource(_Poller):
         if done:
             self._delete(sqs, self.queue_url, done)
         if keep:
-            log.warning("%s: %d of %d messages failed; redelivered after back-off", self.label, len(keep), len(messages))
+            log.warning(
+                "%s: %d of %d messages failed; redelivered after back-off", self.label, len(keep), len(messages)
+            )
             self._retry_later(sqs, self.queue_url, keep)
 
     def _failed_ids(self, invocation: Any, messages: list[dict[str, Any]]) -> set[str]:
@@ -211,7 +220,9 @@ class EventBridgeSource(_Poller):
         sqs = runtime.moto.client("sqs")
         events = runtime.moto.client("events")
         self.queue_url = sqs.create_queue(QueueName=f"{prefix}-tap")["QueueUrl"]
-        tap_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+        tap_arn = sqs.get_queue_attributes(QueueUrl=self.queue_url, AttributeNames=["QueueArn"])["Attributes"][
+            "QueueArn"
+        ]
         dlq_arn = (props.get("DeadLetterConfig") or {}).get("Arn")
         if dlq_arn:
             self.dlq_url = sqs.get_queue_url(QueueName=queue_name_of(dlq_arn))["QueueUrl"]
@@ -220,8 +231,12 @@ class EventBridgeSource(_Poller):
         if self.bus != "default":
             with contextlib.suppress(events.exceptions.ResourceAlreadyExistsException):
                 events.create_event_bus(Name=self.bus)
-        rule = events.put_rule(Name=self.rule_name, EventPattern=json.dumps(self.pattern), EventBusName=self.bus,
-                               State="ENABLED" if self.enabled else "DISABLED")
+        rule = events.put_rule(
+            Name=self.rule_name,
+            EventPattern=json.dumps(self.pattern),
+            EventBusName=self.bus,
+            State="ENABLED" if self.enabled else "DISABLED",
+        )
         self.rule_arn = rule["RuleArn"]
         events.put_targets(Rule=self.rule_name, EventBusName=self.bus, Targets=[{"Id": TAP_TARGET_ID, "Arn": tap_arn}])
         self.target_arn = runtime.catalog.get_att(source.function_id, "Arn")
@@ -266,7 +281,10 @@ class EventBridgeSource(_Poller):
                 QueueUrl=self.dlq_url,
                 MessageBody=json.dumps(event),
                 MessageAttributes={
-                    "ERROR_CODE": {"DataType": "String", "StringValue": str(invocation.error and invocation.error.get("errorType"))},
+                    "ERROR_CODE": {
+                        "DataType": "String",
+                        "StringValue": str(invocation.error and invocation.error.get("errorType")),
+                    },
                     "ERROR_MESSAGE": {"DataType": "String", "StringValue": invocation.error_message[:1000] or "-"},
                     "RULE_ARN": {"DataType": "String", "StringValue": self.rule_arn},
                     "TARGET_ARN": {"DataType": "String", "StringValue": str(self.target_arn)},
@@ -274,5 +292,10 @@ class EventBridgeSource(_Poller):
             )
             self._delete(sqs, self.queue_url, [message])
             self._stamps.pop(message["MessageId"], None)
-            log.error("%s: event %s failed %d times; sent to the dead-letter queue %s",
-                      self.label, message["MessageId"], attempts, queue_name_of(self.dlq_url))
+            log.error(
+                "%s: event %s failed %d times; sent to the dead-letter queue %s",
+                self.label,
+                message["MessageId"],
+                attempts,
+                queue_name_of(self.dlq_url),
+            )

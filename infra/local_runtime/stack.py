@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from .intrinsics import IntrinsicError, Resolver
@@ -44,6 +45,10 @@ PLAYED_TYPES = frozenset(
         "AWS::Serverless::LayerVersion",
     }
 )
+
+
+class PhysicalIdPendingError(IntrinsicError):
+    pass
 
 
 def api_id_for(logical_id: str) -> str:
@@ -103,6 +108,8 @@ class Catalog:
         props = self.properties(logical_id)
         if logical_id in self.physical:
             return self.physical[logical_id]
+        if kind in STACK_TYPES:
+            raise PhysicalIdPendingError(f"{logical_id} ({kind}) has no physical id until moto has created it")
         if kind in ("AWS::Serverless::Function", "AWS::Lambda::Function"):
             return self.function_name(logical_id)
         if kind in ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi"):
@@ -197,7 +204,49 @@ def _substitute_outside(value: Any, catalog: Catalog, inside: set[str]) -> Any:
     return {key: _substitute_outside(item, catalog, inside) for key, item in value.items()}
 
 
-def create_stack(moto: Any, catalog: Catalog, parameter_values: dict[str, Any]) -> None:
+# The property that names a resource of each type, and its Ref value given that name: with every
+# name fixed up front (CloudFormation-style generated names for unnamed resources), the physical ids
+# are known before moto creates anything, so the functions' workers can start while it does.
+NAME_PROPERTIES = {
+    "AWS::DynamoDB::Table": "TableName",
+    "AWS::SQS::Queue": "QueueName",
+    "AWS::S3::Bucket": "BucketName",
+    "AWS::Logs::LogGroup": "LogGroupName",
+    "AWS::SNS::Topic": "TopicName",
+    "AWS::Events::EventBus": "Name",
+    "AWS::SSM::Parameter": "Name",
+    "AWS::Kinesis::Stream": "Name",
+}
+
+
+def _generated_name(catalog: Catalog, logical_id: str, kind: str, props: dict[str, Any]) -> str:
+    suffix = hashlib.sha1(f"{catalog.stack_name}/{logical_id}".encode()).hexdigest()[:12].upper()
+    name = f"{catalog.stack_name}-{logical_id}-{suffix}"
+    if kind == "AWS::S3::Bucket":
+        return name.lower()[:63]
+    if kind == "AWS::SQS::Queue" and str(props.get("FifoQueue", "")).lower() == "true":
+        return name[:75] + ".fifo"
+    return name[:80]
+
+
+def _ref_for_name(catalog: Catalog, kind: str, name: str) -> str:
+    if kind == "AWS::SQS::Queue":
+        return f"https://sqs.{catalog.region}.amazonaws.com/{catalog.account_id}/{name}"
+    if kind == "AWS::SNS::Topic":
+        return catalog.arn("sns", name)
+    return name
+
+
+@dataclass
+class StackPlan:
+    """The CloudFormation body given to moto and the physical ids it will produce."""
+
+    body: dict[str, Any]
+    inside: set[str]
+    predicted: dict[str, str] = field(default_factory=dict)
+
+
+def plan_stack(catalog: Catalog) -> StackPlan:
     template = catalog.template
     inside: set[str] = set()
     for logical_id, resource in template.resources.items():
@@ -208,10 +257,10 @@ def create_stack(moto: Any, catalog: Catalog, parameter_values: dict[str, Any]) 
             inside.add(logical_id)
         elif kind not in PLAYED_TYPES:
             log.info("stack: %s (%s) skipped: not created in moto", logical_id, kind)
-    body: dict[str, Any] = {"AWSTemplateFormatVersion": "2010-09-09", "Resources": {}}
+    plan = StackPlan(body={"AWSTemplateFormatVersion": "2010-09-09", "Resources": {}}, inside=inside)
     for section in ("Parameters", "Conditions", "Mappings"):
         if template.body.get(section):
-            body[section] = template.body[section]
+            plan.body[section] = template.body[section]
     for logical_id in sorted(inside):
         resource = dict(template.resources[logical_id])
         resource.pop("Condition", None)
@@ -219,28 +268,51 @@ def create_stack(moto: Any, catalog: Catalog, parameter_values: dict[str, Any]) 
         if depends:
             depends = [depends] if isinstance(depends, str) else depends
             resource["DependsOn"] = [d for d in depends if d in inside]
-        resource["Properties"] = _substitute_outside(resource.get("Properties") or {}, catalog, inside)
-        body["Resources"][logical_id] = resource
-    if not body["Resources"]:
-        return
+        props = _substitute_outside(resource.get("Properties") or {}, catalog, inside)
+        kind = resource["Type"]
+        name_property = NAME_PROPERTIES.get(kind)
+        if name_property:
+            try:
+                name = str(catalog.resolve(props[name_property])) if name_property in props else None
+            except IntrinsicError:
+                name = None  # named after another resource of the stack: known once moto has created it
+            else:
+                if name is None:
+                    name = _generated_name(catalog, logical_id, kind, props)
+                    props[name_property] = name
+                plan.predicted[logical_id] = _ref_for_name(catalog, kind, name)
+        resource["Properties"] = props
+        plan.body["Resources"][logical_id] = resource
+    return plan
+
+
+def create_stack(moto: Any, catalog: Catalog, plan: StackPlan, parameter_values: dict[str, Any]) -> list[str]:
+    """Create the stack in moto; fills ``catalog.physical`` and returns the ids that differ from the plan."""
+    if not plan.body["Resources"]:
+        return []
     cfn = moto.client("cloudformation")
     parameters = [
         {"ParameterKey": k, "ParameterValue": ",".join(v) if isinstance(v, list) else str(v)}
         for k, v in parameter_values.items()
     ]
     started = time.monotonic()
-    cfn.create_stack(StackName=catalog.stack_name, TemplateBody=json.dumps(body), Parameters=parameters)
+    cfn.create_stack(StackName=catalog.stack_name, TemplateBody=json.dumps(plan.body), Parameters=parameters)
     status = cfn.describe_stacks(StackName=catalog.stack_name)["Stacks"][0]["StackStatus"]
     if status != "CREATE_COMPLETE":
         events = cfn.describe_stack_events(StackName=catalog.stack_name)["StackEvents"]
-        reasons = [f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}" for e in events if "FAILED" in e["ResourceStatus"]]
+        reasons = [
+            f"{e['LogicalResourceId']}: {e.get('ResourceStatusReason')}"
+            for e in events
+            if "FAILED" in e["ResourceStatus"]
+        ]
         raise RuntimeError(f"moto could not create the stack ({status}): {reasons}")
     paginator = cfn.get_paginator("list_stack_resources")
     for page in paginator.paginate(StackName=catalog.stack_name):
         for summary in page["StackResourceSummaries"]:
             catalog.physical[summary["LogicalResourceId"]] = summary["PhysicalResourceId"]
-    log.info("stack: %d resources created in moto in %.2f s", len(inside), time.monotonic() - started)
-    _apply_what_moto_ignores(moto, catalog, inside)
+    log.info("stack: %d resources created in moto in %.2f s", len(plan.inside), time.monotonic() - started)
+    _apply_what_moto_ignores(moto, catalog, plan.inside)
+    return [k for k, v in plan.predicted.items() if catalog.physical.get(k) != v]
 
 
 def _apply_what_moto_ignores(moto: Any, catalog: Catalog, inside: set[str]) -> None:
@@ -268,13 +340,19 @@ def _configure_bucket(moto: Any, catalog: Catalog, bucket: str, props: dict[str,
 
     def filter_of(item: dict[str, Any]) -> dict[str, Any]:
         rules = ((item.get("Filter") or {}).get("S3Key") or {}).get("Rules") or []
-        return {"Filter": {"Key": {"FilterRules": [{"Name": r["Name"], "Value": r["Value"]} for r in rules]}}} if rules else {}
+        return (
+            {"Filter": {"Key": {"FilterRules": [{"Name": r["Name"], "Value": r["Value"]} for r in rules]}}}
+            if rules
+            else {}
+        )
 
     queues = [
-        {"QueueArn": q["Queue"], "Events": [q["Event"]], **filter_of(q)} for q in notification.get("QueueConfigurations") or []
+        {"QueueArn": q["Queue"], "Events": [q["Event"]], **filter_of(q)}
+        for q in notification.get("QueueConfigurations") or []
     ]
     topics = [
-        {"TopicArn": t["Topic"], "Events": [t["Event"]], **filter_of(t)} for t in notification.get("TopicConfigurations") or []
+        {"TopicArn": t["Topic"], "Events": [t["Event"]], **filter_of(t)}
+        for t in notification.get("TopicConfigurations") or []
     ]
     if queues:
         config["QueueConfigurations"] = queues

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -18,8 +19,26 @@ import yaml
 log = logging.getLogger("local_runtime")
 
 SHORT_TAGS = (
-    "Ref", "GetAtt", "Sub", "If", "Equals", "Join", "Select", "Split", "Not", "And", "Or", "FindInMap",
-    "Condition", "GetAZs", "ImportValue", "Base64", "Cidr", "Length", "ToJsonString", "Transform",
+    "Ref",
+    "GetAtt",
+    "Sub",
+    "If",
+    "Equals",
+    "Join",
+    "Select",
+    "Split",
+    "Not",
+    "And",
+    "Or",
+    "FindInMap",
+    "Condition",
+    "GetAZs",
+    "ImportValue",
+    "Base64",
+    "Cidr",
+    "Length",
+    "ToJsonString",
+    "Transform",
 )
 
 
@@ -60,7 +79,7 @@ CfnLoader.add_constructor(
 
 
 def load_yaml(text: str) -> Any:
-    return yaml.load(text, Loader=CfnLoader)  # noqa: S506 - CfnLoader is a SafeLoader
+    return yaml.load(text, Loader=CfnLoader)
 
 
 def is_intrinsic(value: Any) -> bool:
@@ -99,7 +118,7 @@ class Template:
     resources: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @classmethod
-    def load(cls, path: str | Path) -> Template:
+    def load(cls, path: str | os.PathLike[str]) -> Template:
         path = Path(path).resolve()
         body = load_yaml(path.read_text(encoding="utf-8")) or {}
         if not isinstance(body, dict) or not isinstance(body.get("Resources"), dict):
@@ -174,11 +193,14 @@ class Template:
             if section:
                 resource["Properties"] = sam_merge(section, resource.get("Properties") or {})
             merged[logical_id] = resource
-        if any(
-            event.get("Type") == "Api" and "RestApiId" not in (event.get("Properties") or {})
-            for _, fn in ((k, v) for k, v in merged.items() if v.get("Type") == "AWS::Serverless::Function")
-            for event in ((fn.get("Properties") or {}).get("Events") or {}).values()
-        ) and "ServerlessRestApi" not in merged:
+        if (
+            any(
+                event.get("Type") == "Api" and "RestApiId" not in (event.get("Properties") or {})
+                for _, fn in ((k, v) for k, v in merged.items() if v.get("Type") == "AWS::Serverless::Function")
+                for event in ((fn.get("Properties") or {}).get("Events") or {}).values()
+            )
+            and "ServerlessRestApi" not in merged
+        ):
             # SAM's implicit API for Api events without RestApiId.
             merged["ServerlessRestApi"] = {
                 "Type": "AWS::Serverless::Api",

@@ -23,7 +23,6 @@ import importlib
 import json
 import logging
 import os
-import queue
 import signal
 import socket
 import subprocess
@@ -32,6 +31,7 @@ import threading
 import time
 import traceback
 import uuid
+from collections import deque
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
 from pathlib import Path
@@ -96,7 +96,9 @@ def _stack(error: BaseException) -> list[str]:
 
 def _report(spec: dict[str, Any], what: str, error: BaseException) -> None:
     text = "".join(traceback.format_exception(error))
-    print(f"[local_runtime] {spec['function_id']} ({spec['function_name']}): {what}\n{text}", file=sys.stderr, flush=True)
+    print(
+        f"[local_runtime] {spec['function_id']} ({spec['function_name']}): {what}\n{text}", file=sys.stderr, flush=True
+    )
 
 
 def _watch_parent(parent_pid: int) -> None:
@@ -164,31 +166,38 @@ class Invocation:
 
     @property
     def error_message(self) -> str:
-        return (self.error or {}).get("errorMessage", "")
+        return str((self.error or {}).get("errorMessage", ""))
 
 
 @dataclass
 class _Worker:
-    process: Any
-    conn: Any
-    ready: bool = False
+    process: subprocess.Popen[bytes]
+    conn: Connection
 
 
 @dataclass
+class _Waiter:
+    event: threading.Event = field(default_factory=threading.Event)
+    worker: _Worker | None = None
+
+
 class FunctionPool:
     """The warm sandboxes of one function; ``invoke`` waits for a free one (Lambda's concurrency limit)."""
 
-    spec: dict[str, Any]
-    size: int = 1
-    _idle: queue.Queue[_Worker] = field(default_factory=queue.Queue)
-    _workers: list[_Worker] = field(default_factory=list)
-    _lock: threading.Lock = field(default_factory=threading.Lock)
-    _started: bool = False
-    _stopped: bool = False
-    _ready_count: int = 0
-    _ready_event: threading.Event = field(default_factory=threading.Event)
-    in_flight: int = 0
-    invocations: int = 0
+    def __init__(self, spec: dict[str, Any], size: int = 1) -> None:
+        self.spec = spec
+        self.size = size
+        self.in_flight = 0
+        self.invocations = 0
+        self._idle: deque[_Worker] = deque()
+        self._waiters: deque[_Waiter] = deque()  # invocations waiting for a worker, served first come first
+        self._workers: list[_Worker] = []
+        self._lock = threading.Lock()
+        self._settled = threading.Condition(self._lock)
+        self._starting = 0  # workers spawned that have not reported ready (or failed) yet
+        self._ready = 0
+        self._started = False
+        self._stopped = False
 
     @property
     def function_id(self) -> str:
@@ -207,14 +216,19 @@ class FunctionPool:
             self._spawn()
 
     def wait_ready(self, timeout: float = READY_TIMEOUT_S) -> bool:
+        """Wait until every first worker has imported the handler (or failed); True if one is serving."""
         self.start()
-        return self._ready_event.wait(timeout)
+        with self._settled:
+            self._settled.wait_for(lambda: self._starting == 0, timeout)
+            return self._ready > 0
 
     def _spawn(self) -> None:
         parent_sock, child_sock = socket.socketpair()
         package_root = str(Path(__file__).resolve().parents[1])
-        code = (f"import sys; sys.path.insert(0, {package_root!r}); "
-                f"from local_runtime.workers import child_main; child_main({child_sock.fileno()})")
+        code = (
+            f"import sys; sys.path.insert(0, {package_root!r}); "
+            f"from local_runtime.workers import child_main; child_main({child_sock.fileno()})"
+        )
         try:
             process = subprocess.Popen(
                 [sys.executable, "-c", code],
@@ -227,30 +241,64 @@ class FunctionPool:
         finally:
             child_sock.close()
         conn = Connection(parent_sock.detach())
-        conn.send((self.spec, os.getpid()))
         worker = _Worker(process=process, conn=conn)
         with self._lock:
             self._workers.append(worker)
-        threading.Thread(target=self._await_ready, args=(worker,), name=f"ready:{self.function_id}", daemon=True).start()
+            self._starting += 1
+        with contextlib.suppress(OSError):
+            conn.send((self.spec, os.getpid()))
+        threading.Thread(
+            target=self._await_ready, args=(worker,), name=f"ready:{self.function_id}", daemon=True
+        ).start()
 
     def _await_ready(self, worker: _Worker) -> None:
+        ready = False
         try:
             if not worker.conn.poll(READY_TIMEOUT_S):
                 raise TimeoutError("init took too long")
             _, init_error = worker.conn.recv()
+            ready = True
         except (EOFError, OSError, TimeoutError) as error:
             log.error("%s: worker failed to start (%r)", self.function_id, error)
             self._discard(worker)
-            return
-        if init_error:
-            log.error("%s: %s (it will be retried on each invocation)", self.function_id, init_error["errorMessage"])
-        worker.ready = True
-        with self._lock:
-            if self._stopped:
+        else:
+            if init_error:
+                log.error("%s: %s (retried on each invocation)", self.function_id, init_error["errorMessage"])
+        with self._settled:
+            self._starting -= 1
+            self._ready += int(ready)
+            self._settled.notify_all()
+            if not ready or self._stopped:
                 return
-            self._ready_count += 1
-            self._ready_event.set()
-        self._idle.put(worker)
+        self._release(worker)
+
+    def _acquire(self) -> _Worker | None:
+        """A free worker, first come first served; None if the pool is stopping or no worker can start."""
+        with self._lock:
+            if self._idle and not self._waiters:
+                return self._idle.pop()
+            waiter = _Waiter()
+            self._waiters.append(waiter)
+        respawned = False
+        while not waiter.event.wait(0.5):
+            with self._lock:
+                alive = len(self._workers)
+                if waiter.worker is None and (self._stopped or (alive == 0 and respawned)):
+                    self._waiters.remove(waiter)
+                    return None
+            if alive == 0 and not respawned:  # every worker died or failed to start: try once more
+                respawned = True
+                self._spawn()
+        return waiter.worker
+
+    def _release(self, worker: _Worker) -> None:
+        with self._lock:
+            if self._waiters:
+                waiter = self._waiters.popleft()
+                waiter.worker = worker
+                waiter.event.set()
+            else:
+                self._idle.append(worker)
 
     def _discard(self, worker: _Worker, *, replace: bool = False) -> None:
         with contextlib.suppress(Exception):
@@ -285,12 +333,11 @@ class FunctionPool:
 
     def _invoke(self, request_id: str, event_json: str) -> Invocation:
         while True:
-            if self._stopped:
-                return self._failed(request_id, "Runtime.Stopped", "The local runtime is stopping")
-            try:
-                worker = self._idle.get(timeout=1.0)
-            except queue.Empty:
-                continue
+            worker = self._acquire()
+            if worker is None:
+                if self._stopped:
+                    return self._failed(request_id, "Runtime.Stopped", "The local runtime is stopping")
+                return self._failed(request_id, "Runtime.Unavailable", "No worker could start (see the log)")
             if worker.process.poll() is None:
                 break
             self._discard(worker, replace=True)
@@ -300,14 +347,16 @@ class FunctionPool:
             if not worker.conn.poll(self.timeout_s + 0.25):
                 log.error("%s: task timed out after %.2f seconds", self.function_id, self.timeout_s)
                 self._discard(worker, replace=True)
-                return self._failed(request_id, "Sandbox.Timedout", f"Task timed out after {self.timeout_s:.2f} seconds")
+                return self._failed(
+                    request_id, "Sandbox.Timedout", f"Task timed out after {self.timeout_s:.2f} seconds"
+                )
             kind, payload = worker.conn.recv()
         except (EOFError, OSError, BrokenPipeError):
             code = worker.process.poll()
             log.error("%s: worker exited during invocation (exit code %s)", self.function_id, code)
             self._discard(worker, replace=True)
             return self._failed(request_id, "Runtime.ExitError", f"RequestId: {request_id} Error: Runtime exited")
-        self._idle.put(worker)
+        self._release(worker)
         if kind == "ok":
             return Invocation(self.function_id, request_id, ok=True, payload=json.loads(payload))
         payload["requestId"] = request_id
@@ -315,7 +364,10 @@ class FunctionPool:
 
     def _failed(self, request_id: str, error_type: str, message: str) -> Invocation:
         return Invocation(
-            self.function_id, request_id, ok=False, error=_error_payload(error_type, message) | {"requestId": request_id}
+            self.function_id,
+            request_id,
+            ok=False,
+            error=_error_payload(error_type, message) | {"requestId": request_id},
         )
 
     def stop(self, timeout: float = 3.0) -> None:

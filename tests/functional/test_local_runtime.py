@@ -2,7 +2,8 @@
 
 Most tests share one runtime started on the fixture template (tests/fixtures/local_runtime), which has
 one of every trigger the runtime emulates, so the runtime is tested without the application's code.
-The clock only ever moves forward here, so the tests do not depend on their order.
+Tests that move the clock start from where the schedules have got to, or use a stretch of time no
+other test lives through, so they do not depend on their order.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import boto3
 import pytest
 
 from local_runtime import LocalRuntime
+from local_runtime.aws import FAST_DYNAMODB_OPERATIONS
 from local_runtime.clock import Clock, parse_time, rfc3339
 from local_runtime.schedule_expr import ScheduleExpressionError, fires_between, next_fire, parse_expression
 from local_runtime.template import Template, load_yaml
@@ -50,8 +52,13 @@ class Reply:
         return [v for k, v in self.headers if k.lower() == name.lower()]
 
 
-def call(rt: LocalRuntime, method: str, path: str, body: bytes | str | dict[str, Any] | None = None,
-         headers: dict[str, str] | None = None) -> Reply:
+def call(
+    rt: LocalRuntime,
+    method: str,
+    path: str,
+    body: bytes | str | dict[str, Any] | None = None,
+    headers: dict[str, str] | None = None,
+) -> Reply:
     url = urlsplit(rt.api_url)
     connection = http.client.HTTPConnection(url.hostname, url.port, timeout=30)
     data = json.dumps(body).encode() if isinstance(body, dict) else body.encode() if isinstance(body, str) else body
@@ -98,18 +105,28 @@ def advance(rt: LocalRuntime, delta: timedelta) -> datetime:
     return rt.clock.set(base + delta)
 
 
+def ready_limit_s() -> float:
+    """The 10 s readiness target holds on an idle machine; on one busier than its cores it scales with the load."""
+    return 10.0 * max(1.0, os.getloadavg()[0] / (os.cpu_count() or 1))
+
+
 def authorizer_calls(rt: LocalRuntime) -> int:
     return rt.pools["AuthorizerFunction"].invocations
 
 
 @pytest.fixture(scope="module")
 def rt() -> Iterator[LocalRuntime]:
+    saved = {name: os.environ.pop(name, None) for name in ("AUDIENS_OPERATOR_KEY", "AUDIENS_CLOCK", LEAK)}
     os.environ[LEAK] = "the runtime's own environment"
     try:
         with LocalRuntime(FIXTURE, api_port=0, aws_port=0, clock=START) as runtime:
             yield runtime
     finally:
-        os.environ.pop(LEAK, None)
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 # ------------------------------------------------------------------------------------ template, pure
@@ -181,14 +198,26 @@ def test_fires_between_lists_each_occurrence_and_caps() -> None:
     assert [rfc3339(f) for f in fires] == ["2026-11-04T03:00:00Z", "2026-11-05T03:00:00Z", "2026-11-06T03:00:00Z"]
     assert not capped
     minutely = parse_expression("cron(* * * * ? *)")
-    fires, capped = fires_between(minutely, parse_time("2026-11-03T00:00:00Z"), parse_time("2026-11-10T00:00:00Z"), 1000)
+    fires, capped = fires_between(
+        minutely, parse_time("2026-11-03T00:00:00Z"), parse_time("2026-11-10T00:00:00Z"), 1000
+    )
     assert len(fires) == 1000 and capped
 
 
 @pytest.mark.parametrize(
     "expression",
-    ["cron(0 0 L * ? *)", "cron(0 0 ? * 6#3 *)", "cron(0 0 15W * ? *)", "cron(0 0 * * * *)", "cron(0 0 ? * ? *)",
-     "cron(60 0 * * ? *)", "cron(0 0 * *)", "rate(0 minutes)", "rate(1 week)", "every day"],
+    [
+        "cron(0 0 L * ? *)",
+        "cron(0 0 ? * 6#3 *)",
+        "cron(0 0 15W * ? *)",
+        "cron(0 0 * * * *)",
+        "cron(0 0 ? * ? *)",
+        "cron(60 0 * * ? *)",
+        "cron(0 0 * *)",
+        "rate(0 minutes)",
+        "rate(1 week)",
+        "every day",
+    ],
 )
 def test_invalid_or_unsupported_expressions_are_rejected(expression: str) -> None:
     with pytest.raises(ScheduleExpressionError):
@@ -205,7 +234,7 @@ def test_clock_is_settable_and_keeps_ticking() -> None:
 
 # -------------------------------------------------------------------------------- the runtime: basics
 def test_ready_quickly_with_resources_from_the_template(rt: LocalRuntime) -> None:
-    assert rt.ready_seconds is not None and rt.ready_seconds < 10
+    assert rt.ready_seconds is not None and rt.ready_seconds < ready_limit_s()
     assert rt.api_url.startswith("http://127.0.0.1:") and rt.aws_endpoint.startswith("http://127.0.0.1:")
     assert rt.resource("RecordsTable") == "fixture-records-local"
     assert rt.resource("UploadsBucket") == "fixture-uploads-local"
@@ -224,6 +253,8 @@ def test_function_gets_the_template_environment_and_the_lambda_runtime_variables
     assert env["BUCKET_ARN"] == "arn:aws:s3:::fixture-uploads-local"
     assert env["TABLE_ARN"] == "arn:aws:dynamodb:us-east-1:123456789012:table/fixture-records-local"
     assert env["API_ID"] == rt.resource("FixtureApi")
+    assert env["TOPIC_ARN"] in [t["TopicArn"] for t in rt.client("sns").list_topics()["Topics"]]
+    assert env["SETTING_PARAMETER"] == "/fixture/fixture-work-local/setting"
     assert env["SUB_ALL"] == "us-east-1|123456789012|aws|audiens-local|local|fixture-records-local|fixture-work-local"
     assert env["SUB_VARS"] == "local-x+b"
     assert env["IS_LOCAL"] == "yes" and "FROM_NOT" not in env
@@ -274,7 +305,7 @@ def test_proxy_event_is_built_like_api_gateway(rt: LocalRuntime) -> None:
     assert event["multiValueQueryStringParameters"] == {"tag": ["a", "b"], "q": ["x y"], "empty": [""]}
     assert event["headers"]["X-Trace"] == "t1" and event["multiValueHeaders"]["X-Trace"] == ["t1"]
     assert event["body"] is None and event["isBase64Encoded"] is False and event["stageVariables"] is None
-    assert 0 <= context["requestTimeEpoch"] - int(moment.timestamp() * 1000) < 3000
+    assert 0 <= context["requestTimeEpoch"] - int(moment.timestamp() * 1000) < 10_000
     assert context["requestTime"].startswith(moment.strftime("%d/%b/%Y:%H:%M"))
     assert context["stage"] == "local" and context["path"] == "/local/items/42"
     assert context["resourcePath"] == "/items/{id}" and context["httpMethod"] == "GET"
@@ -324,8 +355,14 @@ def test_authorizer_allow_passes_context_and_is_cached_until_flushed(rt: LocalRu
     first = echo(rt, "/v1/me", headers=token)["event"]["requestContext"]["authorizer"]
     # Then the context reaches the function stringified, with the principal
     who = token["Authorization"].split("-", 1)[1]
-    assert first == {"account_id": who, "roles": "buyer,provider", "level": "3", "operator": "false",
-                     "principalId": who, "integrationLatency": 0}
+    assert first == {
+        "account_id": who,
+        "roles": "buyer,provider",
+        "level": "3",
+        "operator": "false",
+        "principalId": who,
+        "integrationLatency": 0,
+    }
     echo(rt, "/v1/other/route", headers=token)
     assert authorizer_calls(rt) == before + 1  # cached by header value for ReauthorizeEvery
     # When the stage's authorizer cache is flushed through boto3 (what the app does on revocation)
@@ -347,7 +384,9 @@ def test_body_over_6_mb_is_refused_without_invoking(rt: LocalRuntime) -> None:
     assert reply.status == 413
     assert reply.json()["error"] == {"code": "payload_too_large", "message": "fixture: too large", "details": []}
     assert rt.pools["EchoFunction"].invocations == before
-    assert call(rt, "POST", "/upload", body=b"x" * (6 * 1024 * 1024), headers={"Content-Type": "text/plain"}).status == 200
+    assert (
+        call(rt, "POST", "/upload", body=b"x" * (6 * 1024 * 1024), headers={"Content-Type": "text/plain"}).status == 200
+    )
 
 
 def test_no_route_is_missing_authentication_token(rt: LocalRuntime) -> None:
@@ -365,7 +404,7 @@ def test_lambda_error_timeout_or_malformed_result_is_502_default_5xx(rt: LocalRu
     started = time.monotonic()
     slow = call(rt, "GET", "/slow")
     assert (slow.status, slow.json()) == (502, expected)
-    assert time.monotonic() - started < 4  # killed at its 1 s Timeout, not after its 5 s sleep
+    assert time.monotonic() - started < 4.9  # killed at its 1 s Timeout, not after its 5 s sleep
     assert echo(rt, "/items/after-errors")["event"]["pathParameters"] == {"id": "after-errors"}
 
 
@@ -378,13 +417,19 @@ def test_sqs_batch_partial_failure_and_poison_message_to_dlq(rt: LocalRuntime) -
     dlq_url = rt.resource("WorkDeadLetterQueue")
     dlq_before = queue_count(rt, dlq_url)
     # Given one batch of three messages, one of which always fails
-    sqs.send_message_batch(QueueUrl=queue_url, Entries=[
-        {"Id": "1", "MessageBody": json.dumps({"id": ok1}),
-         "MessageAttributes": {"kind": {"DataType": "String", "StringValue": "test"}}},
-        {"Id": "2", "MessageBody": json.dumps({"id": ok2})},
-        {"Id": "3", "MessageBody": json.dumps({"id": poison, "fail": True})},
-    ])
-    rt.wait_idle(timeout=20)
+    sqs.send_message_batch(
+        QueueUrl=queue_url,
+        Entries=[
+            {
+                "Id": "1",
+                "MessageBody": json.dumps({"id": ok1}),
+                "MessageAttributes": {"kind": {"DataType": "String", "StringValue": "test"}},
+            },
+            {"Id": "2", "MessageBody": json.dumps({"id": ok2})},
+            {"Id": "3", "MessageBody": json.dumps({"id": poison, "fail": True})},
+        ],
+    )
+    rt.wait_idle(timeout=30)
     got = records(rt, f"sqs#{run}")
     # Then the batch was delivered at once, the good ones committed once, the poison retried then dead-lettered
     assert set(got) == {f"sqs#{ok1}#1", f"sqs#{ok2}#1", f"sqs#{poison}#1", f"sqs#{poison}#2"}
@@ -392,8 +437,12 @@ def test_sqs_batch_partial_failure_and_poison_message_to_dlq(rt: LocalRuntime) -
     record = got[f"sqs#{ok1}#1"]["record"]
     assert record["eventSource"] == "aws:sqs" and record["awsRegion"] == "us-east-1"
     assert record["eventSourceARN"] == "arn:aws:sqs:us-east-1:123456789012:fixture-work-local"
-    assert record["messageAttributes"]["kind"] == {"stringValue": "test", "stringListValues": [],
-                                                   "binaryListValues": [], "dataType": "String"}
+    assert record["messageAttributes"]["kind"] == {
+        "stringValue": "test",
+        "stringListValues": [],
+        "binaryListValues": [],
+        "dataType": "String",
+    }
     assert {"messageId", "receiptHandle", "md5OfBody"} <= set(record)
     assert {"ApproximateReceiveCount", "SentTimestamp"} <= set(record["attributes"])
     assert queue_count(rt, dlq_url) == dlq_before + 1
@@ -406,21 +455,28 @@ def test_sqs_batch_partial_failure_and_poison_message_to_dlq(rt: LocalRuntime) -
 def test_sqs_handler_exception_keeps_the_whole_batch(rt: LocalRuntime) -> None:
     sqs = rt.client("sqs")
     run = uuid.uuid4().hex[:8]
-    sqs.send_message_batch(QueueUrl=rt.resource("WorkQueue"), Entries=[
-        {"Id": "1", "MessageBody": json.dumps({"id": f"{run}-fine"})},
-        {"Id": "2", "MessageBody": json.dumps({"id": f"{run}-crash", "crash": True})},
-    ])
-    rt.wait_idle(timeout=20)
+    sqs.send_message_batch(
+        QueueUrl=rt.resource("WorkQueue"),
+        Entries=[
+            {"Id": "1", "MessageBody": json.dumps({"id": f"{run}-fine"})},
+            {"Id": "2", "MessageBody": json.dumps({"id": f"{run}-crash", "crash": True})},
+        ],
+    )
+    rt.wait_idle(timeout=30)
     # Then nothing was deleted after the exception: both were received again, up to the DLQ
-    assert set(records(rt, f"sqs#{run}")) == {f"sqs#{run}-fine#1", f"sqs#{run}-fine#2",
-                                              f"sqs#{run}-crash#1", f"sqs#{run}-crash#2"}
+    assert set(records(rt, f"sqs#{run}")) == {
+        f"sqs#{run}-fine#1",
+        f"sqs#{run}-fine#2",
+        f"sqs#{run}-crash#1",
+        f"sqs#{run}-crash#2",
+    }
 
 
 def test_queue_url_from_the_template_works_for_the_functions(rt: LocalRuntime) -> None:
     run = uuid.uuid4().hex[:8]
     reply = call(rt, "POST", "/actions/enqueue", body={"messages": [{"id": f"{run}-via-api"}]})
     assert reply.status == 202
-    rt.wait_idle(timeout=10)
+    rt.wait_idle(timeout=30)
     assert set(records(rt, f"sqs#{run}")) == {f"sqs#{run}-via-api#1"}
 
 
@@ -429,10 +485,10 @@ def test_s3_object_created_reaches_the_rule_with_the_local_clock_as_time(rt: Loc
     moment = advance(rt, timedelta(days=1)).replace(microsecond=0)
     key = f"in/{uuid.uuid4().hex[:8]}/usage file.csv"
     rt.client("s3").put_object(Bucket=rt.resource("UploadsBucket"), Key=key, Body=b"a,b\n1,2\n")
-    rt.wait_idle(timeout=10)
+    rt.wait_idle(timeout=30)
     (event,) = [e for pk, e in records(rt, "s3#").items() if pk.startswith(f"s3#{key}#")]
     assert event["source"] == "aws.s3" and event["detail-type"] == "Object Created"
-    assert 0 <= (parse_time(event["time"]) - moment).total_seconds() < 3
+    assert 0 <= (parse_time(event["time"]) - moment).total_seconds() < 10
     assert event["detail"]["bucket"]["name"] == "fixture-uploads-local"
     assert event["detail"]["object"]["key"] == key and event["detail"]["object"]["size"] == 8
     assert event["detail"]["object"]["etag"] and event["id"] != "17793124-05d4-b198-2fde-7ededc63b103"
@@ -441,7 +497,7 @@ def test_s3_object_created_reaches_the_rule_with_the_local_clock_as_time(rt: Loc
 def test_failing_eventbridge_event_is_retried_then_dead_lettered(rt: LocalRuntime) -> None:
     key = f"fail/{uuid.uuid4().hex[:8]}.csv"
     rt.client("s3").put_object(Bucket=rt.resource("UploadsBucket"), Key=key, Body=b"x")
-    rt.wait_idle(timeout=15)
+    rt.wait_idle(timeout=30)
     attempts = [pk for pk in records(rt, "s3#") if pk.startswith(f"s3#{key}#")]
     assert len(attempts) == 1  # the same event id on each attempt: the retry overwrote the same record
     sqs = rt.client("sqs")
@@ -458,33 +514,61 @@ def test_clock_jump_fires_each_missed_occurrence_and_never_twice(rt: LocalRuntim
     base = max(rt.clock.now(), rt.scheduler.high_water)
     start = (base + timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
     rt.clock.set(start)
-    rt.wait_idle(timeout=10)
+    rt.wait_idle(timeout=30)
     before = set(records(rt, "tick#daily#"))
+
+    def fired_times() -> list[str]:
+        return sorted(pk.split("#")[2] for pk in set(records(rt, "tick#daily#")) - before)
+
     # When the clock jumps three days ahead
     end = start + timedelta(days=3)
     rt.clock.set(end)
-    rt.wait_idle(timeout=10)
-    fired = set(records(rt, "tick#daily#")) - before
-    # Then each 03:00 in between fired once, in order of time
-    expected = {f"tick#daily#{rfc3339(start.replace(hour=3) + timedelta(days=d))}" for d in (1, 2, 3)}
-    assert fired == expected
+    rt.wait_idle(timeout=30)
+    # Then each 03:00 in between fired exactly once
+    expected = [rfc3339(start.replace(hour=3) + timedelta(days=d)) for d in (1, 2, 3)]
+    assert fired_times() == expected
     # and setting the clock back, then forward again over the same range, fires nothing again
     rt.clock.set(start)
-    rt.wait_idle(timeout=10)
+    rt.wait_idle(timeout=30)
     rt.clock.set(end - timedelta(hours=1))
-    rt.wait_idle(timeout=10)
-    assert set(records(rt, "tick#daily#")) - before == expected
-    rt.clock.set(end + timedelta(minutes=1))
+    rt.wait_idle(timeout=30)
+    assert fired_times() == expected
+
+
+def test_time_never_lived_through_fires_as_the_clock_passes_it(rt: LocalRuntime) -> None:
+    # Given the two days before the runtime started, which no schedule has lived through yet
+    start = parse_time(START) - timedelta(days=2)
+    rt.clock.set(start)
+    rt.wait_idle(timeout=30)
+    before = set(records(rt, "tick#daily#"))
+
+    def fired_times() -> list[str]:
+        return sorted(pk.split("#")[2] for pk in set(records(rt, "tick#daily#")) - before)
+
+    # When the clock runs through them
+    rt.clock.set(parse_time(START))
+    rt.wait_idle(timeout=30)
+    # Then their occurrences fire, once
+    assert fired_times() == ["2026-11-02T03:00:00Z", "2026-11-03T03:00:00Z"]
+    rt.clock.set(start)
+    rt.clock.set(parse_time(START))
+    rt.wait_idle(timeout=30)
+    assert fired_times() == ["2026-11-02T03:00:00Z", "2026-11-03T03:00:00Z"]
+    rt.clock.set(rt.scheduler.high_water)
 
 
 def test_schedule_input_gets_the_scheduler_context_attributes(rt: LocalRuntime) -> None:
     base = max(rt.clock.now(), rt.scheduler.high_water)
     sixth = (base.replace(day=1, hour=0, minute=0, second=0, microsecond=0) + timedelta(days=40)).replace(day=6)
     rt.clock.set(sixth + timedelta(minutes=5))
-    rt.wait_idle(timeout=10)
-    event = records(rt, f"tick#close#{rfc3339(sixth)}")[f"tick#close#{rfc3339(sixth)}"]
-    assert event == {"kind": "close", "at": rfc3339(sixth), "attempt": "1",
-                     "arn": "arn:aws:scheduler:us-east-1:123456789012:schedule/default/TickFunctionClose"}
+    rt.wait_idle(timeout=30)
+    (event,) = records(rt, f"tick#close#{rfc3339(sixth)}#").values()
+    assert event == {
+        "kind": "close",
+        "at": rfc3339(sixth),
+        "attempt": "1",
+        "arn": "arn:aws:scheduler:us-east-1:123456789012:schedule/default/TickFunctionClose",
+    }
 
 
 def test_schedules_are_listed_and_run_manually_at_the_local_clock(rt: LocalRuntime) -> None:
@@ -498,8 +582,8 @@ def test_schedules_are_listed_and_run_manually_at_the_local_clock(rt: LocalRunti
     run = call(rt, "POST", "/_local/schedules/fixture-daily-local/run")
     assert run.status == 200 and run.json()["status"] == "succeeded"
     scheduled = parse_time(run.json()["scheduled_time"])
-    assert 0 <= (scheduled - moment).total_seconds() < 3
-    event = records(rt, f"tick#daily#{rfc3339(scheduled)}")[f"tick#daily#{rfc3339(scheduled)}"]
+    assert 0 <= (scheduled - moment).total_seconds() < 10
+    (event,) = records(rt, f"tick#daily#{rfc3339(scheduled)}#").values()
     assert event["source"] == "aws.scheduler" and event["detail-type"] == "Scheduled Event"
     assert event["resources"] == ["arn:aws:scheduler:us-east-1:123456789012:schedule/default/fixture-daily-local"]
     by_alias = call(rt, "POST", "/_local/schedules/TickFunction.Close/run")
@@ -513,7 +597,7 @@ def test_clock_endpoints(rt: LocalRuntime) -> None:
     target = rfc3339(max(rt.clock.now(), rt.scheduler.high_water) + timedelta(days=2))
     assert call(rt, "POST", "/_local/clock", body={"now": target}).json() == {"now": target}
     now = call(rt, "GET", "/_local/clock").json()["now"]
-    assert 0 <= (parse_time(now) - parse_time(target)).total_seconds() < 3
+    assert 0 <= (parse_time(now) - parse_time(target)).total_seconds() < 10
     malformed = call(rt, "POST", "/_local/clock", body="{not json", headers={"Content-Type": "application/json"})
     assert malformed.status == 400 and malformed.json()["error"]["code"] == "malformed_json"
     for bad in ({"now": "yesterday"}, {"when": target}, {"now": 5}):
@@ -529,7 +613,7 @@ def test_outbox_shows_emails_sent_through_ses(rt: LocalRuntime) -> None:
     email = emails[0]
     assert email["subject"] == "Activate your account" and email["source"] == "sender@fixture.example"
     assert email["body"] == f"Open {rt.api_url}/activate?token=t0k"
-    assert abs((parse_time(email["sent_at"]) - rt.clock.now()).total_seconds()) < 5
+    assert abs((parse_time(email["sent_at"]) - rt.clock.now()).total_seconds()) < 10
 
 
 def test_docs_and_openapi(rt: LocalRuntime) -> None:
@@ -540,6 +624,88 @@ def test_docs_and_openapi(rt: LocalRuntime) -> None:
     assert document.status == 200 and document.json()["info"]["title"] == "Fixture API"
     unknown = call(rt, "GET", "/_local/nothing")
     assert unknown.status == 404 and unknown.json()["error"]["code"] == "not_found"
+
+
+# ---------------------------------------------------------------------------------- moto speed-ups
+def test_fast_dynamodb_responses_equal_motos_own_serializer(rt: LocalRuntime) -> None:
+    """The runtime dumps DynamoDB data-plane results directly; moto's serializer must give the same reply."""
+    from moto.core.responses import BaseResponse
+
+    fast = BaseResponse.serialized
+    original = fast.__wrapped__  # type: ignore[attr-defined]
+    compared: list[tuple[str, bool]] = []
+
+    def both(self: Any, action_result: Any) -> Any:
+        mine, theirs = fast(self, action_result), original(self, action_result)
+        if self.boto3_service_name == "dynamodb":
+            same = (mine[0], json.loads(mine[2] or "{}")) == (theirs[0], json.loads(theirs[2] or "{}"))
+            compared.append((self._get_action(), same and mine[1]["Content-Type"] == theirs[1]["Content-Type"]))
+        return theirs
+
+    ddb = rt.client("dynamodb")
+    table = f"scratch-{uuid.uuid4().hex[:8]}"
+    ddb.create_table(
+        TableName=table,
+        BillingMode="PAY_PER_REQUEST",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+        AttributeDefinitions=[{"AttributeName": "pk", "AttributeType": "S"}],
+    )
+    item = {
+        "pk": {"S": "a"},
+        "n": {"N": "1.50"},
+        "b": {"B": b"\x00\xff"},
+        "bs": {"BS": [b"x"]},
+        "ss": {"SS": ["a", "b"]},
+        "bool": {"BOOL": True},
+        "nul": {"NULL": True},
+        "l": {"L": [{"S": "x"}, {"M": {"k": {"N": "3"}}}]},
+    }
+    BaseResponse.serialized = both  # type: ignore[method-assign]
+    try:
+        ddb.put_item(TableName=table, Item=item, ReturnConsumedCapacity="TOTAL")
+        ddb.put_item(TableName=table, Item={**item, "pk": {"S": "b"}})
+        ddb.put_item(TableName=table, Item={**item, "pk": {"S": "b"}}, ReturnValues="ALL_OLD")
+        assert ddb.get_item(TableName=table, Key={"pk": {"S": "a"}})["Item"]["b"] == {"B": b"\x00\xff"}
+        ddb.get_item(TableName=table, Key={"pk": {"S": "missing"}})
+        ddb.update_item(
+            TableName=table,
+            Key={"pk": {"S": "a"}},
+            UpdateExpression="SET x = :v ADD c :one",
+            ExpressionAttributeValues={":v": {"S": "y"}, ":one": {"N": "1"}},
+            ReturnValues="ALL_NEW",
+        )
+        ddb.query(TableName=table, KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "a"}})
+        ddb.scan(TableName=table, Limit=1)
+        ddb.scan(TableName=table, Select="COUNT")
+        ddb.batch_get_item(RequestItems={table: {"Keys": [{"pk": {"S": "a"}}, {"pk": {"S": "b"}}]}})
+        ddb.batch_write_item(RequestItems={table: [{"PutRequest": {"Item": {"pk": {"S": "c"}}}}]})
+        ddb.transact_write_items(TransactItems=[{"Put": {"TableName": table, "Item": {"pk": {"S": "d"}}}}])
+        ddb.transact_get_items(TransactItems=[{"Get": {"TableName": table, "Key": {"pk": {"S": "a"}}}}])
+        ddb.delete_item(TableName=table, Key={"pk": {"S": "d"}}, ReturnValues="ALL_OLD")
+        with pytest.raises(ddb.exceptions.ConditionalCheckFailedException):
+            ddb.put_item(TableName=table, Item=item, ConditionExpression="attribute_not_exists(pk)")
+    finally:
+        BaseResponse.serialized = fast  # type: ignore[method-assign]
+    assert {action for action, _ in compared} == FAST_DYNAMODB_OPERATIONS
+    assert [action for action, same in compared if not same] == []
+
+
+def test_workers_exit_when_the_runtime_is_killed() -> None:
+    script = (
+        f"import sys, time; sys.path.insert(0, {str(ROOT / 'infra')!r}); from local_runtime import LocalRuntime\n"
+        f"rt = LocalRuntime({str(FIXTURE)!r}).start(); print('up', flush=True); time.sleep(60)"
+    )
+    process = subprocess.Popen(
+        [sys.executable, "-c", script], stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True
+    )
+    try:
+        assert process.stdout is not None and process.stdout.readline().strip() == "up"
+        workers = _children(process.pid)
+        assert len(workers) >= 4  # echo x1, authorizer x2, slow x1: the API's functions start eagerly
+    finally:
+        process.kill()
+        process.wait(10)
+    wait_for("the orphaned workers to exit", lambda: not [p for p in workers if Path(f"/proc/{p}").exists()], 5)
 
 
 # -------------------------------------------------------------------------------------- the command
@@ -558,21 +724,30 @@ def _children(pid: int) -> set[int]:
 
 def test_python_m_local_runtime_on_the_real_template_starts_prints_and_stops_cleanly() -> None:
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'infra'}", "AUDIENS_API_PORT": "0", "AUDIENS_AWS_PORT": "0"}
-    process = subprocess.Popen([sys.executable, "-m", "local_runtime"], cwd=ROOT, env=env, text=True,
-                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+    env.pop("AUDIENS_OPERATOR_KEY", None)
+    process = subprocess.Popen(
+        [sys.executable, "-m", "local_runtime"],
+        cwd=ROOT,
+        env=env,
+        text=True,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+    )
     assert process.stdout is not None
     workers: set[int] = set()
     try:
         lines: list[str] = []
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 90
         while time.monotonic() < deadline and not any("Press Ctrl-C to stop" in line for line in lines):
             lines.append(process.stdout.readline())
         output = "".join(lines)
         assert "Press Ctrl-C to stop" in output, output
         api_url = re.search(r"API\s+(http://127\.0\.0\.1:\d+)", output).group(1)  # type: ignore[union-attr]
-        assert "audiens-accounts-local" in output and "/docs" in output and "aud_operator_local_development_key" in output
+        assert (
+            "audiens-accounts-local" in output and "/docs" in output and "aud_operator_local_development_key" in output
+        )
         ready = float(re.search(r"ready in ([\d.]+) s", output).group(1))  # type: ignore[union-attr]
-        assert ready < 10
+        assert ready < ready_limit_s()
         url = urlsplit(api_url)
         connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
         connection.request("GET", "/_local/schedules")
@@ -582,7 +757,11 @@ def test_python_m_local_runtime_on_the_real_template_starts_prints_and_stops_cle
         assert workers, "the API's functions run in worker processes"
     finally:
         process.send_signal(signal.SIGINT)
-        code = process.wait(timeout=20)
+        try:
+            code = process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
     assert code == 0
     time.sleep(0.2)
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "a worker outlived the runtime"

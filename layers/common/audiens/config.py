@@ -29,6 +29,20 @@ class Settings(BaseModel):
     operator_key_hash: str | None = Field(default=None, alias="OPERATOR_KEY_HASH")
     sender_email: str = Field(default="no-reply@audiens.example", alias="SENDER_EMAIL")
     public_base_url: str = Field(default="https://console.audiens.example", alias="PUBLIC_BASE_URL")
+    onboarding_table: str | None = Field(default=None, alias="ONBOARDING_TABLE")
+    source_bucket: str | None = Field(default=None, alias="SOURCE_BUCKET")
+    marketplace_table: str | None = Field(default=None, alias="MARKETPLACE_TABLE")
+    channel_push_queue_url: str | None = Field(default=None, alias="CHANNEL_PUSH_QUEUE_URL")
+    channel_push_max_receives: int = Field(default=4, alias="CHANNEL_PUSH_MAX_RECEIVES")
+    # billing (issue 5): the monthly close
+    billing_table: str | None = Field(default=None, alias="BILLING_TABLE")
+    invoice_jobs_queue_url: str | None = Field(default=None, alias="INVOICE_JOBS_QUEUE_URL")
+    payout_jobs_queue_url: str | None = Field(default=None, alias="PAYOUT_JOBS_QUEUE_URL")
+    billing_currency: str = Field(default="USD", alias="BILLING_CURRENCY")
+    billing_job_max_receives: int = Field(default=5, alias="BILLING_JOB_MAX_RECEIVES")
+    # usage reporting (issue 4 part B)
+    usage_bucket: str | None = Field(default=None, alias="USAGE_BUCKET")
+    reporting_due_day: int = Field(default=5, alias="REPORTING_DUE_DAY")
 
     def require(self, field: str) -> str:
         value = getattr(self, field)

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from typing import Protocol
+from collections.abc import Iterable, Iterator, Mapping
+from datetime import date, datetime
+from typing import Any, Protocol
 
 from audiens.domain.accounts import Account, ApiKey, OutgoingEmail
+from audiens.domain.onboarding import BatchCommit, FileRecord, MergeStats, Segment, Snapshot, Source, TraitDef
+from audiens.domain.sketches import Estimate, Sketch
 
 
 class AccountRepository(Protocol):
@@ -46,3 +49,82 @@ class EmailSender(Protocol):
 
 class AuthorizerCache(Protocol):
     def flush(self, api_id: str, stage: str) -> None: ...
+
+
+class OnboardingRepository(Protocol):
+    """Sources, data-point sketches, activity, files, traits and segments (``dal.onboarding``)."""
+
+    def put_source(self, source: Source) -> None: ...
+
+    def get_source(self, source_id: str) -> Source | None: ...
+
+    def list_sources(self, account_id: str) -> list[Source]: ...
+
+    def merge_sketches(
+        self,
+        source_id: str,
+        deltas: Mapping[str, Sketch],
+        *,
+        now: datetime,
+        labels: Mapping[str, tuple[str, str]] | None = None,
+    ) -> MergeStats: ...
+
+    def load_sketches(self, refs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Sketch]: ...
+
+    def data_points(self, source_id: str) -> list[tuple[str, str, int]]: ...
+
+    def known_values(self, source_id: str, key: str) -> set[str]: ...
+
+    def add_values(self, source_id: str, key: str, values: set[str], cap: int) -> bool: ...
+
+    def commit_batch(self, source_id: str, commit: BatchCommit) -> bool: ...
+
+    def apply_batch(
+        self,
+        source_id: str,
+        deltas: Mapping[str, Sketch],
+        *,
+        labels: Mapping[str, tuple[str, str]],
+        commit: BatchCommit,
+        now: datetime,
+    ) -> tuple[MergeStats, bool]: ...
+
+    def activity(
+        self, source_id: str, *, since: datetime, max_events: int
+    ) -> tuple[list[dict[str, Any]], dict[str, int]]: ...
+
+    def claim_file(self, record: FileRecord) -> FileRecord: ...
+
+    def finish_file(self, record: FileRecord, *, errors_limit: int) -> None: ...
+
+    def list_files(self, source_id: str) -> list[FileRecord]: ...
+
+    def put_trait(self, trait: TraitDef) -> None: ...
+
+    def get_traits(self, trait_ids: Iterable[str]) -> dict[str, TraitDef]: ...
+
+    def list_traits(self, account_id: str) -> list[TraitDef]: ...
+
+    def put_segment(self, segment: Segment) -> None: ...
+
+    def replace_segment(self, segment: Segment, *, expected: Segment) -> bool: ...
+
+    def get_segment(self, segment_id: str) -> Segment | None: ...
+
+    def list_segments(self, account_id: str) -> list[Segment]: ...
+
+    def delete_segment(self, segment_id: str) -> None: ...
+
+    def all_segment_ids(self) -> Iterator[str]: ...
+
+    def put_snapshot(self, segment_id: str, day: date, estimate: Estimate, now: datetime) -> bool: ...
+
+    def snapshots(self, segment_id: str) -> list[Snapshot]: ...
+
+
+class SourceObjects(Protocol):
+    """The source bucket: files streamed in chunks, upload URLs signed for providers."""
+
+    def iter_chunks(self, bucket: str, key: str, chunk_size: int = ...) -> Iterator[bytes]: ...
+
+    def upload_url(self, bucket: str, key: str, expires_in: int) -> str: ...

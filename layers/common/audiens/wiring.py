@@ -11,12 +11,31 @@ from audiens.config import Settings, get_settings
 from audiens.dal.accounts import DynamoAccountRepository
 from audiens.dal.aws import ApiGatewayAuthorizerCache, SesEmailSender, SqsEmailQueue
 from audiens.dal.base import bind_tables
+from audiens.dal.billing import DynamoBillingStore, SqsBillingJobs
+from audiens.dal.channels import DynamoChannelRepository, S3ObjectExporter, SqsPushQueue, UrllibWebhookClient
+from audiens.dal.marketplace import DynamoMarketplaceRepository
+from audiens.dal.onboarding import DynamoOnboardingRepository, S3SourceObjects
+from audiens.dal.usage import DynamoUsageRepository, S3UsageObjects
+from audiens.dal.usage_catalog import MarketplaceUsageCatalog
+from audiens.ports_usage import UsageCatalog
 from audiens.services.accounts import AccountsService
+from audiens.services.audiences import AudienceService
+from audiens.services.billing import BillingService
+from audiens.services.billing_inputs import ProductBillingInputs
+from audiens.services.billing_ports import BillingInputs
+from audiens.services.channels import ChannelService
+from audiens.services.ingest import IngestService
+from audiens.services.lookalike import LookalikeService
+from audiens.services.marketplace import MarketplaceService
+from audiens.services.usage import UsageLedger, UsageService
 
 # Template logical id -> Settings field holding its physical name.
 TABLES = {
     "AccountsTable": "accounts_table",
+    "BillingTable": "billing_table",
     "IdempotencyTable": "idempotency_table",
+    "MarketplaceTable": "marketplace_table",
+    "OnboardingTable": "onboarding_table",
     "UsageTable": "usage_table",
 }
 
@@ -40,3 +59,144 @@ def accounts_service() -> AccountsService:
         public_base_url=settings.public_base_url,
         sender_email=settings.sender_email,
     )
+
+
+@cache
+def onboarding_repository() -> DynamoOnboardingRepository:
+    settings = get_settings()
+    bind(settings)
+    settings.require("onboarding_table")
+    return DynamoOnboardingRepository(settings.region)
+
+
+@cache
+def ingest_service() -> IngestService:
+    settings = get_settings()
+    return IngestService(
+        onboarding_repository(),
+        objects=S3SourceObjects(settings.region),
+        source_bucket=settings.source_bucket,
+    )
+
+
+@cache
+def audience_service() -> AudienceService:
+    # Collaborators resolved on first use, so a function that never needs them needs no marketplace config.
+    return AudienceService(
+        onboarding_repository(),
+        entitlements=lambda account_id: marketplace_service().entitled_feed_ids(account_id),
+        modeling=lambda account_id: marketplace_service().modeling_feed_ids(account_id),
+        channels=channel_service,
+    )
+
+
+@cache
+def marketplace_service() -> MarketplaceService:
+    settings = get_settings()
+    bind(settings)
+    settings.require("marketplace_table")
+    settings.require("accounts_table")
+    return MarketplaceService(
+        DynamoMarketplaceRepository(settings.region),
+        onboarding=onboarding_repository(),
+        accounts=DynamoAccountRepository(settings.region),
+    )
+
+
+@cache
+def channel_service() -> ChannelService:
+    settings = get_settings()
+    bind(settings)
+    settings.require("marketplace_table")
+    queue_url = settings.require("channel_push_queue_url")
+    return ChannelService(
+        DynamoChannelRepository(),
+        segments=onboarding_repository(),
+        queue=SqsPushQueue(queue_url, settings.region),
+        webhook=UrllibWebhookClient(allow_private=settings.stage == "local"),
+        exporter=S3ObjectExporter(settings.region),
+        allow_private_targets=settings.stage == "local",
+        max_receives=settings.channel_push_max_receives,
+    )
+
+
+@cache
+def push_queue() -> SqsPushQueue:
+    settings = get_settings()
+    return SqsPushQueue(settings.require("channel_push_queue_url"), settings.region)
+
+
+@cache
+def lookalike_service() -> LookalikeService:
+    return LookalikeService(onboarding_repository(), audiences=audience_service(), marketplace=marketplace_service())
+
+
+# ------------------------------------------------------------------ billing (issue 5): the monthly close
+def billing_inputs() -> BillingInputs:
+    """The production ``BillingInputs``, over the read APIs the other modules publish for billing."""
+    settings = get_settings()
+    bind(settings)
+    return ProductBillingInputs(
+        subscriptions=marketplace_service(),
+        usage=usage_ledger(),
+        onboarding=onboarding_repository(),
+        audiences=audience_service(),
+        channels=DynamoChannelRepository(),
+        accounts=DynamoAccountRepository(settings.region),
+        currency=settings.billing_currency,
+    )
+
+
+@cache
+def billing_service() -> BillingService:
+    settings = get_settings()
+    bind(settings)
+    settings.require("billing_table")
+    return BillingService(
+        DynamoBillingStore(settings.region),
+        inputs_factory=lambda: billing_inputs(),  # looked up at call time, so tests can substitute it
+        jobs=SqsBillingJobs(settings.invoice_jobs_queue_url, settings.payout_jobs_queue_url, settings.region),
+        currency=settings.billing_currency,
+        due_day=settings.reporting_due_day,
+    )
+
+
+# ------------------------------------------------------------------ usage reporting (issue 4 part B)
+@cache
+def usage_repository() -> DynamoUsageRepository:
+    settings = get_settings()
+    bind(settings)
+    settings.require("usage_table")
+    return DynamoUsageRepository(settings.region)
+
+
+@cache
+def usage_catalog() -> UsageCatalog:
+    """What buyers may report: read from the marketplace's repositories (tests substitute an in-memory fake)."""
+    settings = get_settings()
+    bind(settings)
+    settings.require("marketplace_table")
+    return MarketplaceUsageCatalog(
+        DynamoMarketplaceRepository(settings.region),
+        DynamoChannelRepository(),
+        DynamoAccountRepository(settings.region),
+    )
+
+
+@cache
+def usage_service() -> UsageService:
+    settings = get_settings()
+    return UsageService(
+        usage_repository(),
+        usage_catalog(),
+        accounts=DynamoAccountRepository(settings.region) if settings.accounts_table else None,
+        objects=S3UsageObjects(settings.region),
+        bucket=settings.usage_bucket,
+        due_day=settings.reporting_due_day,
+    )
+
+
+@cache
+def usage_ledger() -> UsageLedger:
+    """The billing read API: frozen usage per (buyer, period) and the buyers to invoice."""
+    return UsageLedger(usage_repository(), usage_catalog())

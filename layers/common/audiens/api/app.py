@@ -7,7 +7,11 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from audiens.api import accounts
+from audiens.api import accounts, onboarding, segments
+from audiens.api import billing as billing_routes
+from audiens.api import channels as channel_routes
+from audiens.api import marketplace as marketplace_routes
+from audiens.api import usage as usage_routes
 from audiens.api.http import app, body_too_large, error_response, normalize_event
 from audiens.api.idempotency import idempotency_middleware, register_context
 from audiens.errors import PayloadTooLargeError
@@ -15,6 +19,12 @@ from audiens.observability import logger
 
 app.use(middlewares=[idempotency_middleware])
 app.include_router(accounts.router)
+app.include_router(onboarding.router)
+app.include_router(segments.router)
+app.include_router(marketplace_routes.router)
+app.include_router(channel_routes.router)
+app.include_router(usage_routes.router)
+app.include_router(billing_routes.router)
 
 TITLE = "Audiens API"
 VERSION = "1.0.0"

@@ -85,9 +85,12 @@ def _reasons(error: TransactWriteError) -> list[str]:
 class DynamoAccountRepository:
     def __init__(self, region: str) -> None:
         self._region = region
+        self._connection: Connection | None = None
 
     def _transaction(self) -> TransactWrite:
-        return TransactWrite(connection=Connection(region=self._region))
+        if self._connection is None:  # one botocore client per repository, not one per transaction
+            self._connection = Connection(region=self._region)
+        return TransactWrite(connection=self._connection)
 
     def create_pending(
         self, account: Account, *, claim: str, token_hash: str, token_expires: datetime, email: OutgoingEmail

@@ -1,0 +1,54 @@
+"""InvoiceWorkerFunction: SQS batch of ``{run_id, period, buyer_id}`` → one invoice each, partial failures.
+
+A job that fails on its last allowed delivery is recorded on the run (``failed_jobs``) before it goes to
+the dead-letter queue, so the run reports it; the other records of the batch commit regardless.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from typing import Any
+
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from audiens.config import get_settings
+from audiens.domain.periods import Period
+from audiens.observability import logger
+from audiens.services.billing import RunCache
+from audiens.wiring import billing_service
+
+processor = BatchProcessor(event_type=EventType.SQS)
+_runs: RunCache = {}  # the run, read once per invocation (cleared at each one)
+
+
+def _sent_at(record: SQSRecord) -> datetime:
+    return datetime.fromtimestamp(int(record.attributes.sent_timestamp) / 1000, tz=UTC)
+
+
+def _invoice(record: SQSRecord) -> None:
+    job = json.loads(record.body)
+    period = Period.parse(job["period"])
+    now = _sent_at(record)
+    service = billing_service()
+    try:
+        outcome = service.process_invoice_job(
+            run_id=job["run_id"], period=period, buyer_id=job["buyer_id"], now=now, runs=_runs
+        )
+    except Exception as error:
+        attempts = int(record.attributes.approximate_receive_count)
+        if attempts >= get_settings().billing_job_max_receives:
+            logger.exception("invoice job failed for good; it goes to the DLQ", extra={"job": job})
+            service.record_failure(
+                kind="invoice", period=period, entity_id=job["buyer_id"], error=repr(error), attempts=attempts, now=now
+            )
+        raise
+    logger.info("invoice job", extra={"job": job, "outcome": outcome})
+
+
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    _runs.clear()
+    return process_partial_response(event=event, record_handler=_invoice, processor=processor, context=context)

@@ -1,0 +1,215 @@
+"""Routes: the channel catalog, destinations (seamless or wizard-configured) and segment mappings with push status."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from audiens.api.http import json_response, request_time, require_role
+from audiens.domain import channels as catalog
+from audiens.domain.channels import SegmentMapping
+from audiens.errors import NotFoundError
+from audiens.wiring import channel_service
+
+router = APIGatewayRouter()
+
+ROLES = ("provider", "buyer")
+Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
+Id = Annotated[str, Field(min_length=1, max_length=100)]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class StepFieldView(BaseModel):
+    name: str
+    type: str
+    required: bool
+    secret: bool
+    description: str
+
+
+class StepView(BaseModel):
+    step: str
+    title: str
+    fields: list[StepFieldView]
+
+
+class ChannelView(BaseModel):
+    channel_id: str
+    name: str
+    setup: Literal["seamless", "wizard"]
+    description: str
+    steps: list[StepView] | None = None
+
+
+class ChannelList(BaseModel):
+    channels: list[ChannelView]
+
+
+class CreateDestinationRequest(Strict):
+    channel_id: Id
+    name: Name
+    config: Annotated[
+        dict[str, Any] | None,
+        Field(
+            default=None,
+            description='Wizard channels only: the fields of every step, e.g. {"url": ..., "secret": ...}',
+            examples=[{"url": "https://hooks.example.com/audiens", "secret": "a-long-shared-secret"}],
+        ),
+    ] = None
+    content_optimization: Annotated[
+        bool, Field(description="Usage on this destination does not count toward CPM totals")
+    ] = False
+
+
+class DestinationView(BaseModel):
+    destination_id: str
+    channel_id: str
+    channel_name: str
+    name: str
+    status: str
+    content_optimization: bool
+    config: dict[str, Any]
+    created_at: str
+
+
+class DestinationList(BaseModel):
+    destinations: list[DestinationView]
+
+
+class MapSegmentRequest(Strict):
+    segment_id: Id
+
+
+class MappingView(BaseModel):
+    mapping_id: str
+    destination_id: str
+    segment_id: str
+    segment_owner_id: str
+    marketplace: bool
+    name: str
+    category: str
+    action: Literal["upsert", "remove"]
+    version: int
+    push_status: Literal["queued", "pushed", "failed", "dead_lettered", "removed"]
+    attempts: int
+    last_error: str | None
+    last_attempt_at: str | None
+    pushed_at: str | None
+    mapped_at: str
+
+
+class MappingList(BaseModel):
+    destination_id: str
+    segments: list[MappingView]
+
+
+def _mapping_view(mapping: SegmentMapping) -> dict[str, Any]:
+    return mapping.as_json()
+
+
+@router.get("/v1/channels", tags=["channels"], summary="The channel catalog: seamless channels and wizard steps")
+def list_channels() -> Response[ChannelList]:
+    require_role(*ROLES)
+    return json_response(200, {"channels": [c.as_json() for c in channel_service().catalog()]})
+
+
+@router.get("/v1/channels/<channel_id>", tags=["channels"], summary="One channel and its wizard steps")
+def get_channel(channel_id: str) -> Response[ChannelView]:
+    require_role(*ROLES)
+    found = next((c for c in catalog.CATALOG if c.channel_id == channel_id), None)
+    if found is None:
+        raise NotFoundError(f"Channel {channel_id} not found.")
+    return json_response(200, found.as_json())
+
+
+@router.post(
+    "/v1/destinations",
+    tags=["channels"],
+    summary="Configure a channel as a destination (wizard config checked step by step; 422 names the step)",
+)
+def create_destination(body: CreateDestinationRequest) -> Response[DestinationView]:
+    caller = require_role(*ROLES)
+    destination = channel_service().create_destination(
+        caller,
+        channel_id=body.channel_id,
+        name=body.name,
+        config=body.config,
+        content_optimization=body.content_optimization,
+        now=request_time(),
+    )
+    return json_response(201, destination.as_json())
+
+
+@router.get("/v1/destinations", tags=["channels"], summary="The account's destinations with their status")
+def list_destinations() -> Response[DestinationList]:
+    caller = require_role(*ROLES)
+    return json_response(200, {"destinations": [d.as_json() for d in channel_service().list_destinations(caller)]})
+
+
+@router.get("/v1/destinations/<destination_id>", tags=["channels"], summary="One destination")
+def get_destination(destination_id: str) -> Response[DestinationView]:
+    caller = require_role(*ROLES)
+    return json_response(200, channel_service().get_destination(caller, destination_id).as_json())
+
+
+@router.delete(
+    "/v1/destinations/<destination_id>",
+    tags=["channels"],
+    summary="Delete a destination: every segment on it is removed from the channel first (queued)",
+)
+def delete_destination(destination_id: str) -> Response[None]:
+    caller = require_role(*ROLES)
+    channel_service().delete_destination(caller, destination_id, request_time())
+    return Response(status_code=204)
+
+
+@router.post(
+    "/v1/destinations/<destination_id>/segments",
+    tags=["channels"],
+    summary="Map a segment (own, or a marketplace public segment) to the destination; its taxonomy push is queued",
+)
+def map_segment(destination_id: str, body: MapSegmentRequest) -> Response[MappingView]:
+    caller = require_role(*ROLES)
+    mapping = channel_service().map_segment(caller, destination_id, body.segment_id, request_time())
+    return json_response(201, _mapping_view(mapping))
+
+
+@router.get(
+    "/v1/destinations/<destination_id>/segments",
+    tags=["channels"],
+    summary="Segments mapped to the destination with their push status, attempts and last error",
+)
+def list_mappings(destination_id: str) -> Response[MappingList]:
+    caller = require_role(*ROLES)
+    found = channel_service().list_mappings(caller, destination_id)
+    return json_response(200, {"destination_id": destination_id, "segments": [_mapping_view(m) for m in found]})
+
+
+@router.delete(
+    "/v1/destinations/<destination_id>/segments/<segment_id>",
+    tags=["channels"],
+    summary="Unmap a segment: a remove is pushed to the channel",
+)
+def unmap_segment(destination_id: str, segment_id: str) -> Response[MappingView]:
+    caller = require_role(*ROLES)
+    return json_response(
+        200, _mapping_view(channel_service().unmap_segment(caller, destination_id, segment_id, request_time()))
+    )
+
+
+@router.post(
+    "/v1/destinations/<destination_id>/segments/<segment_id>/push",
+    tags=["channels"],
+    summary="Queue the mapping's taxonomy again (e.g. after it was dead-lettered)",
+)
+def repush(destination_id: str, segment_id: str) -> Response[MappingView]:
+    caller = require_role(*ROLES)
+    return json_response(
+        202, _mapping_view(channel_service().repush(caller, destination_id, segment_id, request_time()))
+    )

@@ -1,0 +1,213 @@
+"""Routes: segments (CRUD), the audience builder's estimate, and segment analytics."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from audiens.api.http import json_response, request_time, require_role
+from audiens.domain.onboarding import DEFAULT_EXPIRATION_DAYS, MAX_EXPIRATION_DAYS, Segment, rfc3339
+from audiens.domain.rules import MAX_RULE_LENGTH
+from audiens.domain.sketches import NUM_STD_DEVS, Estimate
+from audiens.wiring import audience_service
+
+router = APIGatewayRouter()
+
+ROLES = ("provider", "buyer")
+Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
+RuleText = Annotated[
+    str, Field(min_length=1, max_length=MAX_RULE_LENGTH, examples=["trt_a1 AND (trt_b2 OR NOT trt_c3)"])
+]
+Days = Annotated[int, Field(ge=1, le=MAX_EXPIRATION_DAYS)]
+Price = Annotated[str, Field(max_length=24, examples=["2.50"], description="Decimal string, in `currency` (USD)")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class CreateSegmentRequest(Strict):
+    name: Text
+    category: Text
+    rule: RuleText
+    expiration_days: Days = DEFAULT_EXPIRATION_DAYS
+    visibility: Literal["public", "private"] = "private"
+    cpm: Price | None = None
+
+
+class PatchSegmentRequest(Strict):
+    name: Text | None = None
+    category: Text | None = None
+    rule: RuleText | None = None
+    expiration_days: Days | None = None
+    visibility: Literal["public", "private"] | None = None
+    cpm: Price | None = None
+
+
+class SegmentView(BaseModel):
+    segment_id: str
+    name: str
+    category: str
+    rule: str
+    expiration_days: int
+    visibility: str
+    cpm: str | None
+    currency: str
+    status: Literal["active", "expired"]
+    created_at: str
+    changed_at: str
+    expires_at: str
+    expired_at: str | None
+    population: int | None = None
+    lower_bound: int | None = None
+    upper_bound: int | None = None
+
+
+class SegmentList(BaseModel):
+    segments: list[SegmentView]
+
+
+class EstimateRequest(Strict):
+    rule: RuleText
+
+
+class TraitShare(BaseModel):
+    trait_id: str
+    population: int
+    share: float
+
+
+class EstimateView(BaseModel):
+    population: int
+    lower_bound: int
+    upper_bound: int
+    exact: bool
+    confidence: float
+    traits: list[TraitShare]
+
+
+class SeriesPoint(BaseModel):
+    date: str
+    population: int
+    lower_bound: int
+    upper_bound: int
+
+
+class Analytics(BaseModel):
+    segment_id: str
+    series: list[SeriesPoint]
+
+
+def _segment_view(segment: Segment, estimate: Estimate | None = None) -> dict[str, Any]:
+    view: dict[str, Any] = {
+        "segment_id": segment.segment_id,
+        "name": segment.name,
+        "category": segment.category,
+        "rule": segment.rule,
+        "expiration_days": segment.expiration_days,
+        "visibility": segment.visibility,
+        "cpm": str(segment.cpm) if segment.cpm is not None else None,
+        "currency": segment.currency,
+        "status": segment.status,
+        "created_at": rfc3339(segment.created_at),
+        "changed_at": rfc3339(segment.changed_at),
+        "expires_at": rfc3339(segment.expires_at()),
+        "expired_at": rfc3339(segment.expired_at) if segment.expired_at else None,
+    }
+    if estimate is not None:
+        view.update(population=estimate.population, lower_bound=estimate.lower_bound, upper_bound=estimate.upper_bound)
+    return view
+
+
+# The order matters: the literal /estimate must not be taken for a segment id.
+@router.post(
+    "/v1/segments/estimate",
+    tags=["segments"],
+    summary="The audience builder: population, bounds (2 standard deviations, ~95 %) and trait composition",
+)
+def estimate(body: EstimateRequest) -> Response[EstimateView]:
+    caller = require_role(*ROLES)
+    result = audience_service().estimate(caller, body.rule, now=request_time())
+    found = result.estimate
+    return json_response(
+        200,
+        {
+            "population": found.population,
+            "lower_bound": found.lower_bound,
+            "upper_bound": found.upper_bound,
+            "exact": found.exact,
+            "confidence": 0.954 if NUM_STD_DEVS == 2 else 0.0,
+            "traits": [{"trait_id": c.trait_id, "population": c.population, "share": c.share} for c in result.traits],
+        },
+    )
+
+
+@router.post("/v1/segments", tags=["segments"], summary="Save a segment (a rule over traits + taxonomy and price)")
+def create_segment(body: CreateSegmentRequest) -> Response[SegmentView]:
+    caller = require_role(*ROLES)
+    segment = audience_service().create_segment(
+        caller,
+        name=body.name,
+        category=body.category,
+        rule=body.rule,
+        expiration_days=body.expiration_days,
+        visibility=body.visibility,
+        cpm=body.cpm,
+        now=request_time(),
+    )
+    return json_response(201, _segment_view(segment))
+
+
+@router.get("/v1/segments", tags=["segments"], summary="The account's segments")
+def list_segments() -> Response[SegmentList]:
+    caller = require_role(*ROLES)
+    return json_response(200, {"segments": [_segment_view(s) for s in audience_service().list_segments(caller)]})
+
+
+@router.get("/v1/segments/<segment_id>", tags=["segments"], summary="One segment with its current population")
+def get_segment(segment_id: str) -> Response[SegmentView]:
+    caller = require_role(*ROLES)
+    service = audience_service()
+    segment = service.get_segment(caller, segment_id)
+    return json_response(200, _segment_view(segment, service.segment_population(segment)))
+
+
+@router.patch("/v1/segments/<segment_id>", tags=["segments"], summary="Change a segment (restarts its expiration)")
+def patch_segment(segment_id: str, body: PatchSegmentRequest) -> Response[SegmentView]:
+    caller = require_role(*ROLES)
+    changes: dict[str, Any] = body.model_dump(exclude_unset=True)
+    segment = audience_service().update_segment(caller, segment_id, now=request_time(), **changes)
+    return json_response(200, _segment_view(segment))
+
+
+@router.delete("/v1/segments/<segment_id>", tags=["segments"], summary="Delete a segment (it leaves every channel)")
+def delete_segment(segment_id: str) -> Response[None]:
+    caller = require_role(*ROLES)
+    audience_service().delete_segment(caller, segment_id, now=request_time())
+    return Response(status_code=204, body=None)
+
+
+@router.get(
+    "/v1/segments/<segment_id>/analytics", tags=["segments"], summary="Cumulative population, one point per day"
+)
+def analytics(segment_id: str) -> Response[Analytics]:
+    caller = require_role(*ROLES)
+    segment, snapshots = audience_service().analytics(caller, segment_id)
+    return json_response(
+        200,
+        {
+            "segment_id": segment.segment_id,
+            "series": [
+                {
+                    "date": s.day.isoformat(),
+                    "population": s.population,
+                    "lower_bound": s.lower_bound,
+                    "upper_bound": s.upper_bound,
+                }
+                for s in snapshots
+            ],
+        },
+    )

@@ -1,0 +1,273 @@
+"""Routes: usage reporting (buyer) - usage by segment or feed, the CSV template, uploads (API.md "Usage reporting")."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal
+
+from aws_lambda_powertools.event_handler import Response
+from aws_lambda_powertools.event_handler.openapi.params import Query
+from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
+from aws_lambda_powertools.event_handler.router import APIGatewayRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from audiens.api.http import app, json_response, request_time, require_role
+from audiens.domain.usage_reports import MAX_API_ROWS
+from audiens.wiring import usage_service
+
+router = APIGatewayRouter()
+
+Kind = Literal["segments", "feeds"]
+_PERIOD_DOC = "Reporting period, YYYY-MM"
+_CSV_RESPONSES: dict[int, OpenAPIResponse] = {
+    200: {
+        "description": "The current usage as the CSV template to fill in (header, one row per reportable key).",
+        "content": {"text/csv": {"schema": {"type": "string"}}},
+    }
+}
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class Window(BaseModel):
+    opens_at: str
+    closes_at: str
+    state: Literal["not_open", "open", "closed"]
+    period_state: str = Field(description="OPEN, or CLOSING/CLOSED once the monthly close has begun")
+    due_day: int
+
+
+class SegmentUsageRow(BaseModel):
+    segment_id: str
+    segment_name: str
+    destination_id: str
+    destination_name: str
+    content_optimization: bool
+    usage: int | None = Field(description="Impressions; null when not reported")
+
+
+class FeedUsageRow(BaseModel):
+    provider_id: str | None
+    provider_name: str
+    feed_id: str
+    feed_name: str
+    use_case: str
+    unit: str
+    usage: int | None = Field(description="Impressions; null when not reported")
+
+
+class SegmentUsageView(BaseModel):
+    period: str
+    kind: str
+    window: Window
+    rows: list[SegmentUsageRow]
+    next_cursor: str | None
+
+
+class FeedUsageView(BaseModel):
+    period: str
+    kind: str
+    window: Window
+    rows: list[FeedUsageRow]
+    next_cursor: str | None
+
+
+class _Row(BaseModel):
+    """Rows are checked by the service like CSV lines, so every problem is reported as ``{row, code, message}``
+    with the codes of DOMAIN.md §7 (not as schema errors): the fields are typed loosely here on purpose."""
+
+    model_config = ConfigDict(extra="allow")
+
+
+class SegmentUsageRowIn(_Row):
+    segment_id: Any = Field(default=None, json_schema_extra={"type": "string"})
+    destination_id: Any = Field(default=None, json_schema_extra={"type": "string"})
+    usage: Any = Field(
+        default=None,
+        json_schema_extra={"anyOf": [{"type": "integer", "minimum": 0, "maximum": 10**15}, {"type": "null"}]},
+        description="Impressions (whole number, 0 to 10^15); null leaves the stored value unchanged",
+    )
+
+
+class FeedUsageRowIn(_Row):
+    provider_name: Any = Field(default=None, json_schema_extra={"type": "string"})
+    feed_name: Any = Field(default=None, json_schema_extra={"type": "string"})
+    use_case: Any = Field(default=None, json_schema_extra={"type": "string"})
+    usage: Any = Field(
+        default=None,
+        json_schema_extra={"anyOf": [{"type": "integer", "minimum": 0, "maximum": 10**15}, {"type": "null"}]},
+        description="Impressions (whole number, 0 to 10^15); null leaves the stored value unchanged",
+    )
+
+
+class PutSegmentUsage(Strict):
+    rows: list[SegmentUsageRowIn] = Field(description=f"At most {MAX_API_ROWS:,} rows; bigger reports go as CSV files")
+
+
+class PutFeedUsage(Strict):
+    rows: list[FeedUsageRowIn] = Field(description=f"At most {MAX_API_ROWS:,} rows; bigger reports go as CSV files")
+
+
+class PutUsageResponse(BaseModel):
+    updated: int = Field(description="Values that changed (each with an audit record)")
+    unchanged: int = Field(description="Rows equal to the stored value")
+
+
+class CreateUpload(Strict):
+    kind: Kind
+
+
+class UploadError(BaseModel):
+    line: int = Field(description="Line of the file (header = 1); 0 for a problem of the file as a whole")
+    code: str
+    message: str
+
+
+class UploadView(BaseModel):
+    upload_id: str
+    period: str
+    kind: str
+    status: Literal["pending", "accepted", "rejected", "duplicate"]
+    rows: int
+    errors: list[UploadError]
+    accepted_rows: int
+    rejected_rows: int
+    changed: int
+    origin: str
+    bucket: str
+    key: str
+    size: int | None
+    sha256: str | None
+    duplicate_of: str | None
+    created_at: str
+    received_at: str | None
+    finished_at: str | None
+
+
+class UploadCreated(BaseModel):
+    upload_id: str
+    upload_url: str
+    bucket: str
+    key: str
+    period: str
+    kind: str
+    status: str
+    expires_in: int
+
+
+class UploadList(BaseModel):
+    uploads: list[UploadView]
+
+
+def _request_id() -> str:
+    return str(app.current_event.request_context.request_id or "")
+
+
+def _csv(period: str, kind: str, body: str) -> Response[str]:
+    return Response(
+        status_code=200,
+        content_type="text/csv; charset=utf-8",
+        body=body,
+        headers={"Content-Disposition": f'attachment; filename="usage-{period}-{kind}.csv"'},
+    )
+
+
+# Upload routes first: their literal segment must win over the ``<period>`` routes.
+@router.get("/v1/usage/uploads", tags=["usage"], summary="List usage files with their status")
+def list_uploads(
+    period: Annotated[str | None, Query(description=_PERIOD_DOC, max_length=7)] = None,
+) -> Response[UploadList]:
+    caller = require_role("buyer")
+    records = usage_service().list_uploads(caller, period)
+    return json_response(200, {"uploads": [r.to_api() for r in records]})
+
+
+@router.get("/v1/usage/uploads/<upload_id>", tags=["usage"], summary="One usage file: status, rows and every error")
+def get_upload(upload_id: str) -> Response[UploadView]:
+    caller = require_role("buyer")
+    return json_response(200, usage_service().get_upload(caller, upload_id).to_api())
+
+
+@router.post(
+    "/v1/usage/<period>/uploads",
+    tags=["usage"],
+    summary="Start a CSV upload: a presigned PUT URL into the usage bucket",
+)
+def create_upload(period: str, body: CreateUpload) -> Response[UploadCreated]:
+    caller = require_role("buyer")
+    ticket = usage_service().create_upload(caller, period, body.kind, now=request_time())
+    record = ticket.record
+    return json_response(
+        201,
+        {
+            "upload_id": record.upload_id,
+            "upload_url": ticket.upload_url,
+            "bucket": record.bucket,
+            "key": record.key,
+            "period": record.period,
+            "kind": record.kind,
+            "status": record.status,
+            "expires_in": ticket.expires_in,
+        },
+    )
+
+
+@router.get(
+    "/v1/usage/<period>/segments.csv",
+    tags=["usage"],
+    summary="Segment-level usage as the CSV template",
+    responses=_CSV_RESPONSES,
+)
+def segments_csv(period: str) -> Response[str]:
+    caller = require_role("buyer")
+    return _csv(period, "segments", usage_service().template_csv(caller, period, "segments"))
+
+
+@router.get(
+    "/v1/usage/<period>/feeds.csv",
+    tags=["usage"],
+    summary="Feed-level usage as the CSV template",
+    responses=_CSV_RESPONSES,
+)
+def feeds_csv(period: str) -> Response[str]:
+    caller = require_role("buyer")
+    return _csv(period, "feeds", usage_service().template_csv(caller, period, "feeds"))
+
+
+@router.get("/v1/usage/<period>/segments", tags=["usage"], summary="Segment-level usage of a period and its window")
+def get_segment_usage(
+    period: str,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="Rows per page")] = 10_000,
+    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor of the previous page")] = None,
+) -> Response[SegmentUsageView]:
+    caller = require_role("buyer")
+    view = usage_service().usage_view(caller, period, "segments", now=request_time(), limit=limit, cursor=cursor)
+    return json_response(200, view)
+
+
+@router.put("/v1/usage/<period>/segments", tags=["usage"], summary="Report segment-level usage (upsert of the rows)")
+def put_segment_usage(period: str, body: PutSegmentUsage) -> Response[PutUsageResponse]:
+    caller = require_role("buyer")
+    rows = [row.model_dump(exclude_unset=True) for row in body.rows]
+    result = usage_service().put_usage(caller, period, "segments", rows, now=request_time(), request_id=_request_id())
+    return json_response(200, {"updated": result.updated, "unchanged": result.unchanged})
+
+
+@router.get("/v1/usage/<period>/feeds", tags=["usage"], summary="Feed-level usage of a period and its window")
+def get_feed_usage(
+    period: str,
+    limit: Annotated[int, Query(ge=1, le=10_000, description="Rows per page")] = 10_000,
+    cursor: Annotated[str | None, Query(max_length=500, description="next_cursor of the previous page")] = None,
+) -> Response[FeedUsageView]:
+    caller = require_role("buyer")
+    view = usage_service().usage_view(caller, period, "feeds", now=request_time(), limit=limit, cursor=cursor)
+    return json_response(200, view)
+
+
+@router.put("/v1/usage/<period>/feeds", tags=["usage"], summary="Report feed-level usage (upsert of the rows)")
+def put_feed_usage(period: str, body: PutFeedUsage) -> Response[PutUsageResponse]:
+    caller = require_role("buyer")
+    rows = [row.model_dump(exclude_unset=True) for row in body.rows]
+    result = usage_service().put_usage(caller, period, "feeds", rows, now=request_time(), request_id=_request_id())
+    return json_response(200, {"updated": result.updated, "unchanged": result.unchanged})

@@ -1,0 +1,151 @@
+"""PynamoDB models of usage reporting in ``UsageTable`` (next to ``period_models.PeriodStateItem``).
+
+=========================================  =======================================  ==================================
+pk                                         sk                                       item
+=========================================  =======================================  ==================================
+USAGE#<buyer>#<YYYY-MM>                    USE#SEG#<segment_id>#<destination_id>    segment-level usage (int)
+USAGE#<buyer>#<YYYY-MM>                    USE#FEED#<feed_id>#<use_case>            feed-level usage (int)
+AUDIT#<buyer>#<YYYY-MM>                    <at>#<ref>#<S|F>#<k1>#<k2>               who/when/old/new of one write
+PERIOD#<YYYY-MM>                           STATE                                    the close's state (period_models)
+PERIOD#<YYYY-MM>                           BUYER#<buyer>                            the buyer reported usage for P
+UPLOAD#<upload_id>                         META                                     a usage file (gsi1: the account's)
+UPLOADSHA#<account>#<YYYY-MM>#<kind>       <sha256>                                 content already accepted
+=========================================  =======================================  ==================================
+
+One Query on ``USAGE#<buyer>#<period>`` with ``begins_with(sk, "USE#")`` reads a buyer's whole usage of a
+period (what the close needs); ``PERIOD#<p>`` / ``begins_with(sk, "BUYER#")`` lists the buyers who
+reported. Each write transaction stores one audit item listing every value it changed (who, when, old,
+new, through what), in its own ``AUDIT#<buyer>#<period>`` partition: the period's changes in order are one
+Query, and a million-row file adds ~10,000 audit items rather than a million, in a partition other than
+the usage one (so the audit does not double the load on the usage partition key).
+Uploads are listed per account on gsi1 (``ACCT#<account>#UPLOADS``, ``<period>#<created>#<id>``).
+Impressions are integers (``NumberAttribute`` holds them exactly up to 10^15); no money is stored here.
+"""
+
+from __future__ import annotations
+
+from pynamodb.attributes import BinaryAttribute, BooleanAttribute, NumberAttribute, UnicodeAttribute
+from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
+from pynamodb.models import Model
+
+from audiens.dal.base import IsoDateTimeAttribute
+
+TABLE = "UsageTable"
+
+USAGE_PREFIX = "USE#"
+SEGMENT_PREFIX = "USE#SEG#"
+FEED_PREFIX = "USE#FEED#"
+BUYER_PREFIX = "BUYER#"
+
+
+def usage_pk(buyer_id: str, period: str) -> str:
+    return f"USAGE#{buyer_id}#{period}"
+
+
+def audit_pk(buyer_id: str, period: str) -> str:
+    return f"AUDIT#{buyer_id}#{period}"
+
+
+def period_pk(period: str) -> str:
+    return f"PERIOD#{period}"
+
+
+def upload_pk(upload_id: str) -> str:
+    return f"UPLOAD#{upload_id}"
+
+
+def account_uploads_pk(account_id: str) -> str:
+    return f"ACCT#{account_id}#UPLOADS"
+
+
+UNATTRIBUTED_UPLOADS = "UNATTRIBUTED#UPLOADS"
+
+
+def sha_pk(account_id: str, period: str, kind: str) -> str:
+    return f"UPLOADSHA#{account_id}#{period}#{kind}"
+
+
+class _UsageTable(Model):
+    class Meta:
+        table_name = TABLE
+        region = "us-east-1"
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+
+
+class _ByAccount(GlobalSecondaryIndex["Model"]):
+    class Meta:
+        index_name = "gsi1"
+        projection = AllProjection()
+
+    gsi1pk = UnicodeAttribute(hash_key=True)
+    gsi1sk = UnicodeAttribute(range_key=True)
+
+
+class UsageItem(_UsageTable):
+    """The current usage of one key. ``k1``/``k2`` are (segment_id, destination_id) or (feed_id, use_case); the
+    kind is the sort key's prefix."""
+
+    k1 = UnicodeAttribute()
+    k2 = UnicodeAttribute()
+    usage = NumberAttribute()
+    co = BooleanAttribute(null=True)  # content optimization: excluded from CPM totals
+    provider_id = UnicodeAttribute(null=True)  # feeds
+    updated_at = IsoDateTimeAttribute()
+    source = UnicodeAttribute()  # api | <upload_id>
+
+
+class UsageAuditItem(_UsageTable):
+    """The audit records of one write transaction: ``changes`` is a JSON list of ``[k1, k2, old, new]``.
+
+    The sort key ends with the first changed key, which a redelivered file never writes twice (it is no
+    longer a change once written), so a resumed file adds its remaining records without overwriting any.
+    Kept forever with the period's usage (a closed period never changes).
+    """
+
+    kind = UnicodeAttribute()  # segments | feeds
+    at = IsoDateTimeAttribute()
+    account_id = UnicodeAttribute()
+    key_id = UnicodeAttribute(null=True)
+    source = UnicodeAttribute()  # api | <upload_id>
+    ref = UnicodeAttribute()
+    changes = UnicodeAttribute()
+
+
+class PeriodBuyerItem(_UsageTable):
+    buyer_id = UnicodeAttribute()
+
+
+class UploadItem(_UsageTable):
+    upload_id = UnicodeAttribute()
+    account_id = UnicodeAttribute()
+    period = UnicodeAttribute()
+    kind = UnicodeAttribute()
+    status = UnicodeAttribute()  # pending | accepted | rejected | duplicate
+    origin = UnicodeAttribute()  # api | drop | unattributed
+    bucket = UnicodeAttribute()
+    object_key = UnicodeAttribute()
+    created_at = IsoDateTimeAttribute()
+    requested_by = UnicodeAttribute(null=True)
+    etag = UnicodeAttribute(null=True)
+    size = NumberAttribute(null=True)
+    received_at = IsoDateTimeAttribute(null=True)
+    finished_at = IsoDateTimeAttribute(null=True)
+    rows = NumberAttribute(default=0)
+    accepted_rows = NumberAttribute(default=0)
+    rejected_rows = NumberAttribute(default=0)
+    changed = NumberAttribute(default=0)
+    errors = BinaryAttribute(null=True, legacy_encoding=False)  # zlib-compressed JSON list of {line, code, message}
+    sha256 = UnicodeAttribute(null=True)
+    duplicate_of = UnicodeAttribute(null=True)
+    gsi1pk = UnicodeAttribute()
+    gsi1sk = UnicodeAttribute()
+    by_account = _ByAccount()
+
+
+class UploadShaItem(_UsageTable):
+    upload_id = UnicodeAttribute()
+
+
+MODELS: list[type[Model]] = [UsageItem, UsageAuditItem, PeriodBuyerItem, UploadItem, UploadShaItem]

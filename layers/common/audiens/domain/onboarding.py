@@ -1,0 +1,598 @@
+"""Sources, events, data points, traits and segments (DOMAIN.md §2-§4): the rules that need no I/O.
+
+Limits are part of the public contract (docs/onboarding.md repeats them); each is named here once.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from decimal import Decimal
+from typing import Any, Final, Literal
+
+from audiens.domain.money import parse_price
+from audiens.errors import PayloadTooLargeError, ValidationError
+
+SourceType = Literal["api", "s3", "pixel"]
+SOURCE_TYPES: Final = ("api", "s3", "pixel")
+
+MAX_EVENTS_PER_BATCH: Final = 1_000
+MAX_BATCH_BYTES: Final = 1_048_576  # 1 MB: the JSON body of one POST .../events
+MAX_USER_ID_LENGTH: Final = 256
+MAX_KEY_LENGTH: Final = 64
+MAX_VALUE_LENGTH: Final = 256
+MAX_DATA_POINTS_PER_EVENT: Final = 50
+MAX_VALUES_PER_DATA_POINT: Final = 20
+MAX_VALUES_PER_KEY: Final = 1_000
+MAX_CONDITION_VALUES: Final = 100
+LATEST_EVENTS: Final = 50
+ACTIVITY_BYTES: Final = 64_000  # JSON of the latest events kept per batch
+MAX_VALUES_PER_BATCH: Final = 2_000  # distinct (key, value) pairs one API batch may touch
+ACTIVITY_TTL: Final = timedelta(hours=48)
+BATCH_MARKER_TTL: Final = timedelta(days=7)
+FUTURE_TOLERANCE: Final = timedelta(days=1)
+EARLIEST_TIMESTAMP: Final = datetime(2000, 1, 1, tzinfo=UTC)
+DEFAULT_EXPIRATION_DAYS: Final = 30
+MAX_EXPIRATION_DAYS: Final = 3_650
+DEFAULT_CURRENCY: Final = "USD"
+
+KEY_PATTERN: Final = re.compile(rf"[A-Za-z0-9_.\-]{{1,{MAX_KEY_LENGTH}}}")
+_RFC3339: Final = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})")
+_EVENT_FIELDS: Final = frozenset({"user_id", "timestamp", "data"})
+
+
+# ------------------------------------------------------------------------------------------------ sources
+
+
+@dataclass(frozen=True)
+class Source:
+    source_id: str
+    account_id: str
+    name: str
+    type: str
+    created_at: datetime
+    credential_hash: str = ""  # sha256 of the api ingest key or of the pixel token
+    credential_prefix: str = ""
+    events_accepted: int = 0
+    events_rejected: int = 0
+    last_event_at: datetime | None = None
+
+
+# ------------------------------------------------------------------------------------------------- events
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    user_id: str
+    timestamp: datetime
+    data: tuple[tuple[str, str], ...]  # (key, value) pairs, a key repeated for a multi-valued data point
+
+    def as_json(self) -> dict[str, Any]:
+        data: dict[str, Any] = {}
+        for key, value in self.data:
+            if key in data:
+                previous = data[key]
+                data[key] = [*previous, value] if isinstance(previous, list) else [previous, value]
+            else:
+                data[key] = value
+        return {"user_id": self.user_id, "timestamp": rfc3339(self.timestamp), "data": data}
+
+
+@dataclass(frozen=True, slots=True)
+class Rejection:
+    index: int
+    code: str
+    message: str
+
+    def as_json(self) -> dict[str, Any]:
+        return {"index": self.index, "code": self.code, "message": self.message}
+
+
+def rfc3339(value: datetime) -> str:
+    text = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
+    return (text[:-7] if text.endswith(".000000") else text.rstrip("0")) + "Z"
+
+
+def parse_timestamp(value: str) -> datetime | None:
+    if not _RFC3339.fullmatch(value):
+        return None
+    text = value.replace("z", "Z").replace("Z", "+00:00").replace("t", "T").replace(" ", "T")
+    head, _, frac_tz = text.partition(".")
+    if frac_tz:  # fromisoformat takes at most 6 fractional digits
+        digits = re.match(r"\d+", frac_tz)
+        assert digits is not None
+        text = f"{head}.{digits.group()[:6].ljust(6, '0')}{frac_tz[digits.end() :]}"
+    try:
+        return datetime.fromisoformat(text).astimezone(UTC)
+    except ValueError:
+        return None
+
+
+def normalize_value(value: Any) -> str | None:
+    """One canonical text per data-point value, so ``25``, ``25.0`` and ``"25"`` are the same value."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, str):
+        return value
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float) and math.isfinite(value):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    return None
+
+
+class _Reject(Exception):
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def _value(key: str, raw: Any) -> str:
+    value = normalize_value(raw)
+    if value is None:
+        kind = "null" if raw is None else type(raw).__name__
+        raise _Reject(
+            "invalid_value", f"data.{key} must be a string, number or boolean (or a list of them), not {kind}."
+        )
+    if not value.strip():
+        raise _Reject("invalid_value", f"data.{key} is empty.")
+    if len(value) > MAX_VALUE_LENGTH:
+        raise _Reject("value_too_long", f"data.{key} is {len(value)} characters long; the limit is {MAX_VALUE_LENGTH}.")
+    return value
+
+
+def _data(raw: Any) -> tuple[tuple[str, str], ...]:
+    if raw is None:
+        return ()
+    if not isinstance(raw, dict):
+        raise _Reject("invalid_data", f"data must be an object of key: value pairs, not {type(raw).__name__}.")
+    if len(raw) > MAX_DATA_POINTS_PER_EVENT:
+        raise _Reject(
+            "too_many_data_points", f"data has {len(raw)} keys; the limit is {MAX_DATA_POINTS_PER_EVENT} per event."
+        )
+    pairs: list[tuple[str, str]] = []
+    for key, raw_value in raw.items():
+        if not KEY_PATTERN.fullmatch(key):
+            raise _Reject(
+                "invalid_key",
+                f"data key {key[:80]!r} must be 1-{MAX_KEY_LENGTH} characters of letters, digits, '_', '-' or '.'.",
+            )
+        if isinstance(raw_value, list):
+            if not raw_value or len(raw_value) > MAX_VALUES_PER_DATA_POINT:
+                raise _Reject("invalid_value", f"data.{key} must list 1 to {MAX_VALUES_PER_DATA_POINT} values.")
+            pairs.extend((key, v) for v in dict.fromkeys(_value(key, item) for item in raw_value))
+        else:
+            pairs.append((key, _value(key, raw_value)))
+    return tuple(pairs)
+
+
+def _timestamp(raw: Any, now: datetime) -> datetime:
+    if raw is None:
+        return now
+    if not isinstance(raw, str):
+        raise _Reject("invalid_timestamp", "timestamp must be an RFC 3339 string such as 2026-11-03T10:00:00Z.")
+    parsed = parse_timestamp(raw)
+    if parsed is None:
+        raise _Reject(
+            "invalid_timestamp",
+            f"timestamp {raw[:40]!r} is not RFC 3339 with a time zone (e.g. 2026-11-03T10:00:00Z).",
+        )
+    if parsed > now + FUTURE_TOLERANCE:
+        raise _Reject("invalid_timestamp", f"timestamp {raw} is more than a day in the future.")
+    if parsed < EARLIEST_TIMESTAMP:
+        raise _Reject("invalid_timestamp", f"timestamp {raw} is before 2000-01-01.")
+    return parsed
+
+
+def validate_event(raw: Any, index: int, now: datetime) -> Event | Rejection:
+    """Check one event; a bad one becomes a ``Rejection`` and never stops the rest of its batch."""
+    try:
+        if not isinstance(raw, dict):
+            raise _Reject("invalid_event", f"an event must be an object, not {type(raw).__name__}.")
+        unknown = set(raw) - _EVENT_FIELDS
+        if unknown:
+            raise _Reject(
+                "invalid_event",
+                f"unknown field(s) {', '.join(sorted(map(str, unknown)))[:200]}; "
+                "an event has user_id, timestamp and data.",
+            )
+        user_id = raw.get("user_id")
+        if user_id is None or user_id == "":
+            raise _Reject("missing_user_id", "user_id is required.")
+        if not isinstance(user_id, str) or not user_id.strip() or len(user_id) > MAX_USER_ID_LENGTH:
+            raise _Reject(
+                "invalid_user_id", f"user_id must be a non-blank string of at most {MAX_USER_ID_LENGTH} characters."
+            )
+        return Event(user_id, _timestamp(raw.get("timestamp"), now), _data(raw.get("data")))
+    except _Reject as rejection:
+        return Rejection(index, rejection.code, rejection.message)
+
+
+def validate_events(
+    raws: Iterable[Any], now: datetime, *, start: int = 0
+) -> tuple[list[tuple[int, Event]], list[Rejection]]:
+    """Good events with their index in the batch, and the rejections, in batch order."""
+    good: list[tuple[int, Event]] = []
+    bad: list[Rejection] = []
+    for index, raw in enumerate(raws, start):
+        checked = validate_event(raw, index, now)
+        if isinstance(checked, Event):
+            good.append((index, checked))
+        else:
+            bad.append(checked)
+    return good, bad
+
+
+def check_batch_size(count: int, size_bytes: int) -> None:
+    if count > MAX_EVENTS_PER_BATCH:
+        raise PayloadTooLargeError(
+            f"A batch holds at most {MAX_EVENTS_PER_BATCH:,} events; this one has {count:,}. Split it into smaller "
+            "batches.",
+            code="batch_too_large",
+            details=[{"limit": MAX_EVENTS_PER_BATCH, "events": count}],
+        )
+    if size_bytes > MAX_BATCH_BYTES:
+        raise PayloadTooLargeError(
+            f"A batch body is at most 1 MB ({MAX_BATCH_BYTES:,} bytes); this one is {size_bytes:,} bytes. Split it "
+            "into smaller batches.",
+            code="batch_too_large",
+            details=[{"limit_bytes": MAX_BATCH_BYTES, "bytes": size_bytes}],
+        )
+
+
+def check_batch_values(raws: list[Any]) -> None:
+    """A batch may touch at most MAX_VALUES_PER_BATCH distinct data-point values (one sketch write each)."""
+    seen: set[tuple[str, str]] = set()
+    for raw in raws:
+        data = raw.get("data") if isinstance(raw, dict) else None
+        if not isinstance(data, dict):
+            continue
+        for key, value in data.items():
+            for item in value if isinstance(value, list) else [value]:
+                seen.add((str(key), str(item)[:MAX_VALUE_LENGTH]))
+        if len(seen) > MAX_VALUES_PER_BATCH:
+            raise PayloadTooLargeError(
+                f"A batch may touch at most {MAX_VALUES_PER_BATCH:,} distinct data-point values; this one touches "
+                "more. Split it into smaller batches.",
+                code="batch_too_large",
+                details=[{"limit_values": MAX_VALUES_PER_BATCH}],
+            )
+
+
+def batch_fingerprint(source_id: str, raws: list[Any]) -> str:
+    """Identity of a delivery: the canonical JSON of its events, so a retried batch is recognised."""
+    canonical = json.dumps(raws, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
+    return hashlib.sha256(f"{source_id}\n{canonical}".encode()).hexdigest()
+
+
+@dataclass
+class BatchUsers:
+    """A batch reduced to what the sketches need: user ids per data-point value and overall."""
+
+    by_value: dict[tuple[str, str], set[str]] = field(default_factory=dict)
+    all_users: set[str] = field(default_factory=set)
+
+
+def group_users(events: Iterable[Event]) -> BatchUsers:
+    out = BatchUsers()
+    by_value = out.by_value
+    for event in events:
+        out.all_users.add(event.user_id)
+        for pair in event.data:
+            users = by_value.get(pair)
+            if users is None:
+                by_value[pair] = {event.user_id}
+            else:
+                users.add(event.user_id)
+    return out
+
+
+def minute_of(moment: datetime) -> str:
+    return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%MZ")
+
+
+@dataclass
+class MergeStats:
+    """What one merge cost, for metrics and the ingestion benchmark."""
+
+    touched: int = 0
+    writes: int = 0
+    unchanged: int = 0
+    conflicts: int = 0
+    reads: int = 0
+
+
+@dataclass(frozen=True)
+class BatchCommit:
+    """What counting a batch once writes: its marker, the minute counter, its latest events, source totals."""
+
+    batch_id: str
+    accepted: int
+    rejected: int
+    received_at: datetime
+    latest: list[dict[str, Any]]
+    marker_ttl: timedelta = BATCH_MARKER_TTL
+    activity_ttl: timedelta = ACTIVITY_TTL
+
+
+@dataclass
+class FileRecord:
+    file_id: str
+    source_id: str
+    bucket: str
+    key: str
+    etag: str
+    size: int | None
+    status: str
+    received_at: datetime
+    finished_at: datetime | None = None
+    rows: int = 0
+    accepted: int = 0
+    rejected: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+    errors_truncated: int = 0
+    attempts: int = 1
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    day: date
+    population: int
+    lower_bound: int
+    upper_bound: int
+
+
+# ------------------------------------------------------------------------------------------------- traits
+
+
+@dataclass(frozen=True)
+class Condition:
+    key: str
+    values: tuple[str, ...]
+    operator: Literal["equals", "in"]
+
+    def as_json(self) -> dict[str, Any]:
+        if self.operator == "equals":
+            return {"key": self.key, "equals": self.values[0]}
+        return {"key": self.key, "in": list(self.values)}
+
+
+def parse_condition(raw: Mapping[str, Any]) -> Condition:
+    def fail(message: str) -> ValidationError:
+        return ValidationError(message, code="invalid_condition", details=[{"field": "condition"}])
+
+    key = raw.get("key")
+    if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
+        raise fail(f"condition.key must be 1-{MAX_KEY_LENGTH} characters of letters, digits, '_', '-' or '.'.")
+    has_equals, has_in = raw.get("equals") is not None, raw.get("in") is not None
+    if has_equals == has_in:
+        raise fail("condition needs exactly one of equals (one value) or in (a list of values).")
+    if has_equals:
+        raws: list[Any] = [raw["equals"]]
+    else:
+        raws = raw["in"]
+        if not isinstance(raws, list) or not 1 <= len(raws) <= MAX_CONDITION_VALUES:
+            raise fail(f"condition.in must list 1 to {MAX_CONDITION_VALUES} values.")
+    values: list[str] = []
+    for item in raws:
+        value = normalize_value(item)
+        if value is None or not value.strip() or len(value) > MAX_VALUE_LENGTH:
+            raise fail(f"condition values must be strings, numbers or booleans of 1-{MAX_VALUE_LENGTH} characters.")
+        values.append(value)
+    return Condition(key, tuple(dict.fromkeys(values)), "equals" if has_equals else "in")
+
+
+@dataclass(frozen=True)
+class TraitDef:
+    """A trait. Only ``rule`` traits exist yet; feeds and algorithmic traits extend the same record."""
+
+    trait_id: str
+    account_id: str
+    name: str
+    kind: str  # "rule" | "algorithmic" (next issue)
+    created_at: datetime
+    source_id: str | None = None
+    condition: Condition | None = None
+    feed_id: str | None = None
+    seed_trait_id: str | None = None
+    modeled_on_feed_ids: tuple[str, ...] = ()
+    modeled_trait_ids: tuple[str, ...] = ()  # algorithmic: the feed traits whose union it is (domain/lookalike.py)
+
+
+# ----------------------------------------------------------------------------------------------- segments
+
+Visibility = Literal["public", "private"]
+
+
+@dataclass(frozen=True)
+class Segment:
+    segment_id: str
+    account_id: str
+    name: str
+    category: str
+    rule: str
+    expiration_days: int
+    visibility: str
+    cpm: Decimal | None
+    currency: str
+    status: str  # active | expired
+    created_at: datetime
+    changed_at: datetime
+    expired_at: datetime | None = None
+
+    def expires_at(self) -> datetime:
+        return self.changed_at + timedelta(days=self.expiration_days)
+
+    def is_due_to_expire(self, now: datetime) -> bool:
+        return self.status == "active" and now >= self.expires_at()
+
+
+def check_price(visibility: str, cpm: Any) -> Decimal | None:
+    """Only public segments may be priced (DOMAIN.md §4)."""
+    if cpm is None:
+        return None
+    price = parse_price(cpm)
+    if visibility != "public":
+        raise ValidationError(
+            "Only public segments may have a price (cpm); make the segment public or remove the cpm.",
+            code="price_requires_public_segment",
+            details=[{"field": "cpm"}],
+        )
+    return price
+
+
+def check_expiration_days(days: int) -> int:
+    if not 1 <= days <= MAX_EXPIRATION_DAYS:
+        raise ValidationError(
+            f"expiration_days must be between 1 and {MAX_EXPIRATION_DAYS}.",
+            code="invalid_expiration_days",
+            details=[{"field": "expiration_days"}],
+        )
+    return days
+
+
+def share(part: int, total: int) -> float:
+    """A trait's share of a rule's composition, rounded to 4 places (0 when every trait is empty)."""
+    return 0.0 if total <= 0 else round(part / total, 4)
+
+
+def snapshot_day(now: datetime) -> date:
+    return now.astimezone(UTC).date()
+
+
+# ------------------------------------------------------------------------------------------------- files
+
+MAX_LINE_BYTES: Final = 64 * 1024
+FILE_CHUNK_EVENTS: Final = 5_000
+MAX_FILE_ERRORS_LISTED: Final = 2_000
+
+
+def split_lines(chunks: Iterable[bytes], max_line: int = MAX_LINE_BYTES) -> Iterator[bytes | None]:
+    """Lines of a byte stream (``\\n`` or ``\\r\\n``) in constant memory; ``None`` stands for a line longer
+    than ``max_line``, whose bytes are skipped rather than buffered (one bad line never exhausts memory)."""
+    pending = bytearray()
+    overflow = False
+    for chunk in chunks:
+        start = 0
+        while True:
+            end = chunk.find(b"\n", start)
+            if end < 0:
+                if not overflow:
+                    pending += chunk[start:]
+                    if len(pending) > max_line:
+                        overflow = True
+                        pending.clear()
+                break
+            if overflow:
+                yield None
+            else:
+                pending += chunk[start:end]
+                yield bytes(pending[:-1] if pending.endswith(b"\r") else pending) if len(pending) <= max_line else None
+            pending.clear()
+            overflow = False
+            start = end + 1
+    if overflow:
+        yield None
+    elif pending:
+        yield bytes(pending[:-1] if pending.endswith(b"\r") else pending)
+
+
+NDJSON_SUFFIXES: Final = (".ndjson", ".jsonl", ".json")
+CSV_SUFFIXES: Final = (".csv",)
+
+
+class FileFormatError(Exception):
+    """The file as a whole cannot be read (unknown format, bad CSV header): no line can be kept."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.message = message
+
+
+def file_format(key: str) -> str:
+    lowered = key.lower()
+    if lowered.endswith(NDJSON_SUFFIXES):
+        return "ndjson"
+    if lowered.endswith(CSV_SUFFIXES):
+        return "csv"
+    raise FileFormatError(
+        "unsupported_format",
+        "Source files must be newline-delimited JSON (.ndjson, .jsonl, .json) or CSV (.csv) with a header "
+        "user_id,timestamp,<keys...>.",
+    )
+
+
+def _decode(line: bytes, line_no: int) -> str | Rejection:
+    try:
+        return line.decode("utf-8-sig" if line_no == 1 else "utf-8")
+    except UnicodeDecodeError:
+        return Rejection(line_no, "invalid_encoding", "the line is not valid UTF-8.")
+
+
+def parse_ndjson_line(line: bytes, line_no: int) -> Any:
+    """The raw event on one NDJSON line, or a ``Rejection`` (validation comes after, as for API batches)."""
+    text = _decode(line, line_no)
+    if isinstance(text, Rejection):
+        return text
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        return Rejection(line_no, "invalid_json", f"the line is not valid JSON ({error.msg} at column {error.colno}).")
+
+
+class CsvLayout:
+    """A CSV source file: header ``user_id[,timestamp][,<key>...]``; one record per line, empty cell = no value."""
+
+    def __init__(self, header: bytes) -> None:
+        import csv
+
+        self._csv = csv
+        text = _decode(header, 1)
+        if isinstance(text, Rejection):
+            raise FileFormatError("invalid_header", "the CSV header is not valid UTF-8.")
+        columns = [c.strip() for c in next(csv.reader([text]), [])]
+        if "user_id" not in columns:
+            raise FileFormatError(
+                "invalid_header", "the CSV header must name a user_id column (user_id,timestamp,<keys...>)."
+            )
+        duplicates = sorted({c for c in columns if columns.count(c) > 1})
+        if duplicates:
+            raise FileFormatError("invalid_header", f"the CSV header repeats column(s) {', '.join(duplicates)}.")
+        bad = [c for c in columns if c not in ("user_id", "timestamp") and not KEY_PATTERN.fullmatch(c)]
+        if bad:
+            raise FileFormatError(
+                "invalid_header",
+                f"CSV column(s) {', '.join(repr(b[:40]) for b in bad[:5])} are not valid data point keys "
+                f"(1-{MAX_KEY_LENGTH} letters, digits, '_', '-' or '.').",
+            )
+        self.columns = columns
+
+    def parse(self, line: bytes, line_no: int) -> Any:
+        text = _decode(line, line_no)
+        if isinstance(text, Rejection):
+            return text
+        try:
+            cells = next(self._csv.reader([text]), [])
+        except self._csv.Error as error:
+            return Rejection(line_no, "invalid_csv", f"the line is not valid CSV ({error}).")
+        if len(cells) != len(self.columns):
+            return Rejection(
+                line_no, "invalid_csv", f"the line has {len(cells)} cells; the header has {len(self.columns)}."
+            )
+        event: dict[str, Any] = {"data": {}}
+        for column, cell in zip(self.columns, cells, strict=True):
+            if column == "user_id":
+                event["user_id"] = cell
+            elif column == "timestamp":
+                if cell:
+                    event["timestamp"] = cell
+            elif cell != "":
+                event["data"][column] = cell
+        return event

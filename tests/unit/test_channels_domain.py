@@ -1,0 +1,137 @@
+"""The channel catalog, wizard validation, SSRF rules and the signed taxonomy body (pure, no network)."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from audiens.domain import channels
+from audiens.errors import ValidationError
+
+SECRET = "0123456789abcdef"
+
+
+def _problem(channel_id: str, config: dict[str, object] | None, *, allow_private: bool = False) -> ValidationError:
+    with pytest.raises(ValidationError) as caught:
+        channels.validate_config(channels.channel(channel_id), config, allow_private=allow_private)
+    assert caught.value.code == "invalid_destination_config"
+    return caught.value
+
+
+def test_the_catalog_offers_seamless_and_wizard_channels_with_ordered_steps() -> None:
+    setups = {c.channel_id: c.setup for c in channels.CATALOG}
+    assert setups == {
+        "audiens_marketplace": "seamless",
+        "example_dsp": "seamless",
+        "webhook": "wizard",
+        "s3_export": "wizard",
+    }
+    assert [s.step for s in channels.channel("webhook").steps] == ["endpoint", "credentials"]
+    with pytest.raises(ValidationError) as caught:
+        channels.channel("fax")
+    assert caught.value.code == "unknown_channel"
+
+
+def test_steps_are_checked_in_order_and_only_the_first_failing_step_is_reported() -> None:
+    # Given a config wrong in both steps, the endpoint step (first) is the one named
+    error = _problem("webhook", {"url": "ftp://x.example.com", "secret": "short"})
+    assert error.message.startswith("Step 'endpoint' (Endpoint) is invalid")
+    assert [(d["step"], d["field"]) for d in error.details] == [("endpoint", "url")]
+    # With a good endpoint, the credentials step fails
+    error = _problem("webhook", {"url": "https://x.example.com", "secret": "short"})
+    assert [(d["step"], d["field"]) for d in error.details] == [("credentials", "secret")]
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "http://hooks.example.com/a",
+        "https://127.0.0.1/a",
+        "https://127.1.2.3:8443/a",
+        "https://[::1]/a",
+        "https://[::ffff:10.0.0.1]/a",
+        "https://10.1.2.3/a",
+        "https://172.16.0.1/a",
+        "https://192.168.1.1/a",
+        "https://169.254.169.254/latest/meta-data/",
+        "https://0.0.0.0/a",
+        "https://localhost/a",
+        "https://api.localhost/a",
+        "https://printer.local/a",
+        "https://metadata.google.internal/a",
+    ],
+)
+def test_plain_http_and_internal_hosts_are_refused_outside_the_local_stage(url: str) -> None:
+    _problem("webhook", {"url": url, "secret": SECRET})
+    # ... and accepted on the local stage, where the demo's receiver runs on 127.0.0.1
+    channels.validate_config(channels.channel("webhook"), {"url": url, "secret": SECRET}, allow_private=True)
+
+
+def test_a_public_https_endpoint_is_accepted_and_normalized() -> None:
+    config = channels.validate_config(
+        channels.channel("webhook"), {"url": "https://hooks.example.com/a?x=1", "secret": SECRET}, allow_private=False
+    )
+    assert config == {"url": "https://hooks.example.com/a?x=1", "secret": SECRET}
+    assert channels.masked_config(channels.channel("webhook"), config)["secret"] == "****cdef"
+
+
+@pytest.mark.parametrize(
+    ("config", "step"),
+    [
+        ({}, "bucket"),
+        ({"bucket": "ab"}, "bucket"),
+        ({"bucket": "Upper"}, "bucket"),
+        ({"bucket": "a..b"}, "bucket"),
+        ({"bucket": "xn--abc"}, "bucket"),
+        ({"bucket": "10.0.0.1"}, "bucket"),
+        ({"bucket": "good-bucket", "prefix": "a//b"}, "location"),
+        ({"bucket": "good-bucket", "prefix": "a/../b"}, "location"),
+        ({"bucket": "good-bucket", "prefix": "a b"}, "location"),
+        ({"bucket": "good-bucket", "prefix": 7}, "location"),
+        ({"bucket": "good-bucket", "region": "x"}, "config"),
+    ],
+)
+def test_s3_export_config_problems_name_their_step(config: dict[str, object], step: str) -> None:
+    assert {d["step"] for d in _problem("s3_export", config).details} == {step}
+
+
+def test_s3_prefix_is_optional_and_trimmed_and_the_key_is_prefix_slash_segment() -> None:
+    chan = channels.channel("s3_export")
+    assert channels.validate_config(chan, {"bucket": "b-1.x"}, allow_private=False) == {"bucket": "b-1.x", "prefix": ""}
+    config = channels.validate_config(chan, {"bucket": "bkt", "prefix": "audiens/out/"}, allow_private=False)
+    assert config["prefix"] == "audiens/out"
+    assert channels.s3_object_key(config["prefix"], "seg_1") == "audiens/out/seg_1.json"
+    assert channels.s3_object_key("", "seg_1") == "seg_1.json"
+
+
+def test_seamless_channels_take_no_config() -> None:
+    assert channels.validate_config(channels.channel("example_dsp"), None, allow_private=False) == {}
+    assert _problem("example_dsp", {"url": "https://x.example.com"}).details[0]["field"] == "url"
+
+
+def test_the_body_is_canonical_json_and_the_signature_is_hmac_sha256_of_its_bytes() -> None:
+    sent = datetime(2026, 11, 3, 10, 0, 5, 123456, tzinfo=UTC)
+    body = channels.taxonomy_body(
+        segment_id="seg_1", name="Café fans", category="Food", action="upsert", version=3, sent_at=sent
+    )
+    assert json.loads(body) == {
+        "segment_id": "seg_1",
+        "name": "Café fans",
+        "category": "Food",
+        "action": "upsert",
+        "version": 3,
+        "sent_at": "2026-11-03T10:00:05Z",
+    }
+    assert body == json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    expected = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
+    assert channels.sign(SECRET, body) == f"sha256={expected}"
+    assert channels.sign(SECRET, body + b" ") != channels.sign(SECRET, body)
+
+
+def test_errors_are_kept_short_and_on_one_line() -> None:
+    text = channels.short_error("line one\nline two " + "x" * 1000)
+    assert "\n" not in text and len(text) == channels.MAX_ERROR_LENGTH
