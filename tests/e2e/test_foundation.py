@@ -18,7 +18,9 @@ def _email_to(http: Client, address: str) -> dict[str, Any]:
 
 def test_sign_up_activation_email_and_first_key(http: Client) -> None:
     # Given a sign-up through the public API
-    signed = http.post("/v1/accounts", {"company_name": "E2E Data", "email": "first@e2e.example", "roles": ["provider"]})
+    signed = http.post(
+        "/v1/accounts", {"company_name": "E2E Data", "email": "first@e2e.example", "roles": ["provider"]}
+    )
     assert signed.status == 201 and signed.body["status"] == "pending"
     # When the email worker has sent the activation email (SQS → worker → SES → outbox)
     email = _email_to(http, "first@e2e.example")
@@ -50,7 +52,9 @@ def test_revoked_key_stops_working_at_once_despite_the_authorizer_cache(http: Cl
 
 def test_roles_are_enforced(http: Client, new_account: Any) -> None:
     buyer = new_account(["buyer"])["api_key"]
-    reply = http.post("/v1/admin/accounts", {"company_name": "X", "email": "x@e2e.example", "roles": ["buyer"]}, key=buyer)
+    reply = http.post(
+        "/v1/admin/accounts", {"company_name": "X", "email": "x@e2e.example", "roles": ["buyer"]}, key=buyer
+    )
     assert reply.status == 403 and reply.code == "forbidden"
 
 

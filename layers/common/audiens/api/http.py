@@ -96,9 +96,7 @@ def _validation_error(error: RequestValidationError) -> Response[Any]:
 @app.exception_handler(RouteNotFoundError)
 def _not_found(_: Exception) -> Response[Any]:
     path = app.current_event.path
-    allowed = sorted(
-        {r.method for r in app._static_routes + app._dynamic_routes if r.rule.match(path)}
-    )
+    allowed = sorted({r.method for r in app._static_routes + app._dynamic_routes if r.rule.match(path)})
     if allowed:
         method = app.current_event.http_method
         return error_response(
