@@ -16,7 +16,7 @@ DynamoDB built from template.yaml. Reported:
 Write calls are counted with a botocore ``before-parameter-build`` hook registered for every session (PynamoDB
 makes its own), moto's time by wrapping its botocore stubber.
 
-Run: python bench/bench_ingest.py [events] [batch_size] [items]   ("items": measure the per-item fallback path)
+Run: python bench/bench_ingest.py [events] [batch_size] [transaction]   (default: SKETCH_WRITE_MODE=items)
 """
 
 from __future__ import annotations
@@ -87,6 +87,7 @@ class Meter:
 
 
 METER = Meter()
+MODE = "items"
 botocore.handlers.BUILTIN_HANDLERS.append(("before-parameter-build.dynamodb", METER.before_call))
 _moto_call = botocore_stubber.BotocoreStubber.__call__
 
@@ -129,6 +130,7 @@ def main(events: int = EVENTS, batch_size: int = BATCH) -> None:
     with mock_aws():
         physical = create_stack("bench")
         os.environ.update(function_environment(physical, {"Stage": "bench"}))
+        os.environ["SKETCH_WRITE_MODE"] = MODE
         handler = load_handler("ApiFunction")
         context = FakeContext(function_name="api")
         now = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
@@ -207,7 +209,7 @@ def main(events: int = EVENTS, batch_size: int = BATCH) -> None:
         ("DynamoDB write calls per 1,000 events", f"{writes / (accepted / 1000):.1f}"),
         ("items written per 1,000 events", f"{METER.items_written / (accepted / 1000):.1f}"),
         ("touched trait values per batch (avg)", f"{touched_total / n_batches:.1f}"),
-        ("write calls per batch (avg)", f"{writes / n_batches:.2f}  (one transaction; per-item puts on conflict)"),
+        ("write calls per batch (avg)", f"{writes / n_batches:.2f}  (mode {MODE})"),
         ("sketch items written per batch (avg)", f"{sketch_writes / n_batches:.1f}  (touched values + all-users)"),
         (
             "other items written per batch (avg)",
@@ -231,9 +233,7 @@ def main(events: int = EVENTS, batch_size: int = BATCH) -> None:
 
 
 if __name__ == "__main__":
-    if "items" in sys.argv[1:]:  # measure the fallback path: one conditional PutItem per sketch
-        import audiens.dal.onboarding as dal
-
-        dal.MAX_TRANSACTION_ITEMS = 0
-        print("\n(mode: per-item conditional writes, the fallback path)")
+    # "transaction": SKETCH_WRITE_MODE=transaction (a batch in one TransactWriteItems); default: items mode
+    MODE = "transaction" if "transaction" in sys.argv[1:] else "items"
+    print(f"\n(SKETCH_WRITE_MODE={MODE})")
     main(*(int(a) for a in sys.argv[1:] if a.isdigit()))

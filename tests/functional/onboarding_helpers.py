@@ -89,3 +89,42 @@ def object_created_event(bucket: str, key: str, etag: str, size: int, when: str)
 
 def run_ingest(ev: dict[str, Any]) -> dict[str, Any]:
     return dict(load_handler("EventIngestFunction")(ev, FakeContext(function_name="event-ingest")))
+
+
+def module_stack() -> Any:
+    """The ``stack`` fixture once per test module: creating the template's resources in moto is most of a
+    test's time, and these tests never share an id, so they can share the resources."""
+    import pytest
+    from moto import mock_aws
+
+    from tests.functional.conftest import _clear_caches
+    from tests.support.aws import create_stack
+    from tests.support.lambda_api import OPERATOR_KEY_HASH, function_environment
+
+    with pytest.MonkeyPatch.context() as patch, mock_aws():
+        physical = create_stack()
+        env = function_environment(physical, {"Stage": "test", "OperatorKeyHash": OPERATOR_KEY_HASH})
+        for name, value in env.items():
+            patch.setenv(name, value)
+        boto3.client("ses", region_name="us-east-1").verify_email_identity(EmailAddress=env["SENDER_EMAIL"])
+        _clear_caches()
+        yield physical
+        _clear_caches()
+
+
+def account_maker(api: ApiClient, operator_key: str) -> Any:
+    """``make_account`` with emails unique across a module-wide stack."""
+    import uuid
+
+    def make(roles: list[str] | None = None, **extra: Any) -> dict[str, Any]:
+        n = uuid.uuid4().hex[:12]
+        result = api.call(
+            "POST",
+            "/v1/admin/accounts",
+            {"company_name": f"Company {n}", "email": f"user-{n}@example.com", "roles": roles or ["buyer"], **extra},
+            key=operator_key,
+        )
+        assert result.status == 201, result.body
+        return dict(result.body)
+
+    return make

@@ -98,6 +98,11 @@ def test_given_a_real_month_when_the_operator_closes_it_then_invoices_payouts_an
         {"segment_id": public["segment_id"], "destination_id": dsp["destination_id"], "usage": 1500},
     ]
     _ok(api.call("PUT", "/v1/usage/2026-10/segments", {"rows": rows}, key=key, now=IN_WINDOW))
+    # And the buyer deletes the segment after reporting on it: it disappears for the buyer, not for billing
+    assert api.call("DELETE", f"/v1/segments/{segment['segment_id']}", key=key, now=IN_WINDOW).status in (200, 204)
+    assert api.call("GET", f"/v1/segments/{segment['segment_id']}", key=key).status == 404
+    listed = _ok(api.call("GET", "/v1/segments", key=key))["segments"]
+    assert segment["segment_id"] not in {s["segment_id"] for s in listed}
 
     # When the operator closes October at 00:00 UTC on the 6th and the workers drain their queues
     run = _ok(api.call("POST", "/v1/admin/billing-runs", {"period": "2026-10"}, key=operator_key, now=CLOSE), 202)

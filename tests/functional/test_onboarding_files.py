@@ -8,10 +8,28 @@ from typing import Any
 import boto3
 import pytest
 
-from tests.functional.onboarding_helpers import create_source, object_created_event, put_source_file, run_ingest
+from tests.functional.onboarding_helpers import (
+    account_maker,
+    create_source,
+    module_stack,
+    object_created_event,
+    put_source_file,
+    run_ingest,
+)
 from tests.support.lambda_api import ApiClient
 
 WHEN = "2026-11-03T10:05:00Z"
+
+
+@pytest.fixture(scope="module")
+def stack() -> Any:
+    """One moto stack for the whole module (see ``module_stack``)."""
+    yield from module_stack()
+
+
+@pytest.fixture
+def make_account(api: ApiClient, operator_key: str) -> Any:
+    return account_maker(api, operator_key)
 
 
 @pytest.fixture
@@ -196,8 +214,10 @@ def test_moto_delivers_the_object_created_event_through_eventbridge_in_a_shape_t
     messages = sqs.receive_message(QueueUrl=queue_url, MaxNumberOfMessages=10).get("Messages", [])
 
     # Then the delivered event is ingested as it is
-    assert messages, "moto delivered no EventBridge event"
-    result = run_ingest(json.loads(messages[0]["Body"]))
+    delivered = [json.loads(m["Body"]) for m in messages]
+    ours = [e for e in delivered if e["detail"]["object"]["key"].endswith("drop=1.ndjson")]
+    assert ours, f"moto delivered no EventBridge event for the file: {delivered}"
+    result = run_ingest(ours[0])
     assert result["status"] == "processed" and result["accepted"] == 1
 
 

@@ -6,6 +6,7 @@ import csv
 import io
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlparse
 
 import pytest
 import requests
@@ -414,3 +415,39 @@ def test_given_a_presigned_url_used_again_after_its_file_finished_then_the_new_f
     assert outcomes[0]["upload_id"] == ticket["upload_id"] != outcomes[1]["upload_id"]
     assert sorted(u["origin"] for u in uploads(api, buyer)) == ["api", "api"]
     assert stored(buyer["account_id"]) == {("seg_x", "dst_1"): 20}
+
+
+def test_given_more_rows_than_a_page_when_listed_then_pages_follow_the_cursor(
+    api: ApiClient, buyer: dict[str, Any]
+) -> None:
+    first = api.call("GET", SEGMENTS, key=buyer["api_key"], query={"limit": "3"})
+    assert [(r["segment_id"], r["destination_id"]) for r in first.body["rows"]] == [
+        ("seg_x", "dst_1"),
+        ("seg_x", "dst_co"),
+        ("seg_y", "dst_1"),
+    ]
+    cursor = first.body["next_cursor"]
+    second = api.call("GET", SEGMENTS, key=buyer["api_key"], query={"limit": "3", "cursor": cursor})
+    assert [r["segment_id"] for r in second.body["rows"]] == ["seg_z"] and second.body["next_cursor"] is None
+    bad = api.call("GET", SEGMENTS, key=buyer["api_key"], query={"cursor": "nope|nope"})
+    assert bad.status == 422 and bad.error_code == "invalid_cursor"
+
+
+def test_given_a_template_too_big_for_one_response_when_downloaded_then_303_to_a_presigned_copy(
+    api: ApiClient, buyer: dict[str, Any], drops: UsageDrops, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from audiens.wiring import usage_service
+
+    monkeypatch.setattr(usage_service(), "_inline_csv_chars", 100)  # stands for Lambda's 6 MB response limit
+    inline = api.call("GET", f"{SEGMENTS}.csv", key=buyer["api_key"])
+    assert inline.status == 303, inline.body
+    location = inline.headers["Location"]
+    assert inline.body["download_url"] == location and inline.body["filename"] == f"usage-{PERIOD}-segments.csv"
+    downloaded = requests.get(location, timeout=5)  # moto serves the presigned URL
+    assert downloaded.status_code == 200
+    assert downloaded.text.startswith("Segment ID,Segment Name,Destination ID,Destination Name,Usage\r\nseg_x,")
+    # and the copy in the bucket is not taken for a usage report
+    path = urlparse(location).path
+    assert "/downloads/" in path
+    key = path[path.index("downloads/") :]
+    assert drops.deliver(object_created(drops.bucket, key, b"x", time=IN_WINDOW)) == {"status": "ignored", "key": key}

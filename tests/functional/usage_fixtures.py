@@ -58,23 +58,6 @@ def _clear_caches() -> None:
             fn.cache_clear()
 
 
-def _share_account_connections(patch: pytest.MonkeyPatch) -> None:
-    """The accounts repository opens a new PynamoDB ``Connection`` (a new botocore client, ~0.4 s here) for
-    every transaction; the usage tests create an account per test, so they share one connection instead."""
-    from pynamodb.connection import Connection
-
-    from audiens.dal import accounts
-
-    shared: dict[str | None, Connection] = {}
-
-    def connection(region: str | None = None, **kwargs: Any) -> Connection:
-        if region not in shared:
-            shared[region] = Connection(region=region, **kwargs)
-        return shared[region]
-
-    patch.setattr(accounts, "Connection", connection)
-
-
 @pytest.fixture(scope="module")
 def usage_stack() -> Iterator[UsageStack]:
     """Given the template's resources in moto, the functions' environment, and the marketplace seen through an
@@ -82,7 +65,6 @@ def usage_stack() -> Iterator[UsageStack]:
     from audiens import wiring
 
     patch = pytest.MonkeyPatch()
-    _share_account_connections(patch)
     with fast_moto(), mock_aws():
         physical = create_stack()
         env = function_environment(physical, {"Stage": "test", "OperatorKeyHash": OPERATOR_KEY_HASH})

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from functools import cache
+from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -31,6 +32,9 @@ class Settings(BaseModel):
     public_base_url: str = Field(default="https://console.audiens.example", alias="PUBLIC_BASE_URL")
     onboarding_table: str | None = Field(default=None, alias="ONBOARDING_TABLE")
     source_bucket: str | None = Field(default=None, alias="SOURCE_BUCKET")
+    # "items": one conditional PutItem per changed sketch (1x write units); "transaction": a whole batch in
+    # one TransactWriteItems when it fits (one round trip, 2x write units). docs/onboarding.md compares them.
+    sketch_write_mode: Literal["items", "transaction"] = Field(default="items", alias="SKETCH_WRITE_MODE")
     marketplace_table: str | None = Field(default=None, alias="MARKETPLACE_TABLE")
     channel_push_queue_url: str | None = Field(default=None, alias="CHANNEL_PUSH_QUEUE_URL")
     channel_push_max_receives: int = Field(default=4, alias="CHANNEL_PUSH_MAX_RECEIVES")

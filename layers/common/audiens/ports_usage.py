@@ -57,6 +57,10 @@ class UsageObjects(Protocol):
 
     def upload_url(self, bucket: str, key: str, expires_in: int) -> str: ...
 
+    def put(self, bucket: str, key: str, body: bytes, *, content_type: str) -> None: ...
+
+    def download_url(self, bucket: str, key: str, expires_in: int, *, filename: str) -> str: ...
+
 
 class ObjectGoneError(Exception):
     """The object named by the event was deleted or replaced before it could be read."""

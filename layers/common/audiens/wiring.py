@@ -66,7 +66,7 @@ def onboarding_repository() -> DynamoOnboardingRepository:
     settings = get_settings()
     bind(settings)
     settings.require("onboarding_table")
-    return DynamoOnboardingRepository(settings.region)
+    return DynamoOnboardingRepository(settings.region, transactional=settings.sketch_write_mode == "transaction")
 
 
 @cache

@@ -22,7 +22,11 @@ _CSV_RESPONSES: dict[int, OpenAPIResponse] = {
     200: {
         "description": "The current usage as the CSV template to fill in (header, one row per reportable key).",
         "content": {"text/csv": {"schema": {"type": "string"}}},
-    }
+    },
+    303: {
+        "description": "A template too big for one response (over 5 MB): Location is a presigned link to it, valid "
+        "15 minutes; the body repeats it as download_url.",
+    },
 }
 
 
@@ -164,12 +168,22 @@ def _request_id() -> str:
     return str(app.current_event.request_context.request_id or "")
 
 
-def _csv(period: str, kind: str, body: str) -> Response[str]:
-    return Response(
-        status_code=200,
-        content_type="text/csv; charset=utf-8",
-        body=body,
-        headers={"Content-Disposition": f'attachment; filename="usage-{period}-{kind}.csv"'},
+def _csv(period: str, kind: str) -> Response[Any]:
+    caller = require_role("buyer")
+    template = usage_service().template(caller, period, kind, now=request_time())
+    if template.body is not None:
+        return Response(
+            status_code=200,
+            content_type="text/csv; charset=utf-8",
+            body=template.body,
+            headers={"Content-Disposition": f'attachment; filename="{template.filename}"'},
+        )
+    # Too big for one API response: a short-lived link to the same CSV in the usage bucket.
+    assert template.download_url is not None
+    return json_response(
+        303,
+        {"download_url": template.download_url, "expires_in": template.expires_in, "filename": template.filename},
+        headers={"Location": template.download_url},
     )
 
 
@@ -219,9 +233,8 @@ def create_upload(period: str, body: CreateUpload) -> Response[UploadCreated]:
     summary="Segment-level usage as the CSV template",
     responses=_CSV_RESPONSES,
 )
-def segments_csv(period: str) -> Response[str]:
-    caller = require_role("buyer")
-    return _csv(period, "segments", usage_service().template_csv(caller, period, "segments"))
+def segments_csv(period: str) -> Response[Any]:
+    return _csv(period, "segments")
 
 
 @router.get(
@@ -230,9 +243,8 @@ def segments_csv(period: str) -> Response[str]:
     summary="Feed-level usage as the CSV template",
     responses=_CSV_RESPONSES,
 )
-def feeds_csv(period: str) -> Response[str]:
-    caller = require_role("buyer")
-    return _csv(period, "feeds", usage_service().template_csv(caller, period, "feeds"))
+def feeds_csv(period: str) -> Response[Any]:
+    return _csv(period, "feeds")
 
 
 @router.get("/v1/usage/<period>/segments", tags=["usage"], summary="Segment-level usage of a period and its window")

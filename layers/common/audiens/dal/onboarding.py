@@ -2,12 +2,12 @@
 
 The sketch writes are the hot path of ingestion. Each touched population is merged with a
 read-union-conditional-write loop on an optimistic ``version``: a writer that lost the race re-reads,
-unions again and retries. Union is commutative and idempotent, so no update is lost and a repeated
-delivery changes nothing (and then is not even written: a merge that leaves the sketch as it was is
-skipped). The versions and sketches this process wrote last are kept in a small LRU, so a warm worker
-writes without reading first; a stale entry only costs one failed condition and a re-read.
+unions again and retries (optionally a whole batch goes in one transaction: ``apply_batch``). Union is
+commutative and idempotent, so no update is lost and a repeated delivery changes nothing (and then is
+not even written: a merge that leaves the sketch as it was is skipped). The versions and sketches this
+process wrote last are kept in a small LRU, so a warm worker writes without reading first; a stale entry
+only costs one failed condition and a re-read.
 """
-
 from __future__ import annotations
 
 import json
@@ -177,8 +177,9 @@ def _to_file(item: FileItem, source_id: str) -> FileRecord:
 
 
 class DynamoOnboardingRepository:
-    def __init__(self, region: str, *, cache_entries: int = SKETCH_CACHE_ENTRIES) -> None:
+    def __init__(self, region: str, *, cache_entries: int = SKETCH_CACHE_ENTRIES, transactional: bool = False) -> None:
         self._region = region
+        self._transactional = transactional
         self._cache = _SketchCache(cache_entries)
 
     @cached_property
@@ -464,14 +465,14 @@ class DynamoOnboardingRepository:
         commit: BatchCommit,
         now: datetime,
     ) -> tuple[MergeStats, bool]:
-        """Merge a batch's sketches and count it, in one transaction when it fits and nobody interferes.
+        """Merge a batch's sketches and count it once; (stats, False) when it had been counted before.
 
-        The fast path writes every changed sketch (each conditional on its version) and the commit items
-        in a single TransactWriteItems: one call, and the batch is applied all-or-nothing. If a version
-        moved (another worker wrote), the items conflict, or the batch is too big for one transaction, it
-        falls back to one conditional PutItem per sketch with re-read-and-union on conflict, then the
-        commit transaction. A batch whose marker exists was applied before, sketches included: the result
-        is (stats, False) and nothing is written.
+        Items mode (the default): one conditional PutItem per changed sketch, re-read-and-union on a
+        conflict, then the counting transaction (marker, minute, activity, totals). Transactional mode:
+        every changed sketch (each conditional on its version) and the counting items in a single
+        TransactWriteItems - one round trip, all-or-nothing, at twice the write units; if a version moved,
+        the items conflict or the batch does not fit one transaction, it falls back to items mode. A
+        batch whose marker exists was applied before, sketches included, so nothing is written then.
         """
         stats = MergeStats(touched=len(deltas))
         self._prime(source_id, list(deltas), stats)
@@ -486,8 +487,10 @@ class DynamoOnboardingRepository:
             else:
                 planned.append((sk, version, merged, data))
         commit_items = self._commit_items(source_id, commit)
-        fits = len(planned) + len(commit_items) <= MAX_TRANSACTION_ITEMS and (
-            sum(len(p[3]) for p in planned) <= MAX_TRANSACTION_SKETCH_BYTES
+        fits = (
+            self._transactional
+            and len(planned) + len(commit_items) <= MAX_TRANSACTION_ITEMS
+            and (sum(len(p[3]) for p in planned) <= MAX_TRANSACTION_SKETCH_BYTES)
         )
         if fits:
             puts = [
@@ -656,7 +659,16 @@ class DynamoOnboardingRepository:
         return [_to_segment(i) for i in SegmentItem.by_account.query(f"ACCT#{account_id}#SEGMENTS")]
 
     def delete_segment(self, segment_id: str) -> None:
-        SegmentItem(f"SEGMENT#{segment_id}", "META").delete()
+        """Soft delete: the segment leaves every listing and the daily job, but its rule stays readable,
+        because usage already reported on it must still be attributed and invoiced at the close."""
+        item = SegmentItem.get(f"SEGMENT#{segment_id}", "META", consistent_read=True)
+        item.update(
+            actions=[
+                SegmentItem.status.set("deleted"),
+                SegmentItem.gsi1pk.set(f"{item.gsi1pk}#DELETED"),
+                SegmentItem.gsi2pk.set("DELETED_SEGMENTS"),
+            ]
+        )
 
     def all_segment_ids(self) -> Iterator[str]:
         for item in SegmentItem.all_segments.query("SEGMENTS"):

@@ -421,6 +421,13 @@ class S3UsageObjects:
         finally:
             body.close()
 
+    def put(self, bucket: str, key: str, body: bytes, *, content_type: str) -> None:
+        self._client.put_object(Bucket=bucket, Key=key, Body=body, ContentType=content_type)
+
+    def download_url(self, bucket: str, key: str, expires_in: int, *, filename: str) -> str:
+        params = {"Bucket": bucket, "Key": key, "ResponseContentDisposition": f'attachment; filename="{filename}"'}
+        return str(self._client.generate_presigned_url("get_object", Params=params, ExpiresIn=expires_in))
+
     def upload_url(self, bucket: str, key: str, expires_in: int) -> str:
         return str(
             self._client.generate_presigned_url(

@@ -421,7 +421,7 @@ class Segment:
     visibility: str
     cpm: Decimal | None
     currency: str
-    status: str  # active | expired
+    status: str  # active | expired | deleted (soft: kept for billing)
     created_at: datetime
     changed_at: datetime
     expired_at: datetime | None = None

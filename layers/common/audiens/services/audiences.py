@@ -237,7 +237,7 @@ class AudienceService:
 
     def get_segment(self, principal: Principal, segment_id: str) -> Segment:
         segment = self._repo.get_segment(segment_id)
-        if segment is None or segment.account_id != principal.account_id:
+        if segment is None or segment.account_id != principal.account_id or segment.status == "deleted":
             raise NotFoundError(f"Segment {segment_id} not found.")
         return segment
 

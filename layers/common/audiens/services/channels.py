@@ -122,6 +122,8 @@ class ChannelService:
     # ------------------------------------------------------------------------------------------ mappings
     def _mappable_segment(self, principal: Principal, segment_id: str) -> Segment:
         segment = self._segments.get_segment(segment_id)
+        if segment is not None and segment.status == "deleted":
+            segment = None
         own = segment is not None and segment.account_id == principal.account_id
         public = segment is not None and segment.visibility == "public" and segment.status == "active"
         if segment is None or not (own or public):
@@ -185,7 +187,7 @@ class ChannelService:
         mapping = self._own_mapping(principal, destination_id, segment_id)
         if mapping.action == "upsert":
             segment = self._segments.get_segment(segment_id)
-            if segment is None:
+            if segment is None or segment.status == "deleted":
                 return self._bump(mapping, now, action="remove")
             return self._bump(mapping, now, name=segment.name, category=segment.category)
         return self._bump(mapping, now)

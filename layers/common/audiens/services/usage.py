@@ -69,6 +69,10 @@ from audiens.ports_usage import (
 )
 
 UPLOAD_URL_SECONDS: Final = 3600
+DOWNLOAD_URL_SECONDS: Final = 900
+DOWNLOADS_PREFIX: Final = "downloads/"
+INLINE_CSV_CHARS: Final = 5_000_000
+"""Lambda responses are limited to 6 MB: a bigger template (~60,000 segment rows) is handed out through S3."""
 CHUNK_BYTES: Final = 1 << 20
 DEFAULT_PAGE_ROWS: Final = 10_000
 
@@ -87,6 +91,14 @@ class UploadTicket:
     record: UploadRecord
     upload_url: str
     expires_in: int
+
+
+@dataclass(frozen=True, slots=True)
+class Template:
+    filename: str
+    body: str | None = None
+    download_url: str | None = None
+    expires_in: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,6 +188,7 @@ class UsageService:
         max_bytes: int = DEFAULT_MAX_BYTES,
         max_rows: int = MAX_FILE_ROWS,
         upload_url_seconds: int = UPLOAD_URL_SECONDS,
+        inline_csv_chars: int = INLINE_CSV_CHARS,
     ) -> None:
         self._repo = repo
         self._catalog = catalog
@@ -186,6 +199,7 @@ class UsageService:
         self._max_bytes = max_bytes
         self._max_rows = max_rows
         self._upload_url_seconds = upload_url_seconds
+        self._inline_csv_chars = inline_csv_chars
 
     # ------------------------------------------------------------------------------ the window
     def window_view(self, period: Period, now: datetime) -> dict[str, Any]:
@@ -313,6 +327,20 @@ class UsageService:
     def _stored_rows(self, buyer_id: str, period: Period, kind: UsageKind) -> Iterator[StoredUsage]:
         return self._repo.usage_rows(buyer_id, period, kind)
 
+    def template(self, principal: Principal, period_text: str, kind_text: str, *, now: datetime) -> Template:
+        """The template inline, or - past what one API response can carry - a short-lived download link to a
+        copy in the usage bucket (under ``downloads/``, which the ingest ignores and a lifecycle rule expires)."""
+        period = Period.parse(period_text)
+        kind = parse_kind(kind_text)
+        body = self.template_csv(principal, str(period), kind)
+        filename = f"usage-{period}-{kind}.csv"
+        if len(body) <= self._inline_csv_chars or self._objects is None or not self._bucket:
+            return Template(filename=filename, body=body)
+        key = f"{DOWNLOADS_PREFIX}{principal.account_id}/{period}/{kind}-{now:%Y%m%dT%H%M%S}-{secrets.token_hex(4)}.csv"
+        self._objects.put(self._bucket, key, body.encode(), content_type="text/csv; charset=utf-8")
+        url = self._objects.download_url(self._bucket, key, DOWNLOAD_URL_SECONDS, filename=filename)
+        return Template(filename=filename, download_url=url, expires_in=DOWNLOAD_URL_SECONDS)
+
     def template_csv(self, principal: Principal, period_text: str, kind_text: str) -> str:
         """The current usage as the CSV to fill in: every reportable key, usage empty where not reported."""
         period = Period.parse(period_text)
@@ -424,6 +452,8 @@ class UsageService:
         if self._bucket and obj.bucket != self._bucket:
             logger.warning("event for another bucket ignored", extra={"bucket": obj.bucket, "key": obj.key})
             return None
+        if obj.key.startswith(DOWNLOADS_PREFIX):
+            return None  # a template copy made for a download, not a report
         now = obj.time
         try:
             location = parse_upload_key(obj.key)
