@@ -9,6 +9,7 @@ STAMP := $(VENV)/.installed-$(shell cat requirements-dev.txt layers/common/requi
 SAM_VENV := .venv-sam
 STAGE ?= dev
 export PYTHONPATH := layers/common:infra:.
+export SAM_CLI_TELEMETRY := 0
 
 .PHONY: help
 help: ## List the commands

@@ -1,33 +1,33 @@
 """Composition root: the one place that turns Settings into real adapters and services.
 
 Handlers call these factories at entry (never at import), and tests pass their own services instead.
+Each factory imports what it builds, so a function loads only the modules it uses: the authorizer
+never pays for datasketches/numpy, the email worker never for the billing engine (cold starts,
+bench/bench_cold_start.py).
 """
 
 from __future__ import annotations
 
 from functools import cache
+from typing import TYPE_CHECKING
 
 from audiens.config import Settings, get_settings
-from audiens.dal.accounts import DynamoAccountRepository
-from audiens.dal.aws import ApiGatewayAuthorizerCache, SesEmailSender, SqsEmailQueue
 from audiens.dal.base import bind_tables
-from audiens.dal.billing import DynamoBillingStore, SqsBillingJobs
-from audiens.dal.channels import DynamoChannelRepository, S3ObjectExporter, SqsPushQueue, UrllibWebhookClient
-from audiens.dal.marketplace import DynamoMarketplaceRepository
-from audiens.dal.onboarding import DynamoOnboardingRepository, S3SourceObjects
-from audiens.dal.usage import DynamoUsageRepository, S3UsageObjects
-from audiens.dal.usage_catalog import MarketplaceUsageCatalog
-from audiens.ports_usage import UsageCatalog
-from audiens.services.accounts import AccountsService
-from audiens.services.audiences import AudienceService
-from audiens.services.billing import BillingService
-from audiens.services.billing_inputs import ProductBillingInputs
-from audiens.services.billing_ports import BillingInputs
-from audiens.services.channels import ChannelService
-from audiens.services.ingest import IngestService
-from audiens.services.lookalike import LookalikeService
-from audiens.services.marketplace import MarketplaceService
-from audiens.services.usage import UsageLedger, UsageService
+
+if TYPE_CHECKING:
+    from audiens.dal.channels import SqsPushQueue
+    from audiens.dal.onboarding import DynamoOnboardingRepository
+    from audiens.dal.usage import DynamoUsageRepository
+    from audiens.ports_usage import UsageCatalog
+    from audiens.services.accounts import AccountsService
+    from audiens.services.audiences import AudienceService
+    from audiens.services.billing import BillingService
+    from audiens.services.billing_ports import BillingInputs
+    from audiens.services.channels import ChannelService
+    from audiens.services.ingest import IngestService
+    from audiens.services.lookalike import LookalikeService
+    from audiens.services.marketplace import MarketplaceService
+    from audiens.services.usage import UsageLedger, UsageService
 
 # Template logical id -> Settings field holding its physical name.
 TABLES = {
@@ -47,6 +47,10 @@ def bind(settings: Settings) -> None:
 
 @cache
 def accounts_service() -> AccountsService:
+    from audiens.dal.accounts import DynamoAccountRepository
+    from audiens.dal.aws import ApiGatewayAuthorizerCache, SesEmailSender, SqsEmailQueue
+    from audiens.services.accounts import AccountsService
+
     settings = get_settings()
     bind(settings)
     settings.require("accounts_table")
@@ -63,6 +67,8 @@ def accounts_service() -> AccountsService:
 
 @cache
 def onboarding_repository() -> DynamoOnboardingRepository:
+    from audiens.dal.onboarding import DynamoOnboardingRepository
+
     settings = get_settings()
     bind(settings)
     settings.require("onboarding_table")
@@ -71,6 +77,9 @@ def onboarding_repository() -> DynamoOnboardingRepository:
 
 @cache
 def ingest_service() -> IngestService:
+    from audiens.dal.onboarding import S3SourceObjects
+    from audiens.services.ingest import IngestService
+
     settings = get_settings()
     return IngestService(
         onboarding_repository(),
@@ -81,6 +90,8 @@ def ingest_service() -> IngestService:
 
 @cache
 def audience_service() -> AudienceService:
+    from audiens.services.audiences import AudienceService
+
     # Collaborators resolved on first use, so a function that never needs them needs no marketplace config.
     return AudienceService(
         onboarding_repository(),
@@ -92,6 +103,10 @@ def audience_service() -> AudienceService:
 
 @cache
 def marketplace_service() -> MarketplaceService:
+    from audiens.dal.accounts import DynamoAccountRepository
+    from audiens.dal.marketplace import DynamoMarketplaceRepository
+    from audiens.services.marketplace import MarketplaceService
+
     settings = get_settings()
     bind(settings)
     settings.require("marketplace_table")
@@ -105,6 +120,9 @@ def marketplace_service() -> MarketplaceService:
 
 @cache
 def channel_service() -> ChannelService:
+    from audiens.dal.channels import DynamoChannelRepository, S3ObjectExporter, SqsPushQueue, UrllibWebhookClient
+    from audiens.services.channels import ChannelService
+
     settings = get_settings()
     bind(settings)
     settings.require("marketplace_table")
@@ -122,18 +140,26 @@ def channel_service() -> ChannelService:
 
 @cache
 def push_queue() -> SqsPushQueue:
+    from audiens.dal.channels import SqsPushQueue
+
     settings = get_settings()
     return SqsPushQueue(settings.require("channel_push_queue_url"), settings.region)
 
 
 @cache
 def lookalike_service() -> LookalikeService:
+    from audiens.services.lookalike import LookalikeService
+
     return LookalikeService(onboarding_repository(), audiences=audience_service(), marketplace=marketplace_service())
 
 
 # ------------------------------------------------------------------ billing (issue 5): the monthly close
 def billing_inputs() -> BillingInputs:
     """The production ``BillingInputs``, over the read APIs the other modules publish for billing."""
+    from audiens.dal.accounts import DynamoAccountRepository
+    from audiens.dal.channels import DynamoChannelRepository
+    from audiens.services.billing_inputs import ProductBillingInputs
+
     settings = get_settings()
     bind(settings)
     return ProductBillingInputs(
@@ -149,6 +175,9 @@ def billing_inputs() -> BillingInputs:
 
 @cache
 def billing_service() -> BillingService:
+    from audiens.dal.billing import DynamoBillingStore, SqsBillingJobs
+    from audiens.services.billing import BillingService
+
     settings = get_settings()
     bind(settings)
     settings.require("billing_table")
@@ -164,6 +193,8 @@ def billing_service() -> BillingService:
 # ------------------------------------------------------------------ usage reporting (issue 4 part B)
 @cache
 def usage_repository() -> DynamoUsageRepository:
+    from audiens.dal.usage import DynamoUsageRepository
+
     settings = get_settings()
     bind(settings)
     settings.require("usage_table")
@@ -173,6 +204,11 @@ def usage_repository() -> DynamoUsageRepository:
 @cache
 def usage_catalog() -> UsageCatalog:
     """What buyers may report: read from the marketplace's repositories (tests substitute an in-memory fake)."""
+    from audiens.dal.accounts import DynamoAccountRepository
+    from audiens.dal.channels import DynamoChannelRepository
+    from audiens.dal.marketplace import DynamoMarketplaceRepository
+    from audiens.dal.usage_catalog import MarketplaceUsageCatalog
+
     settings = get_settings()
     bind(settings)
     settings.require("marketplace_table")
@@ -185,6 +221,10 @@ def usage_catalog() -> UsageCatalog:
 
 @cache
 def usage_service() -> UsageService:
+    from audiens.dal.accounts import DynamoAccountRepository
+    from audiens.dal.usage import S3UsageObjects
+    from audiens.services.usage import UsageService
+
     settings = get_settings()
     return UsageService(
         usage_repository(),
@@ -199,4 +239,6 @@ def usage_service() -> UsageService:
 @cache
 def usage_ledger() -> UsageLedger:
     """The billing read API: frozen usage per (buyer, period) and the buyers to invoice."""
+    from audiens.services.usage import UsageLedger
+
     return UsageLedger(usage_repository(), usage_catalog())

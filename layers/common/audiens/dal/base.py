@@ -29,7 +29,8 @@ class IsoDateTimeAttribute(Attribute[datetime]):
 
 
 def all_models() -> list[type[Model]]:
-    """Every PynamoDB model of the application: each ``audiens.dal`` module lists its own in ``MODELS``."""
+    """Every PynamoDB model of the application: each ``audiens.dal`` model module (``models.py`` or
+    ``*_models.py``, kept free of heavy imports) lists its own in ``MODELS``."""
     import importlib
     import pkgutil
 
@@ -37,6 +38,8 @@ def all_models() -> list[type[Model]]:
 
     found: list[type[Model]] = []
     for info in sorted(pkgutil.iter_modules(package.__path__), key=lambda i: i.name):
+        if not (info.name == "models" or info.name.endswith("_models")):
+            continue
         module = importlib.import_module(f"audiens.dal.{info.name}")
         found.extend(m for m in getattr(module, "MODELS", []) if m not in found)
     return found

@@ -8,6 +8,7 @@ not even written: a merge that leaves the sketch as it was is skipped). The vers
 process wrote last are kept in a small LRU, so a warm worker writes without reading first; a stale entry
 only costs one failed condition and a re-read.
 """
+
 from __future__ import annotations
 
 import json

@@ -24,8 +24,6 @@ from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-import datasketches
-
 from audiens.domain.rules import Node, Not, Or, Trait
 
 __all__ = [
@@ -59,6 +57,14 @@ Sketch = Any
 """A ``datasketches.compact_theta_sketch`` (the extension ships no type information)."""
 
 
+def _ds() -> Any:
+    """datasketches (and numpy under it) load on first use: ~100 ms that API routes without sketches
+    and functions that never touch one should not pay at cold start."""
+    import datasketches
+
+    return datasketches
+
+
 @dataclass(frozen=True, slots=True)
 class Estimate:
     population: int
@@ -68,12 +74,12 @@ class Estimate:
 
 
 def empty() -> Sketch:
-    return datasketches.update_theta_sketch(LG_K).compact()
+    return _ds().update_theta_sketch(LG_K).compact()
 
 
 def from_users(user_ids: Iterable[str]) -> Sketch:
     """The sketch of a set of user ids (duplicates are harmless: it is a set)."""
-    sketch = datasketches.update_theta_sketch(LG_K)
+    sketch = _ds().update_theta_sketch(LG_K)
     update = sketch.update
     for user_id in user_ids:
         update(user_id)
@@ -87,11 +93,11 @@ def serialize(sketch: Sketch) -> bytes:
 
 
 def deserialize(data: bytes) -> Sketch:
-    return datasketches.compact_theta_sketch.deserialize(bytes(data))
+    return _ds().compact_theta_sketch.deserialize(bytes(data))
 
 
 def union(sketches: Iterable[Sketch]) -> Sketch:
-    merger = datasketches.theta_union(LG_K)
+    merger = _ds().theta_union(LG_K)
     for sketch in sketches:
         merger.update(sketch)
     return merger.get_result()
@@ -105,7 +111,7 @@ def combine(sketches: Iterable[Sketch]) -> Sketch:
 
 def intersect(sketches: Iterable[Sketch]) -> Sketch:
     """Intersection of one or more sketches (an empty iterable is refused: it would mean 'everyone')."""
-    merger = datasketches.theta_intersection()
+    merger = _ds().theta_intersection()
     seen = False
     for sketch in sketches:
         merger.update(sketch)
@@ -116,7 +122,7 @@ def intersect(sketches: Iterable[Sketch]) -> Sketch:
 
 
 def a_not_b(a: Sketch, b: Sketch) -> Sketch:
-    return datasketches.theta_a_not_b().compute(a, b)
+    return _ds().theta_a_not_b().compute(a, b)
 
 
 def same(a: Sketch, b: Sketch) -> bool:
