@@ -512,8 +512,15 @@ def main() -> int:
 
     started = time.monotonic()
     api_port = int(os.environ.get("AUDIENS_DEMO_API_PORT", "0"))
+    function_log = ROOT / ".audiens" / "demo-functions.log"
+    function_log.parent.mkdir(exist_ok=True)
+    function_log.write_text("")
     with LocalRuntime(
-        template=str(ROOT / "template.yaml"), api_port=api_port, aws_port=0, clock=STORY_STARTS
+        template=str(ROOT / "template.yaml"),
+        api_port=api_port,
+        aws_port=0,
+        clock=STORY_STARTS,
+        function_log=function_log,
     ) as runtime:
         say(
             f"Local runtime up in {time.monotonic() - started:.1f} s: "
@@ -543,6 +550,7 @@ def main() -> int:
                 receiver.close()
     say()
     say(f"Demo complete in {time.monotonic() - started:.1f} s; the local runtime stopped cleanly.")
+    say(f"The functions' own logs (what CloudWatch would hold) are in {function_log.relative_to(ROOT)}.")
     return 0
 
 

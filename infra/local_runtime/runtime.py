@@ -72,8 +72,12 @@ class LocalRuntime:
         pool_sizes: dict[str, int] | None = None,
         region: str | None = None,
         stack_name: str | None = None,
+        function_log: str | os.PathLike[str] | None = None,
     ) -> None:
         self.template = Template.load(template)
+        # Where the functions' own output (their CloudWatch logs) goes: the runtime's stdout/stderr by default.
+        log = function_log or os.environ.get("AUDIENS_FUNCTION_LOG") or None
+        self.function_log: str | None = str(log) if log else None
         self.region = region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
         self.stack_name = stack_name or os.environ.get("AUDIENS_STACK_NAME") or "audiens-local"
         self.clock = Clock(clock if clock is not None else os.environ.get("AUDIENS_CLOCK") or None)
@@ -306,6 +310,7 @@ class LocalRuntime:
             "arn": catalog.get_att(function_id, "Arn"),
             "log_group": log_group,
             "log_stream": env["AWS_LAMBDA_LOG_STREAM_NAME"],
+            "log_path": self.function_log,
         }
 
     def _build_apis(self) -> None:

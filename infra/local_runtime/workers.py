@@ -229,6 +229,8 @@ class FunctionPool:
             f"import sys; sys.path.insert(0, {package_root!r}); "
             f"from local_runtime.workers import child_main; child_main({child_sock.fileno()})"
         )
+        log_path = self.spec.get("log_path")
+        log = open(log_path, "ab") if log_path else None  # noqa: SIM115 - handed to the child, closed below
         try:
             process = subprocess.Popen(
                 [sys.executable, "-c", code],
@@ -236,10 +238,14 @@ class FunctionPool:
                 cwd=self.spec["code_dir"] if os.path.isdir(self.spec["code_dir"]) else None,
                 pass_fds=[child_sock.fileno()],
                 stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=log,
                 start_new_session=True,
             )
         finally:
             child_sock.close()
+            if log is not None:
+                log.close()
         conn = Connection(parent_sock.detach())
         worker = _Worker(process=process, conn=conn)
         with self._lock:
