@@ -12,76 +12,19 @@ import os
 import re
 import sys
 import time
-import urllib.error
-import urllib.request
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "infra"), str(ROOT / "layers" / "common")]
 
+from local_client import Client, UnexpectedStatusError, eventually  # noqa: E402
 
 STORY_STARTS = "2026-10-01T09:00:00Z"
 
 
 class DemoError(RuntimeError):
     pass
-
-
-@dataclass
-class Reply:
-    status: int
-    body: Any
-    headers: dict[str, str]
-
-
-class Client:
-    """A tiny HTTP client: what a user's curl would do."""
-
-    def __init__(self, base: str) -> None:
-        self.base = base.rstrip("/")
-
-    def request(
-        self,
-        method: str,
-        path: str,
-        body: Any = None,
-        *,
-        key: str | None = None,
-        headers: dict[str, str] | None = None,
-        expect: int | tuple[int, ...] | None = None,
-    ) -> Reply:
-        data = None if body is None else (body if isinstance(body, bytes) else json.dumps(body).encode())
-        hdrs = {"Accept": "application/json", **(headers or {})}
-        if data is not None:
-            hdrs.setdefault("Content-Type", "application/json")
-        if key:
-            hdrs["Authorization"] = f"Bearer {key}"
-        req = urllib.request.Request(self.base + path, data=data, method=method, headers=hdrs)
-        try:
-            with urllib.request.urlopen(req, timeout=30) as resp:
-                status, raw, rh = resp.status, resp.read(), dict(resp.headers)
-        except urllib.error.HTTPError as err:
-            status, raw, rh = err.code, err.read(), dict(err.headers)
-        text = raw.decode() if raw else ""
-        try:
-            parsed: Any = json.loads(text) if text else None
-        except json.JSONDecodeError:
-            parsed = text
-        wanted = (expect,) if isinstance(expect, int) else expect
-        if wanted and status not in wanted:
-            raise DemoError(f"{method} {path} answered {status}, expected {wanted}: {text[:500]}")
-        return Reply(status, parsed, rh)
-
-    def get(self, path: str, **kw: Any) -> Reply:
-        return self.request("GET", path, **kw)
-
-    def post(self, path: str, body: Any = None, **kw: Any) -> Reply:
-        return self.request("POST", path, body, **kw)
-
-    def put(self, path: str, body: Any = None, **kw: Any) -> Reply:
-        return self.request("PUT", path, body, **kw)
 
 
 def say(text: str = "") -> None:
@@ -99,13 +42,10 @@ def set_clock(api: Client, now: str) -> None:
 
 
 def wait_for(what: str, check: Any, timeout: float = 30.0) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = check()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise DemoError(f"timed out waiting for {what}")
+    try:
+        return eventually(check, timeout=timeout, interval=0.2)
+    except TimeoutError:
+        raise DemoError(f"timed out waiting for {what}") from None
 
 
 # ---------------------------------------------------------------------------------------------- chapters
@@ -542,7 +482,7 @@ def main() -> int:
             receiver = marketplace_chapter(api, cast)
             usage_chapter(api, runtime, cast)
             close_chapter(api, cast)
-        except DemoError as error:
+        except (DemoError, UnexpectedStatusError, TimeoutError) as error:
             say(f"\nDEMO FAILED: {error}")
             return 1
         finally:
