@@ -63,9 +63,16 @@ format: venv ## Format the code with ruff
 openapi: venv ## Regenerate docs/openapi.json from the code (a test fails when it is stale)
 	$(BIN)/python infra/export_openapi.py
 
+# The 1M-row usage file takes about an hour on moto: `make bench BENCH_USAGE_ROWS="100000 1000000"`.
+BENCH_USAGE_ROWS ?= 100000
+
 .PHONY: bench
-bench: venv ## Run every benchmark and print its figures
-	@for b in bench/bench_*.py; do echo; echo "=== $$b"; $(BIN)/python $$b || exit 1; done
+bench: venv ## Run every benchmark and print its figures (BENCH_USAGE_ROWS sets the usage file sizes)
+	@for b in bench/bench_*.py; do \
+		echo; echo "=== $$b"; \
+		if [ "$$b" = bench/bench_usage_ingest.py ]; then args="$(BENCH_USAGE_ROWS)"; else args=""; fi; \
+		$(BIN)/python $$b $$args || exit 1; \
+	done
 
 .PHONY: deploy
 deploy: $(SAM_VENV)/.installed ## Build and deploy to a real AWS account: make deploy STAGE=dev|staging|prod
