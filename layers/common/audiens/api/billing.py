@@ -91,11 +91,10 @@ class ChannelUsageView(BaseModel):
     impressions: int
 
 
-class InvoiceLineView(BaseModel):
-    line_no: int
+class SoldItemView(BaseModel):
+    """What a line sells: a feed's use case (CPM or flat fee) or a public segment at its own CPM."""
+
     kind: Literal["feed", "flat_fee", "segment"]
-    provider_id: str
-    provider_name: str
     feed_id: str | None = None
     feed_name: str | None = None
     segment_id: str | None = None
@@ -104,6 +103,12 @@ class InvoiceLineView(BaseModel):
     use_case: str
     unit: Literal["cpm", "flat_fee"]
     impressions: int | None = None
+
+
+class InvoiceLineView(SoldItemView):
+    line_no: int
+    provider_id: str
+    provider_name: str
     list_price: str
     discount_pct: str
     unit_price: str
@@ -147,20 +152,11 @@ class ChannelShareView(BaseModel):
     provider_share: str
 
 
-class PayoutLineView(BaseModel):
+class PayoutLineView(SoldItemView):
     invoice_id: str
     invoice_line_no: int
     buyer_id: str
     buyer_name: str
-    kind: Literal["feed", "flat_fee", "segment"]
-    feed_id: str | None = None
-    feed_name: str | None = None
-    segment_id: str | None = None
-    segment_name: str | None = None
-    plan_id: str | None = None
-    use_case: str
-    unit: Literal["cpm", "flat_fee"]
-    impressions: int | None = None
     gross: str
     provider_share: str
     platform_fee: str
