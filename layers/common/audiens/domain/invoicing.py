@@ -481,11 +481,11 @@ def build_invoice(inputs: InvoiceInputs) -> Invoice:
 
     for feed_row in inputs.feed_usage:
         _check_impressions(feed_row.impressions, f"feed {feed_row.feed_id} / {feed_row.use_case}")
+        key = (feed_row.feed_id, feed_row.use_case)
+        charges.touched.add(key)  # reported, even if never charged: the billing report's no-usage flag reads this
         if feed_row.use_case == USE_CONTENT_OPTIMIZATION:
             uncharged[(REASON_CONTENT_OPTIMIZATION, feed_row.feed_id, None, feed_row.use_case)] += feed_row.impressions
             continue
-        key = (feed_row.feed_id, feed_row.use_case)
-        charges.touched.add(key)
         charges.add(key, UNKNOWN_CHANNEL, feed_row.impressions)
 
     def provider_name(provider_id: str) -> str:
@@ -657,10 +657,12 @@ def _report_rows(
             units: int | None = 1
             no_usage = False
         else:
-            # The use cases this plan actually charged (another plan may be cheaper for some of them).
-            mine = [(feed_id, use) for use in first.use_cases if cpm_plans.get((feed_id, use)) in subs]
-            reported = [key for key in mine if key in touched]
-            no_usage = not reported
+            # The flag means exactly "nothing was reported for this feed and any of the plan's use cases",
+            # whichever plan ended up charging it (a flat fee covering it, or another CPM plan of the period).
+            uses = [(feed_id, use) for use in first.use_cases]
+            no_usage = not any(key in touched for key in uses)
+            # Units are what this plan charged: the use cases it was the chosen CPM plan for.
+            mine = [key for key in uses if cpm_plans.get(key) in subs]
             units = None if no_usage else sum(charged.get(key, 0) for key in mine)
         rows.append(
             ReportRow(
