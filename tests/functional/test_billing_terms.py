@@ -279,9 +279,12 @@ _CHANGE = st.tuples(
 
 def _world(changes: list[tuple[str, int, int]]) -> tuple[Any, str]:
     """A buyer holding a flat-fee and a cpm plan of a fresh feed since 1 Oct, and the changes applied in order."""
+    from audiens.config import get_settings
     from audiens.dal.marketplace import DynamoMarketplaceRepository
     from audiens.domain.marketplace import Feed, Plan, Subscription
+    from audiens.wiring import bind
 
+    bind(get_settings())  # the models' physical table names, as the composition root sets them
     repo = DynamoMarketplaceRepository("us-east-1")
     n = uuid.uuid4().hex[:12]
     feed_id, buyer_id, provider_id = f"feed_p{n}", f"acc_b{n}", f"acc_p{n}"
@@ -345,7 +348,7 @@ def _october_terms(buyer_id: str, usage: int) -> Any:
     return invoice.lines, invoice.total, invoice.report_rows
 
 
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(changes=st.lists(_CHANGE, max_size=6), usage=st.integers(min_value=0, max_value=10**8))
 def test_property_an_invoice_with_terms_changed_after_the_period_equals_the_one_without_the_change(
     stack: dict[str, str], changes: list[tuple[str, int, int]], usage: int
@@ -365,3 +368,88 @@ def test_property_an_invoice_with_terms_changed_after_the_period_equals_the_one_
     cpm = [line for line in lines if line.unit == "cpm"]
     if cpm:
         assert cpm[0].list_price == (prices[-1] if prices else Decimal("2.5"))
+
+
+# ------------------------------------------------------------------------- clarifications through the close
+
+
+def test_given_a_buyer_whose_usage_charges_nothing_then_it_gets_no_invoice_and_zero_lines_are_left_out(
+    api: ApiClient, make_account: Any, operator_key: str, stack: dict[str, str]
+) -> None:
+    provider = make_provider(api, make_account, {"sports": range(0, 10)})
+    feed = create_feed(
+        api,
+        provider,
+        [provider.traits["sports"]],
+        plans=[plan(SNO, "cpm", "1.00"), plan(["activation"], "cpm", "2.00")],
+    )
+    silent, payer = make_account(["buyer"]), make_account(["buyer"])
+    for buyer in (silent, payer):
+        for use in ("segments_and_overlap", "activation"):
+            _ok(subscribe(api, buyer["api_key"], plan_id(feed, use), now=SUBSCRIBED), 201)
+    name = _company(api, provider.key)
+    # Given one buyer reporting 0 everywhere and another 0 for activation and 5,000 for segments and overlap
+    zero = [_feed_row(name, "Sports fans", use, 0) for use in ("segments_and_overlap", "activation")]
+    _ok(api.call("PUT", "/v1/usage/2026-10/feeds", {"rows": zero}, key=silent["api_key"], now=IN_WINDOW))
+    rows = [
+        _feed_row(name, "Sports fans", "segments_and_overlap", 5000),
+        _feed_row(name, "Sports fans", "activation", 0),
+    ]
+    _ok(api.call("PUT", "/v1/usage/2026-10/feeds", {"rows": rows}, key=payer["api_key"], now=IN_WINDOW))
+    _close_october(api, stack, operator_key)
+    # Then the silent buyer has no invoice at all, the other one line (no 0-impression line)
+    assert _ok(api.call("GET", "/v1/invoices", key=silent["api_key"], query={"period": "2026-10"}))["invoices"] == []
+    invoice = _october_invoice(api, payer["api_key"])
+    assert [(line["use_case"], line["impressions"], line["amount"]) for line in invoice["lines"]] == [
+        ("segments_and_overlap", 5000, "5.00")
+    ]
+    listed = _ok(api.call("GET", "/v1/invoices", key=operator_key, query={"period": "2026-10"}))["invoices"]
+    assert [i["buyer_id"] for i in listed] == [payer["account_id"]]
+
+
+def test_given_not_under_an_or_across_two_sources_then_it_is_weighed_against_every_user_of_the_rules_sources(
+    api: ApiClient, make_account: Any, operator_key: str, stack: dict[str, str]
+) -> None:
+    from tests.functional.marketplace_helpers import make_trait
+    from tests.functional.onboarding_helpers import create_source, post_events
+
+    # Given a provider whose web source saw u0-u99 (music: u50-u99) and whose app source saw u0-u29 and u200-u219
+    # (sports: all 50 of them): the same id in both sources is one user, so the two sources have 120 users
+    provider = make_provider(api, make_account, {"music": range(50, 100), "other": range(0, 50)})
+    app = create_source(api, provider.key, name="app")["source_id"]
+    app_users = [*range(0, 30), *range(200, 220)]
+    events = [{"user_id": f"u{i}", "data": {"interest": "sports"}} for i in app_users]
+    assert post_events(api, provider.key, app, events, now=SUBSCRIBED).status == 202
+    sports = make_trait(api, provider.key, app, "sports")
+    music_feed = create_feed(
+        api,
+        provider,
+        [provider.traits["music"]],
+        name="Music",
+        plans=[plan(SNO, "cpm", "1.00"), plan(["activation"], "cpm", "1.00")],
+    )
+    sports_feed = create_feed(
+        api, provider, [sports], name="Sports", plans=[plan(SNO, "cpm", "1.00"), plan(["activation"], "cpm", "1.00")]
+    )
+    buyer = make_account(["buyer"])
+    key = buyer["api_key"]
+    for feed in (music_feed, sports_feed):
+        for use in ("segments_and_overlap", "activation"):
+            _ok(subscribe(api, key, plan_id(feed, use), now=SUBSCRIBED), 201)
+    # And the buyer's segment "sports OR NOT music", whose estimate the audience builder shows as 120 - 50 + 0
+    rule = f"{sports} OR NOT {provider.traits['music']}"
+    estimate = _ok(api.call("POST", "/v1/segments/estimate", {"rule": rule}, key=key, now=SUBSCRIBED))
+    assert estimate["population"] == 70  # u0-u49 and u200-u219: everyone of both sources but the music fans
+    segment = _ok(
+        api.call("POST", "/v1/segments", {"name": "S", "category": "c", "rule": rule}, key=key, now=SUBSCRIBED), 201
+    )
+    dsp = _ok(api.call("POST", "/v1/destinations", {"channel_id": "example_dsp", "name": "DSP"}, key=key), 201)
+    mapping = {"segment_id": segment["segment_id"]}
+    _ok(api.call("POST", f"/v1/destinations/{dsp['destination_id']}/segments", mapping, key=key), 201)
+    row = {"segment_id": segment["segment_id"], "destination_id": dsp["destination_id"], "usage": 1200}
+    _ok(api.call("PUT", "/v1/usage/2026-10/segments", {"rows": [row]}, key=key, now=IN_WINDOW))
+    _close_october(api, stack, operator_key)
+    # Then the OR splits 1,200 by sports (50) : NOT music (120 - 50 = 70), not by the web source's 100 - 50 = 50
+    invoice = _october_invoice(api, key)
+    impressions = {line["feed_name"]: line["impressions"] for line in invoice["lines"]}
+    assert impressions == {"Sports": 500, "Music": 700}

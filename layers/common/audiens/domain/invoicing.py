@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -214,6 +214,9 @@ class InvoiceInputs:
     segments: Mapping[str, SegmentInfo] = field(default_factory=dict)
     traits: Mapping[str, TraitInfo] = field(default_factory=dict)
     population_of: PopulationOf = field(default=lambda _node: 0)
+    population_in: Callable[[Node], PopulationOf] | None = None
+    """Populations of a rule's parts in the context of that rule (NOT against the rule's sources); when absent,
+    ``population_of`` serves every rule."""
     provider_names: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -473,7 +476,9 @@ def build_invoice(inputs: InvoiceInputs) -> Invoice:
             continue
         plan = plans.get(segment.segment_id)
         if plan is None:
-            plan = compile_attribution(rule_tree(segment.rule), inputs.traits, inputs.population_of)
+            tree = rule_tree(segment.rule)
+            population = inputs.population_in(tree) if inputs.population_in is not None else inputs.population_of
+            plan = compile_attribution(tree, inputs.traits, population)
             plans[segment.segment_id] = plan
         charges.touched.update(plan.feed_uses)
         for feed_use, impressions in plan.attribute(row.impressions).items():
