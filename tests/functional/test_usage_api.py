@@ -344,6 +344,8 @@ def test_given_an_upload_when_created_then_a_presigned_put_into_the_buyer_prefix
     assert body["bucket"] == usage_stack.physical["UsageBucket"]
     assert body["key"] == f"{buyer['account_id']}/{PERIOD}/segments/{body['upload_id']}.csv"
     assert body["status"] == "pending" and body["upload_url"].startswith("https://")
+    # SigV4: buckets created since June 2020 refuse SigV2 presigned URLs (moto accepts both)
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in body["upload_url"] and "AWSAccessKeyId=" not in body["upload_url"]
     listed = api.call("GET", "/v1/usage/uploads", key=buyer["api_key"], query={"period": PERIOD}).body["uploads"]
     assert [(u["upload_id"], u["status"], u["origin"]) for u in listed] == [(body["upload_id"], "pending", "api")]
 
@@ -443,6 +445,7 @@ def test_given_a_template_too_big_for_one_response_when_downloaded_then_303_to_a
     assert inline.status == 303, inline.body
     location = inline.headers["Location"]
     assert inline.body["download_url"] == location and inline.body["filename"] == f"usage-{PERIOD}-segments.csv"
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in location and "AWSAccessKeyId=" not in location  # SigV4
     downloaded = requests.get(location, timeout=5)  # moto serves the presigned URL
     assert downloaded.status_code == 200
     assert downloaded.text.startswith("Segment ID,Segment Name,Destination ID,Destination Name,Usage\r\nseg_x,")
