@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlparse
@@ -433,6 +434,29 @@ def test_given_more_rows_than_a_page_when_listed_then_pages_follow_the_cursor(
     assert [r["segment_id"] for r in second.body["rows"]] == ["seg_z"] and second.body["next_cursor"] is None
     bad = api.call("GET", SEGMENTS, key=buyer["api_key"], query={"cursor": "nope|nope"})
     assert bad.status == 422 and bad.error_code == "invalid_cursor"
+
+
+def test_given_rows_too_big_for_one_response_when_listed_then_the_page_stops_early_and_the_cursor_follows(
+    api: ApiClient, buyer: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from audiens.wiring import usage_service
+
+    # Given a page budget of two rows' JSON (it stands for Lambda's 6 MB response limit)
+    whole = api.call("GET", SEGMENTS, key=buyer["api_key"]).body["rows"]
+    budget = sum(len(json.dumps(row)) + 2 for row in whole[:2])
+    monkeypatch.setattr(usage_service(), "_page_json_chars", budget)
+    seen: list[dict[str, Any]] = []
+    cursor = None
+    for _ in range(len(whole)):
+        query = {"cursor": cursor} if cursor else {}
+        page = api.call("GET", SEGMENTS, key=buyer["api_key"], query=query).body
+        assert 1 <= len(page["rows"]) <= 2
+        seen += page["rows"]
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    # Then following the cursor yields every row once, in order
+    assert seen == whole
 
 
 def test_given_a_template_too_big_for_one_response_when_downloaded_then_303_to_a_presigned_copy(
