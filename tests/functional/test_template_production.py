@@ -222,3 +222,16 @@ def test_every_stage_sets_every_parameter_but_the_operator_key_hash() -> None:
         assert int(overrides["LogRetentionDays"]) in allowed
     assert _overrides(config["prod"])["LogRetentionDays"] == "365"
     assert "OperatorKeyHash=" not in (ROOT / "samconfig.toml").read_text()  # given at deploy time, never stored
+
+
+def test_the_dashboard_is_json_and_shows_every_function_dlq_and_business_metric() -> None:
+    body = resources("AWS::CloudWatch::Dashboard")["Dashboard"]["Properties"]["DashboardBody"]["Fn::Sub"]
+    names = set(re.findall(r"\$\{([A-Za-z:.]+)\}", body))
+    dashboard = json.loads(re.sub(r"\$\{([A-Za-z:.]+)\}", lambda m: m.group(1), body))
+    assert len(dashboard["widgets"]) >= 6
+    assert set(functions()) <= names
+    assert {f"{q}.QueueName" for q in dead_letter_queues()} <= names
+    code = "".join(p.read_text() for p in (ROOT / "functions").glob("*/app.py"))
+    emitted = set(re.findall(r'count\(f?"([A-Za-z]+)', code)) - {"UsageFiles"}
+    emitted |= {"UsageFilesAccepted", "UsageFilesRejected", "UsageFilesDuplicate"}
+    assert emitted <= {m for w in dashboard["widgets"] for metric in w["properties"]["metrics"] for m in metric}
