@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol
 
-from audiens.domain.channels import Destination, SegmentMapping
+from audiens.domain.channels import Destination, S3Target, SegmentMapping
 from audiens.domain.marketplace import AccessRequest, Feed, Plan, Subscription
 from audiens.domain.onboarding import Segment
 
@@ -112,9 +112,15 @@ class WebhookClient(Protocol):
 
 
 class ObjectExporter(Protocol):
-    def put(self, bucket: str, key: str, body: bytes) -> None: ...
+    """Writes to a customer's bucket as the customer's role (``DeliveryError`` when it cannot)."""
 
-    def delete(self, bucket: str, key: str) -> None: ...
+    def put(self, target: S3Target, key: str, body: bytes) -> None: ...
+
+    def delete(self, target: S3Target, key: str) -> None: ...
+
+    def verify(self, target: S3Target, key: str) -> None:
+        """Prove the role can be assumed with its ExternalId and write to the bucket: put then delete ``key``."""
+        ...
 
 
 class SegmentChannels(Protocol):
