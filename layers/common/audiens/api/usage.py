@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from audiens.api.http import app, json_response, request_time, require_role
+from audiens.api.http import app, json_response, request_time, require_role, roles
 from audiens.domain.usage_reports import MAX_API_ROWS
 from audiens.wiring import usage_service
 
@@ -188,7 +188,9 @@ def _csv(period: str, kind: str) -> Response[Any]:
 
 
 # Upload routes first: their literal segment must win over the ``<period>`` routes.
-@router.get("/v1/usage/uploads", tags=["usage"], summary="List usage files with their status")
+@router.get(
+    "/v1/usage/uploads", tags=["usage"], summary="List usage files with their status", openapi_extensions=roles("buyer")
+)
 def list_uploads(
     period: Annotated[str | None, Query(description=_PERIOD_DOC, max_length=7)] = None,
 ) -> Response[UploadList]:
@@ -197,7 +199,12 @@ def list_uploads(
     return json_response(200, {"uploads": [r.to_api() for r in records]})
 
 
-@router.get("/v1/usage/uploads/<upload_id>", tags=["usage"], summary="One usage file: status, rows and every error")
+@router.get(
+    "/v1/usage/uploads/<upload_id>",
+    tags=["usage"],
+    summary="One usage file: status, rows and every error",
+    openapi_extensions=roles("buyer"),
+)
 def get_upload(upload_id: str) -> Response[UploadView]:
     caller = require_role("buyer")
     return json_response(200, usage_service().get_upload(caller, upload_id).to_api())
@@ -207,6 +214,8 @@ def get_upload(upload_id: str) -> Response[UploadView]:
     "/v1/usage/<period>/uploads",
     tags=["usage"],
     summary="Start a CSV upload: a presigned PUT URL into the usage bucket",
+    openapi_extensions=roles("buyer"),
+    status_code=201,
 )
 def create_upload(period: str, body: CreateUpload) -> Response[UploadCreated]:
     caller = require_role("buyer")
@@ -232,6 +241,7 @@ def create_upload(period: str, body: CreateUpload) -> Response[UploadCreated]:
     tags=["usage"],
     summary="Segment-level usage as the CSV template",
     responses=_CSV_RESPONSES,
+    openapi_extensions=roles("buyer"),
 )
 def segments_csv(period: str) -> Response[Any]:
     return _csv(period, "segments")
@@ -242,12 +252,18 @@ def segments_csv(period: str) -> Response[Any]:
     tags=["usage"],
     summary="Feed-level usage as the CSV template",
     responses=_CSV_RESPONSES,
+    openapi_extensions=roles("buyer"),
 )
 def feeds_csv(period: str) -> Response[Any]:
     return _csv(period, "feeds")
 
 
-@router.get("/v1/usage/<period>/segments", tags=["usage"], summary="Segment-level usage of a period and its window")
+@router.get(
+    "/v1/usage/<period>/segments",
+    tags=["usage"],
+    summary="Segment-level usage of a period and its window",
+    openapi_extensions=roles("buyer"),
+)
 def get_segment_usage(
     period: str,
     limit: Annotated[int, Query(ge=1, le=10_000, description="Rows per page")] = 10_000,
@@ -258,7 +274,12 @@ def get_segment_usage(
     return json_response(200, view)
 
 
-@router.put("/v1/usage/<period>/segments", tags=["usage"], summary="Report segment-level usage (upsert of the rows)")
+@router.put(
+    "/v1/usage/<period>/segments",
+    tags=["usage"],
+    summary="Report segment-level usage (upsert of the rows)",
+    openapi_extensions=roles("buyer"),
+)
 def put_segment_usage(period: str, body: PutSegmentUsage) -> Response[PutUsageResponse]:
     caller = require_role("buyer")
     rows = [row.model_dump(exclude_unset=True) for row in body.rows]
@@ -266,7 +287,12 @@ def put_segment_usage(period: str, body: PutSegmentUsage) -> Response[PutUsageRe
     return json_response(200, {"updated": result.updated, "unchanged": result.unchanged})
 
 
-@router.get("/v1/usage/<period>/feeds", tags=["usage"], summary="Feed-level usage of a period and its window")
+@router.get(
+    "/v1/usage/<period>/feeds",
+    tags=["usage"],
+    summary="Feed-level usage of a period and its window",
+    openapi_extensions=roles("buyer"),
+)
 def get_feed_usage(
     period: str,
     limit: Annotated[int, Query(ge=1, le=10_000, description="Rows per page")] = 10_000,
@@ -277,7 +303,12 @@ def get_feed_usage(
     return json_response(200, view)
 
 
-@router.put("/v1/usage/<period>/feeds", tags=["usage"], summary="Report feed-level usage (upsert of the rows)")
+@router.put(
+    "/v1/usage/<period>/feeds",
+    tags=["usage"],
+    summary="Report feed-level usage (upsert of the rows)",
+    openapi_extensions=roles("buyer"),
+)
 def put_feed_usage(period: str, body: PutFeedUsage) -> Response[PutUsageResponse]:
     caller = require_role("buyer")
     rows = [row.model_dump(exclude_unset=True) for row in body.rows]

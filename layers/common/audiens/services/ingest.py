@@ -228,6 +228,7 @@ class IngestService:
         """Validate, cap, merge into the sketches, count once. ``indexes`` renumbers events (file lines)."""
         if not raws and not extra_rejections:
             return BatchResult(0, [])
+        batch_id = batch_id or rules.batch_fingerprint(source.source_id, raws)  # before anything is written
         good, bad = rules.validate_events(raws, now)
         if indexes is not None:
             good = [(indexes[i], e) for i, e in good]
@@ -236,7 +237,7 @@ class IngestService:
         rejected = sorted([*bad, *capped, *extra_rejections], key=lambda r: r.index)
         events = [e for _, e in good]
         commit = rules.BatchCommit(
-            batch_id=batch_id or rules.batch_fingerprint(source.source_id, raws),
+            batch_id=batch_id,
             accepted=len(events),
             rejected=len(rejected),
             received_at=now,
