@@ -182,6 +182,7 @@ def get_destination(destination_id: str) -> Response[DestinationView]:
     tags=["channels"],
     summary="Delete a destination: every segment on it is removed from the channel first (queued)",
     openapi_extensions=roles(*ROLES),
+    status_code=204,
 )
 def delete_destination(destination_id: str) -> Response[None]:
     caller = require_role(*ROLES)

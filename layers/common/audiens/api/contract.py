@@ -48,7 +48,8 @@ _LOOKUPS_WITHOUT_PATH_ID = {
 }
 # Public routes that still check a credential of their own.
 _OWN_CREDENTIAL = {("POST", "/v1/ingest/{source_id}/events")}
-# Routes that never answer an error: a browser pixel always gets its GIF.
+# Routes that answer no error of their own: a browser pixel always gets its GIF (only an id that cannot be a
+# path segment finds no route).
 _NEVER_FAILS = {("GET", "/v1/pixel/{source_id}")}
 _MEDIA_TYPES = {("GET", "/v1/pixel/{source_id}"): "image/gif"}
 
@@ -84,7 +85,7 @@ def statuses(route: Route) -> set[int]:
     """The error statuses a route can answer, from its declaration."""
     key = (route.method, route.openapi_path)
     if key in _NEVER_FAILS:
-        return set()
+        return {404}
     codes = {400, 422}
     if route_roles(route) is not None or key in _OWN_CREDENTIAL:
         codes |= {401}
@@ -124,6 +125,9 @@ def apply(document: dict[str, Any], routes: list[Route]) -> dict[str, Any]:
         responses = operation.setdefault("responses", {})
         for code in [c for c in responses if int(c) >= 400]:
             del responses[code]
+        if route.status_code == 204:
+            responses.pop("200", None)
+            responses["204"] = {"description": "Done; no content"}
         media_type = _MEDIA_TYPES.get((route.method, route.openapi_path))
         if media_type:
             success = responses.setdefault(str(route.status_code), {"description": "Successful Response"})

@@ -294,6 +294,7 @@ def activate_feed(feed_id: str) -> Response[FeedView]:
     tags=["marketplace"],
     summary="Provider: delete a feed (409 while it is active with subscribers); its traits are released",
     openapi_extensions=roles(PROVIDER),
+    status_code=204,
 )
 def delete_feed(feed_id: str) -> Response[None]:
     caller = require_role(PROVIDER)

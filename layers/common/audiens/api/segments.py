@@ -205,6 +205,7 @@ def patch_segment(segment_id: str, body: PatchSegmentRequest) -> Response[Segmen
     tags=["segments"],
     summary="Delete a segment (it leaves every channel)",
     openapi_extensions=roles(*ROLES),
+    status_code=204,
 )
 def delete_segment(segment_id: str) -> Response[None]:
     caller = require_role(*ROLES)
