@@ -22,6 +22,7 @@ from audiens.domain import onboarding as rules
 from audiens.domain import sketches
 from audiens.domain.accounts import Principal
 from audiens.domain.onboarding import Event, FileRecord, MergeStats, Rejection, Source
+from audiens.domain.quotas import check_quota
 from audiens.errors import NotFoundError, UnauthorizedError, ValidationError
 from audiens.ports import OnboardingRepository, SourceObjects
 
@@ -85,6 +86,7 @@ class IngestService:
     def create_source(self, principal: Principal, *, name: str, type: str, now: datetime) -> CreatedSource:
         if type not in rules.SOURCE_TYPES:
             raise ValidationError(f"type must be one of {', '.join(rules.SOURCE_TYPES)}.", code="invalid_source_type")
+        check_quota("sources", len(self._repo.list_sources(principal.account_id)))
         secret: str | None = None
         if type == "api":
             secret = "ing_" + secrets.token_urlsafe(32)
