@@ -246,7 +246,9 @@ class IngestService:
             latest=self._latest(events, now),
         )
         deltas, labels = self._deltas(events)
-        stats, committed = self._repo.apply_batch(source.source_id, deltas, labels=labels, commit=commit, now=now)
+        stats, committed = self._repo.apply_batch(
+            source.source_id, deltas, labels=labels, commit=commit, now=now, account_id=source.account_id
+        )
         return BatchResult(len(events), rejected, duplicate=not committed, stats=stats)
 
     @staticmethod
@@ -437,13 +439,15 @@ class IngestService:
         return events, series
 
     def data_points(self, principal: Principal, source_id: str | None) -> list[tuple[str, DataPointView]]:
-        """Keys, values and distinct users per value of one source, or of all the account's sources."""
+        """Keys, values and distinct users per value of one source, or of all the account's sources: two
+        queries whatever the number of sources (the sources, then the account's catalog index)."""
         sources = [self.get_source(principal, source_id)] if source_id else self.list_sources(principal)
+        by_source: dict[str, dict[str, list[tuple[str, int]]]] = {}
+        for sid, key, value, users in self._repo.account_data_points(principal.account_id, source_id):
+            by_source.setdefault(sid, {}).setdefault(key, []).append((value, users))
         out: list[tuple[str, DataPointView]] = []
         for source in sources:
-            by_key: dict[str, list[tuple[str, int]]] = {}
-            for key, value, users in self._repo.data_points(source.source_id):
-                by_key.setdefault(key, []).append((value, users))
+            by_key = by_source.get(source.source_id, {})
             for key in sorted(by_key):
                 values = sorted(by_key[key], key=lambda vu: (-vu[1], vu[0]))
                 out.append((source.source_id, DataPointView(key, values)))
