@@ -99,3 +99,38 @@ def test_the_usage_view_costs_the_same_for_one_destination_or_many(api: ApiClien
     many, body = _count(api, key, "/v1/usage/2026-11/segments")
     assert many == one
     assert sorted(r["destination_id"] for r in body["rows"]) == sorted([first, *others])
+
+
+def test_lists_page_with_a_cursor_and_default_to_everything(api: ApiClient, account: Any) -> None:
+    key = account["api_key"]
+    made = [create_source(api, key, name=f"s{n}")["source_id"] for n in range(5)]
+    # By default a listing answers everything, as before pages existed
+    everything = api.call("GET", "/v1/sources", key=key).body
+    assert [s["source_id"] for s in everything["sources"]] == made and everything["next_cursor"] is None
+    # Page by page, the cursor walks the same order without gaps or repeats
+    seen: list[str] = []
+    cursor: str | None = None
+    pages = 0
+    while True:
+        query = {"limit": "2", **({"cursor": cursor} if cursor else {})}
+        page = api.call("GET", "/v1/sources", key=key, query=query).body
+        seen += [s["source_id"] for s in page["sources"]]
+        pages += 1
+        cursor = page["next_cursor"]
+        if cursor is None:
+            break
+    assert seen == made and pages == 3
+    assert everything["by_type"] == page["by_type"] == {"api": 5, "s3": 0, "pixel": 0}
+    # A cursor that names nothing of this listing is a clear 422
+    bad = api.call("GET", "/v1/sources", key=key, query={"cursor": "bm90LWFuLWlk"})
+    assert bad.status == 422 and bad.body["error"]["code"] == "invalid_cursor"
+    assert api.call("GET", "/v1/segments", key=key, query={"limit": "0"}).status == 422
+
+
+@pytest.mark.parametrize(
+    "path", ["/v1/api-keys", "/v1/traits", "/v1/segments", "/v1/destinations", "/v1/feeds", "/v1/marketplace/feeds"]
+)
+def test_every_list_answers_next_cursor(api: ApiClient, account: Any, path: str) -> None:
+    result = api.call("GET", path, key=account["api_key"], query={"limit": "1"})
+    assert result.status == 200, result.body
+    assert "next_cursor" in result.body

@@ -9,7 +9,18 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from audiens.api.http import api_stage, json_response, principal, request_time, require_role, roles
+from audiens.api.http import (
+    PAGE_MAX,
+    Cursor,
+    Limit,
+    api_stage,
+    json_response,
+    paginate,
+    principal,
+    request_time,
+    require_role,
+    roles,
+)
 from audiens.domain.accounts import OPERATOR, Account, ApiKey
 from audiens.wiring import accounts_service
 
@@ -77,6 +88,7 @@ class ApiKeyView(BaseModel):
 
 class ApiKeyList(BaseModel):
     api_keys: list[ApiKeyView]
+    next_cursor: str | None = None
 
 
 class CreateKeyRequest(Strict):
@@ -183,9 +195,10 @@ def me() -> Response[MeResponse]:
     summary="List the account's API keys (never the secrets)",
     openapi_extensions=roles("provider", "buyer"),
 )
-def list_keys() -> Response[ApiKeyList]:
+def list_keys(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[ApiKeyList]:
     caller = require_role("provider", "buyer")
-    return json_response(200, {"api_keys": [_key_view(k) for k in accounts_service().list_keys(caller)]})
+    keys, next_cursor = paginate(accounts_service().list_keys(caller), lambda k: k.key_id, limit, cursor)
+    return json_response(200, {"api_keys": [_key_view(k) for k in keys], "next_cursor": next_cursor})
 
 
 @router.post(

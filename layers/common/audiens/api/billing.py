@@ -143,6 +143,7 @@ class InvoiceResponse(BaseModel):
 class InvoiceList(BaseModel):
     invoices: list[InvoiceResponse]
     next_token: str | None
+    next_cursor: str | None = Field(default=None, description="Same as next_token: pass it as cursor")
 
 
 class ChannelShareView(BaseModel):
@@ -180,6 +181,7 @@ class PayoutResponse(BaseModel):
 class PayoutList(BaseModel):
     payouts: list[PayoutResponse]
     next_token: str | None
+    next_cursor: str | None = Field(default=None, description="Same as next_token: pass it as cursor")
 
 
 class RevenueGroupView(BaseModel):
@@ -597,12 +599,14 @@ def list_invoices(
     period: Annotated[str | None, Query(max_length=7, description="YYYY-MM; required for the operator")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     next_token: Annotated[str | None, Query(max_length=2000)] = None,
+    cursor: Annotated[str | None, Query(max_length=2000, description="next_cursor of the previous page")] = None,
 ) -> Response[InvoiceList]:
     caller = _caller("buyer", OPERATOR)
     views, token = billing_service().list_invoices(
-        caller, period=Period.parse(period) if period else None, limit=limit, token=next_token
+        caller, period=Period.parse(period) if period else None, limit=limit, token=cursor or next_token
     )
-    return json_response(200, {"invoices": [invoice_view(v) for v in views], "next_token": token})
+    invoices = [invoice_view(v) for v in views]
+    return json_response(200, {"invoices": invoices, "next_token": token, "next_cursor": token})
 
 
 @router.get(
@@ -653,12 +657,14 @@ def list_payouts(
     period: Annotated[str | None, Query(max_length=7, description="YYYY-MM; required for the operator")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     next_token: Annotated[str | None, Query(max_length=2000)] = None,
+    cursor: Annotated[str | None, Query(max_length=2000, description="next_cursor of the previous page")] = None,
 ) -> Response[PayoutList]:
     caller = _caller("provider", OPERATOR)
     payouts, token = billing_service().list_payouts(
-        caller, period=Period.parse(period) if period else None, limit=limit, token=next_token
+        caller, period=Period.parse(period) if period else None, limit=limit, token=cursor or next_token
     )
-    return json_response(200, {"payouts": [payout_view(p) for p in payouts], "next_token": token})
+    views = [payout_view(p) for p in payouts]
+    return json_response(200, {"payouts": views, "next_token": token, "next_cursor": token})
 
 
 @router.get(

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from audiens.api.http import json_response, request_time, require_role, roles
+from audiens.api.http import PAGE_MAX, Cursor, Limit, json_response, paginate, request_time, require_role, roles
 from audiens.domain import channels as catalog
 from audiens.domain.channels import SegmentMapping
 from audiens.errors import NotFoundError
@@ -80,6 +80,7 @@ class DestinationView(BaseModel):
 
 class DestinationList(BaseModel):
     destinations: list[DestinationView]
+    next_cursor: str | None = None
 
 
 class MapSegmentRequest(Strict):
@@ -164,9 +165,11 @@ def create_destination(body: CreateDestinationRequest) -> Response[DestinationVi
     summary="The account's destinations with their status",
     openapi_extensions=roles(*ROLES),
 )
-def list_destinations() -> Response[DestinationList]:
+def list_destinations(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[DestinationList]:
     caller = require_role(*ROLES)
-    return json_response(200, {"destinations": [d.as_json() for d in channel_service().list_destinations(caller)]})
+    found = channel_service().list_destinations(caller)
+    page, next_cursor = paginate(found, lambda d: d.destination_id, limit, cursor)
+    return json_response(200, {"destinations": [d.as_json() for d in page], "next_cursor": next_cursor})
 
 
 @router.get(

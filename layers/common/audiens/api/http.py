@@ -6,18 +6,36 @@ error body of API.md, so no route formats an error itself and no bad input becom
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from audiens.domain.accounts import Principal
-from audiens.errors import AppError, ForbiddenError, MethodNotAllowedError, NotFoundError, UnauthorizedError
+from audiens.errors import (
+    AppError,
+    ForbiddenError,
+    MethodNotAllowedError,
+    NotFoundError,
+    UnauthorizedError,
+    ValidationError,
+)
 from audiens.observability import logger
 
 MAX_BODY_BYTES = 6 * 1024 * 1024
+PAGE_MAX = 1000
+T = TypeVar("T")
+
+# Listing parameters (API.md: ``?cursor=…&limit=…``, ``next_cursor`` in the reply). The default page holds
+# a whole listing at the account quotas, so clients that never page keep seeing everything.
+Limit = Annotated[int, Query(ge=1, le=PAGE_MAX, description="Items per page (1 to 1,000; 1,000 by default)")]
+Cursor = Annotated[str | None, Query(max_length=200, description="The next_cursor of the previous page")]
 
 app = APIGatewayRestResolver(enable_validation=True)
 
@@ -34,6 +52,29 @@ def json_response(status: int, body: Any, headers: dict[str, str] | None = None)
 def error_response(error: AppError) -> Response[Any]:
     headers = {"Allow": error.details[0]["allow"]} if isinstance(error, MethodNotAllowedError) else None
     return json_response(error.status, error.to_body(), headers)
+
+
+def paginate(
+    items: Sequence[T], id_of: Callable[[T], str], limit: int, cursor: str | None
+) -> tuple[list[T], str | None]:
+    """One page of a listing in its stable order; the opaque cursor names the last item of the previous page."""
+    start = 0
+    if cursor:
+        try:
+            last: str | None = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        except (binascii.Error, ValueError):
+            last = None
+        ids = [id_of(item) for item in items]
+        if last is None or last not in ids:
+            raise ValidationError(
+                "The cursor is not valid for this listing (or the item it points at is gone); start again without it.",
+                code="invalid_cursor",
+                details=[{"field": "cursor"}],
+            )
+        start = ids.index(last) + 1
+    page = list(items[start : start + limit])
+    more = start + limit < len(items)
+    return page, base64.urlsafe_b64encode(id_of(page[-1]).encode()).decode().rstrip("=") if more and page else None
 
 
 def request_time() -> datetime:

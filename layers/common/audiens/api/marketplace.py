@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from audiens.api.http import json_response, request_time, require_role, roles
+from audiens.api.http import PAGE_MAX, Cursor, Limit, json_response, paginate, request_time, require_role, roles
 from audiens.domain.marketplace import AccessRequest, Subscription, format_discount
 from audiens.domain.money import format_price
 from audiens.domain.onboarding import Segment, rfc3339
@@ -76,6 +76,7 @@ class FeedView(BaseModel):
 
 class FeedList(BaseModel):
     feeds: list[FeedView]
+    next_cursor: str | None = None
 
 
 class FeedTraitView(BaseModel):
@@ -100,6 +101,7 @@ class ListingView(BaseModel):
 
 class ListingList(BaseModel):
     feeds: list[ListingView]
+    next_cursor: str | None = None
 
 
 class MarketSegmentView(BaseModel):
@@ -114,6 +116,7 @@ class MarketSegmentView(BaseModel):
 
 class MarketSegmentList(BaseModel):
     segments: list[MarketSegmentView]
+    next_cursor: str | None = None
 
 
 class AccessView(BaseModel):
@@ -161,6 +164,7 @@ class SubscriptionView(BaseModel):
 
 class SubscriptionList(BaseModel):
     subscriptions: list[SubscriptionView]
+    next_cursor: str | None = None
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -255,9 +259,10 @@ def create_feed(body: CreateFeedRequest) -> Response[FeedView]:
 @router.get(
     "/v1/feeds", tags=["marketplace"], summary="Provider: the account's data feeds", openapi_extensions=roles(PROVIDER)
 )
-def list_feeds() -> Response[FeedList]:
+def list_feeds(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[FeedList]:
     caller = require_role(PROVIDER)
-    return json_response(200, {"feeds": [_feed_view(d) for d in marketplace_service().list_feeds(caller)]})
+    page, next_cursor = paginate(marketplace_service().list_feeds(caller), lambda d: d.feed.feed_id, limit, cursor)
+    return json_response(200, {"feeds": [_feed_view(d) for d in page], "next_cursor": next_cursor})
 
 
 @router.get(
@@ -402,9 +407,11 @@ def list_discounts(feed_id: str) -> Response[DiscountList]:
     summary="Active feeds the caller may see (public, or private with approved access), with its prices",
     openapi_extensions=roles(PROVIDER, BUYER),
 )
-def market_feeds() -> Response[ListingList]:
+def market_feeds(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[ListingList]:
     caller = require_role(PROVIDER, BUYER)
-    return json_response(200, {"feeds": [_listing_view(x) for x in marketplace_service().market_feeds(caller)]})
+    found = marketplace_service().market_feeds(caller)
+    page, next_cursor = paginate(found, lambda x: x.feed.feed_id, limit, cursor)
+    return json_response(200, {"feeds": [_listing_view(x) for x in page], "next_cursor": next_cursor})
 
 
 @router.get(
@@ -413,10 +420,11 @@ def market_feeds() -> Response[ListingList]:
     summary="Public provider segments with their CPM: map one to a destination like an own segment",
     openapi_extensions=roles(PROVIDER, BUYER),
 )
-def market_segments() -> Response[MarketSegmentList]:
+def market_segments(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[MarketSegmentList]:
     caller = require_role(PROVIDER, BUYER)
     found = marketplace_service().market_segments(caller)
-    return json_response(200, {"segments": [_market_segment_view(s, n) for s, n in found]})
+    page, next_cursor = paginate(found, lambda sn: sn[0].segment_id, limit, cursor)
+    return json_response(200, {"segments": [_market_segment_view(s, n) for s, n in page], "next_cursor": next_cursor})
 
 
 # ------------------------------------------------------------------------------------------- subscriptions
@@ -441,10 +449,12 @@ def subscribe(body: SubscribeRequest) -> Response[SubscriptionView]:
     summary="Buyer: the account's subscriptions",
     openapi_extensions=roles(BUYER),
 )
-def list_subscriptions() -> Response[SubscriptionList]:
+def list_subscriptions(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[SubscriptionList]:
     caller = require_role(BUYER)
-    subs = marketplace_service().list_subscriptions(caller)
-    return json_response(200, {"subscriptions": [_subscription_view(s) for s in subs]})
+    subs, next_cursor = paginate(
+        marketplace_service().list_subscriptions(caller), lambda s: s.subscription_id, limit, cursor
+    )
+    return json_response(200, {"subscriptions": [_subscription_view(s) for s in subs], "next_cursor": next_cursor})
 
 
 @router.get(

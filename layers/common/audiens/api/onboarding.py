@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from audiens.api.http import app, json_response, request_time, require_role, roles
+from audiens.api.http import PAGE_MAX, Cursor, Limit, app, json_response, paginate, request_time, require_role, roles
 from audiens.domain.onboarding import FileRecord, Source, TraitDef, rfc3339
 from audiens.domain.sketches import Estimate
 from audiens.errors import ValidationError
@@ -55,6 +55,7 @@ class CreatedSourceView(SourceView):
 class SourceList(BaseModel):
     sources: list[SourceView]
     by_type: dict[str, int]
+    next_cursor: str | None = None
 
 
 class EventsRequest(Strict):
@@ -166,6 +167,7 @@ class TraitView(BaseModel):
 
 class TraitList(BaseModel):
     traits: list[TraitView]
+    next_cursor: str | None = None
 
 
 def _source_view(source: Source) -> dict[str, Any]:
@@ -246,11 +248,14 @@ def create_source(body: CreateSourceRequest) -> Response[CreatedSourceView]:
     summary="The integration center: every source of the account",
     openapi_extensions=roles(PROVIDER),
 )
-def list_sources() -> Response[SourceList]:
+def list_sources(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[SourceList]:
     caller = require_role(PROVIDER)
     sources = ingest_service().list_sources(caller)
     by_type = {kind: sum(1 for s in sources if s.type == kind) for kind in ("api", "s3", "pixel")}
-    return json_response(200, {"sources": [_source_view(s) for s in sources], "by_type": by_type})
+    page, next_cursor = paginate(sources, lambda s: s.source_id, limit, cursor)
+    return json_response(
+        200, {"sources": [_source_view(s) for s in page], "by_type": by_type, "next_cursor": next_cursor}
+    )
 
 
 @router.get("/v1/sources/<source_id>", tags=["sources"], summary="One source", openapi_extensions=roles(PROVIDER))
@@ -416,9 +421,10 @@ def create_trait(body: CreateTraitRequest) -> Response[TraitView]:
     summary="The account's traits with their populations",
     openapi_extensions=roles(PROVIDER, "buyer"),
 )
-def list_traits() -> Response[TraitList]:
+def list_traits(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[TraitList]:
     caller = require_role(PROVIDER, "buyer")
-    return json_response(200, {"traits": [trait_view(t, e) for t, e in audience_service().list_traits(caller)]})
+    page, next_cursor = paginate(audience_service().list_traits(caller), lambda te: te[0].trait_id, limit, cursor)
+    return json_response(200, {"traits": [trait_view(t, e) for t, e in page], "next_cursor": next_cursor})
 
 
 @router.get(

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from audiens.api.http import json_response, request_time, require_role, roles
+from audiens.api.http import PAGE_MAX, Cursor, Limit, json_response, paginate, request_time, require_role, roles
 from audiens.domain.onboarding import DEFAULT_EXPIRATION_DAYS, MAX_EXPIRATION_DAYS, Segment, rfc3339
 from audiens.domain.rules import MAX_RULE_LENGTH
 from audiens.domain.sketches import NUM_STD_DEVS, Estimate
@@ -68,6 +68,7 @@ class SegmentView(BaseModel):
 
 class SegmentList(BaseModel):
     segments: list[SegmentView]
+    next_cursor: str | None = None
 
 
 class EstimateRequest(Strict):
@@ -169,9 +170,10 @@ def create_segment(body: CreateSegmentRequest) -> Response[SegmentView]:
 
 
 @router.get("/v1/segments", tags=["segments"], summary="The account's segments", openapi_extensions=roles(*ROLES))
-def list_segments() -> Response[SegmentList]:
+def list_segments(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[SegmentList]:
     caller = require_role(*ROLES)
-    return json_response(200, {"segments": [_segment_view(s) for s in audience_service().list_segments(caller)]})
+    page, next_cursor = paginate(audience_service().list_segments(caller), lambda s: s.segment_id, limit, cursor)
+    return json_response(200, {"segments": [_segment_view(s) for s in page], "next_cursor": next_cursor})
 
 
 @router.get(

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from audiens.api.http import app, json_response, request_time, require_role, roles
+from audiens.api.http import PAGE_MAX, Cursor, Limit, app, json_response, paginate, request_time, require_role, roles
 from audiens.domain.usage_reports import MAX_API_ROWS
 from audiens.wiring import usage_service
 
@@ -162,6 +162,7 @@ class UploadCreated(BaseModel):
 
 class UploadList(BaseModel):
     uploads: list[UploadView]
+    next_cursor: str | None = None
 
 
 def _request_id() -> str:
@@ -193,10 +194,12 @@ def _csv(period: str, kind: str) -> Response[Any]:
 )
 def list_uploads(
     period: Annotated[str | None, Query(description=_PERIOD_DOC, max_length=7)] = None,
+    limit: Limit = PAGE_MAX,
+    cursor: Cursor = None,
 ) -> Response[UploadList]:
     caller = require_role("buyer")
-    records = usage_service().list_uploads(caller, period)
-    return json_response(200, {"uploads": [r.to_api() for r in records]})
+    records, next_cursor = paginate(usage_service().list_uploads(caller, period), lambda r: r.upload_id, limit, cursor)
+    return json_response(200, {"uploads": [r.to_api() for r in records], "next_cursor": next_cursor})
 
 
 @router.get(
