@@ -54,6 +54,13 @@ test: venv ## Unit, functional and end-to-end tests (the local runtime is starte
 	$(BIN)/python -m pytest tests/unit tests/functional -n 2 --dist loadfile -q
 	$(BIN)/python -m pytest tests/e2e -n 2 --dist loadfile -q
 
+# The contract test in `make test` runs a few examples per operation; this runs many more.
+FUZZ_EXAMPLES ?= 200
+
+.PHONY: fuzz
+fuzz: venv ## Fuzz the API deeper with Schemathesis against the local runtime (FUZZ_EXAMPLES per operation and pass)
+	AUDIENS_FUZZ_EXAMPLES=$(FUZZ_EXAMPLES) $(BIN)/python -m pytest tests/e2e/test_api_contract.py -q -p no:cacheprovider --timeout 0
+
 .PHONY: test-unit
 test-unit: venv ## Pure domain tests only (no network)
 	$(BIN)/python -m pytest tests/unit -q

@@ -170,6 +170,13 @@ def test_given_a_key_outside_the_layout_when_parsed_then_invalid_input_naming_th
     assert "<account_id>/<YYYY-MM>/<segments|feeds>/<name>.csv" in error.value.message
 
 
+def test_given_a_file_name_too_long_when_parsed_then_the_error_names_the_length_not_the_extension() -> None:
+    with pytest.raises(ValidationError) as error:
+        parse_upload_key("acc_1/2026-10/segments/" + "n" * 996 + ".csv")
+    assert "996 characters" in error.value.message and "at most 200" in error.value.message
+    assert "must end in .csv" not in error.value.message
+
+
 def test_given_an_upload_record_when_serialised_then_the_api_fields() -> None:
     record = UploadRecord(
         upload_id="upl_1",

@@ -60,6 +60,11 @@ class PayloadTooLargeError(AppError):
     code = "payload_too_large"
 
 
+class UnsupportedMediaTypeError(AppError):
+    status = 415
+    code = "unsupported_media_type"
+
+
 class ValidationError(AppError):
     status = 422
     code = "validation_error"

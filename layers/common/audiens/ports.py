@@ -67,11 +67,12 @@ class OnboardingRepository(Protocol):
         *,
         now: datetime,
         labels: Mapping[str, tuple[str, str]] | None = None,
+        account_id: str | None = None,
     ) -> MergeStats: ...
 
     def load_sketches(self, refs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Sketch]: ...
 
-    def data_points(self, source_id: str) -> list[tuple[str, str, int]]: ...
+    def account_data_points(self, account_id: str, source_id: str | None = None) -> list[tuple[str, str, str, int]]: ...
 
     def known_values(self, source_id: str, key: str) -> set[str]: ...
 
@@ -87,6 +88,7 @@ class OnboardingRepository(Protocol):
         labels: Mapping[str, tuple[str, str]],
         commit: BatchCommit,
         now: datetime,
+        account_id: str | None = None,
     ) -> tuple[MergeStats, bool]: ...
 
     def activity(

@@ -9,7 +9,18 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from audiens.api.http import api_stage, json_response, principal, request_time, require_role
+from audiens.api.http import (
+    PAGE_MAX,
+    Cursor,
+    Limit,
+    api_stage,
+    json_response,
+    paginate,
+    principal,
+    request_time,
+    require_role,
+    roles,
+)
 from audiens.domain.accounts import OPERATOR, Account, ApiKey
 from audiens.wiring import accounts_service
 
@@ -77,6 +88,7 @@ class ApiKeyView(BaseModel):
 
 class ApiKeyList(BaseModel):
     api_keys: list[ApiKeyView]
+    next_cursor: str | None = None
 
 
 class CreateKeyRequest(Strict):
@@ -114,7 +126,7 @@ def _me(account: Account) -> dict[str, Any]:
     }
 
 
-@router.post("/v1/accounts", tags=["accounts"], summary="Sign up (sends an activation email)")
+@router.post("/v1/accounts", tags=["accounts"], summary="Sign up (sends an activation email)", status_code=201)
 def sign_up(body: SignUpRequest) -> Response[SignUpResponse]:
     account = accounts_service().sign_up(
         company_name=body.company_name, email=body.email, roles=list(body.roles), now=request_time()
@@ -130,7 +142,13 @@ def activate(body: ActivateRequest) -> Response[KeyResponse]:
     return json_response(200, {"account_id": account.account_id, "api_key": secret})
 
 
-@router.post("/v1/admin/accounts", tags=["admin"], summary="Operator: create an active account")
+@router.post(
+    "/v1/admin/accounts",
+    tags=["admin"],
+    summary="Operator: create an active account",
+    openapi_extensions=roles(OPERATOR),
+    status_code=201,
+)
 def admin_create_account(body: AdminAccountRequest) -> Response[AdminAccountResponse]:
     require_role(OPERATOR)
     account, secret = accounts_service().create_active_account(
@@ -152,7 +170,9 @@ def admin_create_account(body: AdminAccountRequest) -> Response[AdminAccountResp
     )
 
 
-@router.get("/v1/me", tags=["accounts"], summary="The calling account")
+@router.get(
+    "/v1/me", tags=["accounts"], summary="The calling account", openapi_extensions=roles("provider", "buyer", OPERATOR)
+)
 def me() -> Response[MeResponse]:
     caller = principal()
     if caller.account_id == OPERATOR:
@@ -169,20 +189,37 @@ def me() -> Response[MeResponse]:
     return json_response(200, _me(accounts_service().get_account(caller.account_id)))
 
 
-@router.get("/v1/api-keys", tags=["accounts"], summary="List the account's API keys (never the secrets)")
-def list_keys() -> Response[ApiKeyList]:
+@router.get(
+    "/v1/api-keys",
+    tags=["accounts"],
+    summary="List the account's API keys (never the secrets)",
+    openapi_extensions=roles("provider", "buyer"),
+)
+def list_keys(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[ApiKeyList]:
     caller = require_role("provider", "buyer")
-    return json_response(200, {"api_keys": [_key_view(k) for k in accounts_service().list_keys(caller)]})
+    keys, next_cursor = paginate(accounts_service().list_keys(caller), lambda k: k.key_id, limit, cursor)
+    return json_response(200, {"api_keys": [_key_view(k) for k in keys], "next_cursor": next_cursor})
 
 
-@router.post("/v1/api-keys", tags=["accounts"], summary="Create an API key (shown once)")
+@router.post(
+    "/v1/api-keys",
+    tags=["accounts"],
+    summary="Create an API key (shown once)",
+    openapi_extensions=roles("provider", "buyer"),
+    status_code=201,
+)
 def create_key(body: CreateKeyRequest) -> Response[CreatedKey]:
     caller = require_role("provider", "buyer")
     issued = accounts_service().create_key(caller, name=body.name, now=request_time())
     return json_response(201, {**_key_view(issued.key), "api_key": issued.secret})
 
 
-@router.delete("/v1/api-keys/<key_id>", tags=["accounts"], summary="Revoke an API key (takes effect at once)")
+@router.delete(
+    "/v1/api-keys/<key_id>",
+    tags=["accounts"],
+    summary="Revoke an API key (takes effect at once)",
+    openapi_extensions=roles("provider", "buyer"),
+)
 def revoke_key(key_id: str) -> Response[ApiKeyView]:
     caller = require_role("provider", "buyer")
     api_id, stage = api_stage()

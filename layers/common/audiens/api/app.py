@@ -7,14 +7,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from audiens.api import accounts, onboarding, segments
+from audiens.api import accounts, contract, onboarding, segments
 from audiens.api import billing as billing_routes
 from audiens.api import channels as channel_routes
 from audiens.api import marketplace as marketplace_routes
 from audiens.api import usage as usage_routes
-from audiens.api.http import app, body_too_large, error_response, normalize_event
+from audiens.api.gate import admit
+from audiens.api.http import app, error_response, normalize_event
 from audiens.api.idempotency import idempotency_middleware, register_context
-from audiens.errors import PayloadTooLargeError
 from audiens.observability import logger
 
 app.use(middlewares=[idempotency_middleware])
@@ -31,22 +31,24 @@ VERSION = "1.0.0"
 
 
 def openapi_json() -> str:
-    return app.get_openapi_json_schema(
+    generated = app.get_openapi_json_schema(
         title=TITLE,
         version=VERSION,
         summary="Audience data marketplace: accounts, data onboarding, the marketplace, usage and billing.",
     )
+    return json.dumps(contract.apply(json.loads(generated), app._static_routes + app._dynamic_routes))
 
 
 @logger.inject_lambda_context(clear_state=True)
 def handle(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     register_context(context)
-    if body_too_large(event):
-        too_large = error_response(PayloadTooLargeError("The request body is larger than the 6 MB limit."))
+    event, refusal = admit(normalize_event(event))
+    if refusal is not None:
+        refused = error_response(refusal)
         return {
-            "statusCode": too_large.status_code,
+            "statusCode": refused.status_code,
             "headers": {"Content-Type": "application/json"},
-            "body": json.dumps(too_large.body),
+            "body": json.dumps(refused.body),
             "isBase64Encoded": False,
         }
-    return app.resolve(normalize_event(event), context)
+    return app.resolve(event, context)

@@ -19,7 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from audiens.api.http import app, json_response, request_time, require_role
+from audiens.api.http import app, json_response, request_time, require_role, roles
 from audiens.domain.accounts import OPERATOR
 from audiens.domain.invoicing import InvoiceLine, Payout, ReportRow
 from audiens.domain.money import format_money, format_price
@@ -146,6 +146,7 @@ class InvoiceResponse(BaseModel):
 class InvoiceList(BaseModel):
     invoices: list[InvoiceResponse]
     next_token: str | None
+    next_cursor: str | None = Field(default=None, description="Same as next_token: pass it as cursor")
 
 
 class ChannelShareView(BaseModel):
@@ -183,6 +184,7 @@ class PayoutResponse(BaseModel):
 class PayoutList(BaseModel):
     payouts: list[PayoutResponse]
     next_token: str | None
+    next_cursor: str | None = Field(default=None, description="Same as next_token: pass it as cursor")
 
 
 class RevenueGroupView(BaseModel):
@@ -570,6 +572,8 @@ def _run_response(period: Period) -> dict[str, Any]:
     "/v1/admin/billing-runs",
     tags=["billing"],
     summary="Operator: close a period by hand (the schedule's code path); returns the existing run if any",
+    openapi_extensions=roles(OPERATOR),
+    status_code=202,
 )
 def create_billing_run(body: CreateRunRequest) -> Response[RunView]:
     require_role(OPERATOR)
@@ -578,26 +582,44 @@ def create_billing_run(body: CreateRunRequest) -> Response[RunView]:
     return json_response(202, _run_response(period))
 
 
-@router.get("/v1/admin/billing-runs/<period>", tags=["billing"], summary="Operator: a period's billing run")
+@router.get(
+    "/v1/admin/billing-runs/<period>",
+    tags=["billing"],
+    summary="Operator: a period's billing run",
+    openapi_extensions=roles(OPERATOR),
+)
 def get_billing_run(period: str) -> Response[RunView]:
     require_role(OPERATOR)
     return json_response(200, _run_response(Period.parse(period)))
 
 
-@router.get("/v1/invoices", tags=["billing"], summary="Invoices: the buyer's own, or every buyer's (operator)")
+@router.get(
+    "/v1/invoices",
+    tags=["billing"],
+    summary="Invoices: the buyer's own, or every buyer's (operator)",
+    openapi_extensions=roles("buyer", OPERATOR),
+)
 def list_invoices(
     period: Annotated[str | None, Query(max_length=7, description="YYYY-MM; required for the operator")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     next_token: Annotated[str | None, Query(max_length=2000)] = None,
+    cursor: Annotated[str | None, Query(max_length=2000, description="next_cursor of the previous page")] = None,
 ) -> Response[InvoiceList]:
     caller = _caller("buyer", OPERATOR)
     views, token = billing_service().list_invoices(
-        caller, period=Period.parse(period) if period else None, limit=limit, token=next_token
+        caller, period=Period.parse(period) if period else None, limit=limit, token=cursor or next_token
     )
-    return json_response(200, {"invoices": [invoice_view(v) for v in views], "next_token": token})
+    invoices = [invoice_view(v) for v in views]
+    return json_response(200, {"invoices": invoices, "next_token": token, "next_cursor": token})
 
 
-@router.get("/v1/invoices/<invoice_id>.csv", tags=["billing"], summary="One invoice as CSV", responses=_CSV_RESPONSES)
+@router.get(
+    "/v1/invoices/<invoice_id>.csv",
+    tags=["billing"],
+    summary="One invoice as CSV",
+    responses=_CSV_RESPONSES,
+    openapi_extensions=roles("buyer", OPERATOR),
+)
 def get_invoice_csv(invoice_id: str) -> Response[str]:
     view = billing_service().get_invoice(_caller("buyer", OPERATOR), invoice_id)
     return csv_response(invoice_csv(view), f"{invoice_id}.csv")
@@ -608,6 +630,7 @@ def get_invoice_csv(invoice_id: str) -> Response[str]:
     tags=["billing"],
     summary="One invoice (JSON, or CSV with Accept: text/csv)",
     responses=_json_or_csv(InvoiceResponse),
+    openapi_extensions=roles("buyer", OPERATOR),
 )
 def get_invoice(invoice_id: str) -> Response[InvoiceResponse | str]:
     view = billing_service().get_invoice(_caller("buyer", OPERATOR), invoice_id)
@@ -616,33 +639,52 @@ def get_invoice(invoice_id: str) -> Response[InvoiceResponse | str]:
     return json_response(200, invoice_view(view))
 
 
-@router.post("/v1/invoices/<invoice_id>/void", tags=["billing"], summary="Operator: void an issued invoice")
+@router.post(
+    "/v1/invoices/<invoice_id>/void",
+    tags=["billing"],
+    summary="Operator: void an issued invoice",
+    openapi_extensions=roles(OPERATOR),
+)
 def void_invoice(invoice_id: str, body: VoidRequest) -> Response[InvoiceResponse]:
     require_role(OPERATOR)
     view = billing_service().void_invoice(invoice_id, reason=body.reason.strip(), now=request_time())
     return json_response(200, invoice_view(view))
 
 
-@router.get("/v1/payouts", tags=["billing"], summary="Payouts: the provider's own, or every provider's (operator)")
+@router.get(
+    "/v1/payouts",
+    tags=["billing"],
+    summary="Payouts: the provider's own, or every provider's (operator)",
+    openapi_extensions=roles("provider", OPERATOR),
+)
 def list_payouts(
     period: Annotated[str | None, Query(max_length=7, description="YYYY-MM; required for the operator")] = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     next_token: Annotated[str | None, Query(max_length=2000)] = None,
+    cursor: Annotated[str | None, Query(max_length=2000, description="next_cursor of the previous page")] = None,
 ) -> Response[PayoutList]:
     caller = _caller("provider", OPERATOR)
     payouts, token = billing_service().list_payouts(
-        caller, period=Period.parse(period) if period else None, limit=limit, token=next_token
+        caller, period=Period.parse(period) if period else None, limit=limit, token=cursor or next_token
     )
-    return json_response(200, {"payouts": [payout_view(p) for p in payouts], "next_token": token})
+    views = [payout_view(p) for p in payouts]
+    return json_response(200, {"payouts": views, "next_token": token, "next_cursor": token})
 
 
-@router.get("/v1/payouts/<payout_id>", tags=["billing"], summary="One payout")
+@router.get(
+    "/v1/payouts/<payout_id>", tags=["billing"], summary="One payout", openapi_extensions=roles("provider", OPERATOR)
+)
 def get_payout(payout_id: str) -> Response[PayoutResponse]:
     stored = billing_service().get_payout(_caller("provider", OPERATOR), payout_id)
     return json_response(200, payout_view(stored))
 
 
-@router.get("/v1/revenue", tags=["billing"], summary="Provider: revenue of a closed period, by buyer or channel")
+@router.get(
+    "/v1/revenue",
+    tags=["billing"],
+    summary="Provider: revenue of a closed period, by buyer or channel",
+    openapi_extensions=roles("provider"),
+)
 def revenue(
     period: Annotated[str, Query(max_length=7, description="YYYY-MM")],
     group_by: Annotated[Literal["total", "buyer", "channel"], Query()] = "total",
@@ -676,6 +718,7 @@ def revenue(
     tags=["billing"],
     summary="Provider: billing report, one row per (buyer, feed, plan) (JSON, or CSV with Accept: text/csv)",
     responses=_json_or_csv(BillingReport),
+    openapi_extensions=roles("provider"),
 )
 def billing_report(
     period: Annotated[str, Query(max_length=7, description="YYYY-MM")],

@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from audiens.api.http import json_response, request_time, require_role
+from audiens.api.http import PAGE_MAX, Cursor, Limit, json_response, paginate, request_time, require_role, roles
 from audiens.domain import channels as catalog
 from audiens.domain.channels import SegmentMapping
 from audiens.errors import NotFoundError
@@ -80,6 +80,7 @@ class DestinationView(BaseModel):
 
 class DestinationList(BaseModel):
     destinations: list[DestinationView]
+    next_cursor: str | None = None
 
 
 class MapSegmentRequest(Strict):
@@ -113,13 +114,23 @@ def _mapping_view(mapping: SegmentMapping) -> dict[str, Any]:
     return mapping.as_json()
 
 
-@router.get("/v1/channels", tags=["channels"], summary="The channel catalog: seamless channels and wizard steps")
+@router.get(
+    "/v1/channels",
+    tags=["channels"],
+    summary="The channel catalog: seamless channels and wizard steps",
+    openapi_extensions=roles(*ROLES),
+)
 def list_channels() -> Response[ChannelList]:
     require_role(*ROLES)
     return json_response(200, {"channels": [c.as_json() for c in channel_service().catalog()]})
 
 
-@router.get("/v1/channels/<channel_id>", tags=["channels"], summary="One channel and its wizard steps")
+@router.get(
+    "/v1/channels/<channel_id>",
+    tags=["channels"],
+    summary="One channel and its wizard steps",
+    openapi_extensions=roles(*ROLES),
+)
 def get_channel(channel_id: str) -> Response[ChannelView]:
     require_role(*ROLES)
     found = next((c for c in catalog.CATALOG if c.channel_id == channel_id), None)
@@ -132,6 +143,8 @@ def get_channel(channel_id: str) -> Response[ChannelView]:
     "/v1/destinations",
     tags=["channels"],
     summary="Configure a channel as a destination (wizard config checked step by step; 422 names the step)",
+    openapi_extensions=roles(*ROLES),
+    status_code=201,
 )
 def create_destination(body: CreateDestinationRequest) -> Response[DestinationView]:
     caller = require_role(*ROLES)
@@ -146,13 +159,22 @@ def create_destination(body: CreateDestinationRequest) -> Response[DestinationVi
     return json_response(201, destination.as_json())
 
 
-@router.get("/v1/destinations", tags=["channels"], summary="The account's destinations with their status")
-def list_destinations() -> Response[DestinationList]:
+@router.get(
+    "/v1/destinations",
+    tags=["channels"],
+    summary="The account's destinations with their status",
+    openapi_extensions=roles(*ROLES),
+)
+def list_destinations(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[DestinationList]:
     caller = require_role(*ROLES)
-    return json_response(200, {"destinations": [d.as_json() for d in channel_service().list_destinations(caller)]})
+    found = channel_service().list_destinations(caller)
+    page, next_cursor = paginate(found, lambda d: d.destination_id, limit, cursor)
+    return json_response(200, {"destinations": [d.as_json() for d in page], "next_cursor": next_cursor})
 
 
-@router.get("/v1/destinations/<destination_id>", tags=["channels"], summary="One destination")
+@router.get(
+    "/v1/destinations/<destination_id>", tags=["channels"], summary="One destination", openapi_extensions=roles(*ROLES)
+)
 def get_destination(destination_id: str) -> Response[DestinationView]:
     caller = require_role(*ROLES)
     return json_response(200, channel_service().get_destination(caller, destination_id).as_json())
@@ -162,6 +184,8 @@ def get_destination(destination_id: str) -> Response[DestinationView]:
     "/v1/destinations/<destination_id>",
     tags=["channels"],
     summary="Delete a destination: every segment on it is removed from the channel first (queued)",
+    openapi_extensions=roles(*ROLES),
+    status_code=204,
 )
 def delete_destination(destination_id: str) -> Response[None]:
     caller = require_role(*ROLES)
@@ -173,6 +197,8 @@ def delete_destination(destination_id: str) -> Response[None]:
     "/v1/destinations/<destination_id>/segments",
     tags=["channels"],
     summary="Map a segment (own, or a marketplace public segment) to the destination; its taxonomy push is queued",
+    openapi_extensions=roles(*ROLES),
+    status_code=201,
 )
 def map_segment(destination_id: str, body: MapSegmentRequest) -> Response[MappingView]:
     caller = require_role(*ROLES)
@@ -184,6 +210,7 @@ def map_segment(destination_id: str, body: MapSegmentRequest) -> Response[Mappin
     "/v1/destinations/<destination_id>/segments",
     tags=["channels"],
     summary="Segments mapped to the destination with their push status, attempts and last error",
+    openapi_extensions=roles(*ROLES),
 )
 def list_mappings(destination_id: str) -> Response[MappingList]:
     caller = require_role(*ROLES)
@@ -195,6 +222,7 @@ def list_mappings(destination_id: str) -> Response[MappingList]:
     "/v1/destinations/<destination_id>/segments/<segment_id>",
     tags=["channels"],
     summary="Unmap a segment: a remove is pushed to the channel",
+    openapi_extensions=roles(*ROLES),
 )
 def unmap_segment(destination_id: str, segment_id: str) -> Response[MappingView]:
     caller = require_role(*ROLES)
@@ -207,6 +235,8 @@ def unmap_segment(destination_id: str, segment_id: str) -> Response[MappingView]
     "/v1/destinations/<destination_id>/segments/<segment_id>/push",
     tags=["channels"],
     summary="Queue the mapping's taxonomy again (e.g. after it was dead-lettered)",
+    openapi_extensions=roles(*ROLES),
+    status_code=202,
 )
 def repush(destination_id: str, segment_id: str) -> Response[MappingView]:
     caller = require_role(*ROLES)

@@ -6,18 +6,36 @@ error body of API.md, so no route formats an error itself and no bad input becom
 
 from __future__ import annotations
 
+import base64
+import binascii
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Any
+from typing import Annotated, Any, TypeVar
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from audiens.domain.accounts import Principal
-from audiens.errors import AppError, ForbiddenError, MethodNotAllowedError, NotFoundError, UnauthorizedError
+from audiens.errors import (
+    AppError,
+    ForbiddenError,
+    MethodNotAllowedError,
+    NotFoundError,
+    UnauthorizedError,
+    ValidationError,
+)
 from audiens.observability import logger
 
 MAX_BODY_BYTES = 6 * 1024 * 1024
+PAGE_MAX = 1000
+T = TypeVar("T")
+
+# Listing parameters (API.md: ``?cursor=…&limit=…``, ``next_cursor`` in the reply). The default page holds
+# a whole listing at the account quotas, so clients that never page keep seeing everything.
+Limit = Annotated[int, Query(ge=1, le=PAGE_MAX, description="Items per page (1 to 1,000; 1,000 by default)")]
+Cursor = Annotated[str | None, Query(max_length=200, description="The next_cursor of the previous page")]
 
 app = APIGatewayRestResolver(enable_validation=True)
 
@@ -36,14 +54,47 @@ def error_response(error: AppError) -> Response[Any]:
     return json_response(error.status, error.to_body(), headers)
 
 
+def paginate(
+    items: Sequence[T], id_of: Callable[[T], str], limit: int, cursor: str | None
+) -> tuple[list[T], str | None]:
+    """One page of a listing in its stable order; the opaque cursor names the last item of the previous page."""
+    start = 0
+    if cursor:
+        try:
+            last: str | None = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        except (binascii.Error, ValueError):
+            last = None
+        ids = [id_of(item) for item in items]
+        if last is None or last not in ids:
+            raise ValidationError(
+                "The cursor is not valid for this listing (or the item it points at is gone); start again without it.",
+                code="invalid_cursor",
+                details=[{"field": "cursor"}],
+            )
+        start = ids.index(last) + 1
+    page = list(items[start : start + limit])
+    more = start + limit < len(items)
+    return page, base64.urlsafe_b64encode(id_of(page[-1]).encode()).decode().rstrip("=") if more and page else None
+
+
 def request_time() -> datetime:
     """The business time of this request: API Gateway's stamp, never the function's clock."""
     epoch_ms = app.current_event.request_context.request_time_epoch
     return datetime.fromtimestamp(int(epoch_ms) / 1000, tz=UTC)
 
 
+def roles(*names: str) -> dict[str, Any]:
+    """A route's roles, declared on its decorator: the gate checks them before the body is validated, and the
+    OpenAPI document shows them (``x-roles``) with the 401 and 403 they imply."""
+    return {"x-roles": list(names)}
+
+
 def principal() -> Principal:
-    context = app.current_event.request_context.authorizer.raw_event or {}
+    return principal_of(app.current_event.raw_event)
+
+
+def principal_of(event: dict[str, Any]) -> Principal:
+    context = (event.get("requestContext") or {}).get("authorizer") or {}
     account_id = context.get("account_id") or context.get("principalId")
     if not account_id:
         raise UnauthorizedError("A valid API key is required: send the header Authorization: Bearer <api_key>.")
@@ -136,8 +187,3 @@ def normalize_event(event: dict[str, Any]) -> dict[str, Any]:
             mv["Content-Type"] = ["application/json"]
             event["multiValueHeaders"] = mv
     return event
-
-
-def body_too_large(event: dict[str, Any]) -> bool:
-    body = event.get("body") or ""
-    return len(body) > MAX_BODY_BYTES * (4 / 3 if event.get("isBase64Encoded") else 1)

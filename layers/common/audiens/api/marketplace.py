@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from audiens.api.http import json_response, request_time, require_role
+from audiens.api.http import PAGE_MAX, Cursor, Limit, json_response, paginate, request_time, require_role, roles
 from audiens.domain.marketplace import AccessRequest, Subscription, format_discount
 from audiens.domain.money import format_price
 from audiens.domain.onboarding import Segment, rfc3339
@@ -83,6 +83,7 @@ class FeedView(BaseModel):
 
 class FeedList(BaseModel):
     feeds: list[FeedView]
+    next_cursor: str | None = None
 
 
 class FeedTraitView(BaseModel):
@@ -107,6 +108,7 @@ class ListingView(BaseModel):
 
 class ListingList(BaseModel):
     feeds: list[ListingView]
+    next_cursor: str | None = None
 
 
 class MarketSegmentView(BaseModel):
@@ -121,6 +123,7 @@ class MarketSegmentView(BaseModel):
 
 class MarketSegmentList(BaseModel):
     segments: list[MarketSegmentView]
+    next_cursor: str | None = None
 
 
 class AccessView(BaseModel):
@@ -168,6 +171,7 @@ class SubscriptionView(BaseModel):
 
 class SubscriptionList(BaseModel):
     subscriptions: list[SubscriptionView]
+    next_cursor: str | None = None
 
 
 def _ts(value: datetime | None) -> str | None:
@@ -238,7 +242,13 @@ def _subscription_view(sub: Subscription) -> dict[str, Any]:
 # --------------------------------------------------------------------------------------------------- feeds
 
 
-@router.post("/v1/feeds", tags=["marketplace"], summary="Provider: create a data feed with its plans (inactive)")
+@router.post(
+    "/v1/feeds",
+    tags=["marketplace"],
+    summary="Provider: create a data feed with its plans (inactive)",
+    openapi_extensions=roles(PROVIDER),
+    status_code=201,
+)
 def create_feed(body: CreateFeedRequest) -> Response[FeedView]:
     caller = require_role(PROVIDER)
     detail = marketplace_service().create_feed(
@@ -253,16 +263,20 @@ def create_feed(body: CreateFeedRequest) -> Response[FeedView]:
     return json_response(201, _feed_view(detail))
 
 
-@router.get("/v1/feeds", tags=["marketplace"], summary="Provider: the account's data feeds")
-def list_feeds() -> Response[FeedList]:
+@router.get(
+    "/v1/feeds", tags=["marketplace"], summary="Provider: the account's data feeds", openapi_extensions=roles(PROVIDER)
+)
+def list_feeds(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[FeedList]:
     caller = require_role(PROVIDER)
-    return json_response(200, {"feeds": [_feed_view(d) for d in marketplace_service().list_feeds(caller)]})
+    page, next_cursor = paginate(marketplace_service().list_feeds(caller), lambda d: d.feed.feed_id, limit, cursor)
+    return json_response(200, {"feeds": [_feed_view(d) for d in page], "next_cursor": next_cursor})
 
 
 @router.get(
     "/v1/feeds/<feed_id>",
     tags=["marketplace"],
     summary="A feed: the provider's full view, or the marketplace view for a buyer allowed to see it",
+    openapi_extensions=roles(PROVIDER, BUYER),
 )
 def get_feed(feed_id: str) -> Response[FeedView | ListingView]:
     caller = require_role(PROVIDER, BUYER)
@@ -272,7 +286,12 @@ def get_feed(feed_id: str) -> Response[FeedView | ListingView]:
     return json_response(200, _listing_view(found))
 
 
-@router.post("/v1/feeds/<feed_id>/activate", tags=["marketplace"], summary="Provider: activate (list) a feed")
+@router.post(
+    "/v1/feeds/<feed_id>/activate",
+    tags=["marketplace"],
+    summary="Provider: activate (list) a feed",
+    openapi_extensions=roles(PROVIDER),
+)
 def activate_feed(feed_id: str) -> Response[FeedView]:
     caller = require_role(PROVIDER)
     service = marketplace_service()
@@ -286,6 +305,8 @@ def activate_feed(feed_id: str) -> Response[FeedView]:
     "/v1/feeds/<feed_id>",
     tags=["marketplace"],
     summary="Provider: delete a feed (409 while it is active with subscribers); its traits are released",
+    openapi_extensions=roles(PROVIDER),
+    status_code=204,
 )
 def delete_feed(feed_id: str) -> Response[None]:
     caller = require_role(PROVIDER)
@@ -293,7 +314,12 @@ def delete_feed(feed_id: str) -> Response[None]:
     return Response(status_code=204)
 
 
-@router.get("/v1/feeds/<feed_id>/subscriptions", tags=["marketplace"], summary="Provider: a feed's subscriptions")
+@router.get(
+    "/v1/feeds/<feed_id>/subscriptions",
+    tags=["marketplace"],
+    summary="Provider: a feed's subscriptions",
+    openapi_extensions=roles(PROVIDER),
+)
 def feed_subscriptions(feed_id: str) -> Response[SubscriptionList]:
     caller = require_role(PROVIDER)
     subs = marketplace_service().feed_subscriptions(caller, feed_id)
@@ -304,14 +330,23 @@ def feed_subscriptions(feed_id: str) -> Response[SubscriptionList]:
 
 
 @router.post(
-    "/v1/feeds/<feed_id>/access-requests", tags=["marketplace"], summary="Buyer: ask for access to a private feed"
+    "/v1/feeds/<feed_id>/access-requests",
+    tags=["marketplace"],
+    summary="Buyer: ask for access to a private feed",
+    openapi_extensions=roles(BUYER),
+    status_code=201,
 )
 def request_access(feed_id: str) -> Response[AccessView]:
     caller = require_role(BUYER)
     return json_response(201, _access_view(marketplace_service().request_access(caller, feed_id, request_time())))
 
 
-@router.get("/v1/feeds/<feed_id>/access-requests", tags=["marketplace"], summary="Provider: a feed's access requests")
+@router.get(
+    "/v1/feeds/<feed_id>/access-requests",
+    tags=["marketplace"],
+    summary="Provider: a feed's access requests",
+    openapi_extensions=roles(PROVIDER),
+)
 def list_access(feed_id: str) -> Response[AccessList]:
     caller = require_role(PROVIDER)
     found = marketplace_service().list_access(caller, feed_id)
@@ -322,6 +357,7 @@ def list_access(feed_id: str) -> Response[AccessList]:
     "/v1/feeds/<feed_id>/access-requests/<buyer_id>/approve",
     tags=["marketplace"],
     summary="Provider: approve a buyer's access request",
+    openapi_extensions=roles(PROVIDER),
 )
 def approve_access(feed_id: str, buyer_id: str) -> Response[AccessView]:
     caller = require_role(PROVIDER)
@@ -333,6 +369,7 @@ def approve_access(feed_id: str, buyer_id: str) -> Response[AccessView]:
     "/v1/feeds/<feed_id>/access-requests/<buyer_id>/deny",
     tags=["marketplace"],
     summary="Provider: deny (or withdraw) a buyer's access; running subscriptions continue until ended",
+    openapi_extensions=roles(PROVIDER),
 )
 def deny_access(feed_id: str, buyer_id: str) -> Response[AccessView]:
     caller = require_role(PROVIDER)
@@ -361,6 +398,7 @@ def change_plan_price(feed_id: str, plan_id: str, body: ChangePlanPriceRequest) 
     "/v1/feeds/<feed_id>/discounts/<buyer_id>",
     tags=["marketplace"],
     summary='Provider: a buyer\'s discount in percent on every plan of the feed ("0" removes it)',
+    openapi_extensions=roles(PROVIDER),
 )
 def put_discount(feed_id: str, buyer_id: str, body: DiscountRequest) -> Response[DiscountView]:
     caller = require_role(PROVIDER)
@@ -368,7 +406,12 @@ def put_discount(feed_id: str, buyer_id: str, body: DiscountRequest) -> Response
     return json_response(200, {"feed_id": feed_id, "buyer_id": buyer_id, "discount_pct": format_discount(pct)})
 
 
-@router.get("/v1/feeds/<feed_id>/discounts", tags=["marketplace"], summary="Provider: a feed's buyer discounts")
+@router.get(
+    "/v1/feeds/<feed_id>/discounts",
+    tags=["marketplace"],
+    summary="Provider: a feed's buyer discounts",
+    openapi_extensions=roles(PROVIDER),
+)
 def list_discounts(feed_id: str) -> Response[DiscountList]:
     caller = require_role(PROVIDER)
     found = marketplace_service().list_discounts(caller, feed_id)
@@ -383,21 +426,26 @@ def list_discounts(feed_id: str) -> Response[DiscountList]:
     "/v1/marketplace/feeds",
     tags=["marketplace"],
     summary="Active feeds the caller may see (public, or private with approved access), with its prices",
+    openapi_extensions=roles(PROVIDER, BUYER),
 )
-def market_feeds() -> Response[ListingList]:
+def market_feeds(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[ListingList]:
     caller = require_role(PROVIDER, BUYER)
-    return json_response(200, {"feeds": [_listing_view(x) for x in marketplace_service().market_feeds(caller)]})
+    found = marketplace_service().market_feeds(caller)
+    page, next_cursor = paginate(found, lambda x: x.feed.feed_id, limit, cursor)
+    return json_response(200, {"feeds": [_listing_view(x) for x in page], "next_cursor": next_cursor})
 
 
 @router.get(
     "/v1/marketplace/segments",
     tags=["marketplace"],
     summary="Public provider segments with their CPM: map one to a destination like an own segment",
+    openapi_extensions=roles(PROVIDER, BUYER),
 )
-def market_segments() -> Response[MarketSegmentList]:
+def market_segments(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[MarketSegmentList]:
     caller = require_role(PROVIDER, BUYER)
     found = marketplace_service().market_segments(caller)
-    return json_response(200, {"segments": [_market_segment_view(s, n) for s, n in found]})
+    page, next_cursor = paginate(found, lambda sn: sn[0].segment_id, limit, cursor)
+    return json_response(200, {"segments": [_market_segment_view(s, n) for s, n in page], "next_cursor": next_cursor})
 
 
 # ------------------------------------------------------------------------------------------- subscriptions
@@ -407,6 +455,8 @@ def market_segments() -> Response[MarketSegmentList]:
     "/v1/subscriptions",
     tags=["marketplace"],
     summary="Buyer: subscribe to a plan (starts today, UTC; other plans need a segments_and_overlap one first)",
+    openapi_extensions=roles(BUYER),
+    status_code=201,
 )
 def subscribe(body: SubscribeRequest) -> Response[SubscriptionView]:
     caller = require_role(BUYER)
@@ -414,14 +464,26 @@ def subscribe(body: SubscribeRequest) -> Response[SubscriptionView]:
     return json_response(201, _subscription_view(sub))
 
 
-@router.get("/v1/subscriptions", tags=["marketplace"], summary="Buyer: the account's subscriptions")
-def list_subscriptions() -> Response[SubscriptionList]:
+@router.get(
+    "/v1/subscriptions",
+    tags=["marketplace"],
+    summary="Buyer: the account's subscriptions",
+    openapi_extensions=roles(BUYER),
+)
+def list_subscriptions(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[SubscriptionList]:
     caller = require_role(BUYER)
-    subs = marketplace_service().list_subscriptions(caller)
-    return json_response(200, {"subscriptions": [_subscription_view(s) for s in subs]})
+    subs, next_cursor = paginate(
+        marketplace_service().list_subscriptions(caller), lambda s: s.subscription_id, limit, cursor
+    )
+    return json_response(200, {"subscriptions": [_subscription_view(s) for s in subs], "next_cursor": next_cursor})
 
 
-@router.get("/v1/subscriptions/<subscription_id>", tags=["marketplace"], summary="Buyer: one subscription")
+@router.get(
+    "/v1/subscriptions/<subscription_id>",
+    tags=["marketplace"],
+    summary="Buyer: one subscription",
+    openapi_extensions=roles(BUYER),
+)
 def get_subscription(subscription_id: str) -> Response[SubscriptionView]:
     caller = require_role(BUYER)
     return json_response(200, _subscription_view(marketplace_service().get_subscription(caller, subscription_id)))
@@ -431,6 +493,7 @@ def get_subscription(subscription_id: str) -> Response[SubscriptionView]:
     "/v1/subscriptions/<subscription_id>",
     tags=["marketplace"],
     summary="Buyer: end a subscription today (its end_date, the last day billed)",
+    openapi_extensions=roles(BUYER),
 )
 def end_subscription(subscription_id: str) -> Response[SubscriptionView]:
     caller = require_role(BUYER)

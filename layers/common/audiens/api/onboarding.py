@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from audiens.api.http import app, json_response, request_time, require_role
+from audiens.api.http import PAGE_MAX, Cursor, Limit, app, json_response, paginate, request_time, require_role, roles
 from audiens.domain.onboarding import FileRecord, Source, TraitDef, rfc3339
 from audiens.domain.sketches import Estimate
 from audiens.errors import ValidationError
@@ -55,6 +55,7 @@ class CreatedSourceView(SourceView):
 class SourceList(BaseModel):
     sources: list[SourceView]
     by_type: dict[str, int]
+    next_cursor: str | None = None
 
 
 class EventsRequest(Strict):
@@ -166,6 +167,7 @@ class TraitView(BaseModel):
 
 class TraitList(BaseModel):
     traits: list[TraitView]
+    next_cursor: str | None = None
 
 
 def _source_view(source: Source) -> dict[str, Any]:
@@ -222,7 +224,13 @@ def _body_bytes() -> int:
 # ------------------------------------------------------------------------------------------------ sources
 
 
-@router.post("/v1/sources", tags=["sources"], summary="Create a source (api, s3 or pixel) with its ingest credentials")
+@router.post(
+    "/v1/sources",
+    tags=["sources"],
+    summary="Create a source (api, s3 or pixel) with its ingest credentials",
+    openapi_extensions=roles(PROVIDER),
+    status_code=201,
+)
 def create_source(body: CreateSourceRequest) -> Response[CreatedSourceView]:
     caller = require_role(PROVIDER)
     created = ingest_service().create_source(caller, name=body.name, type=body.type, now=request_time())
@@ -234,15 +242,23 @@ def create_source(body: CreateSourceRequest) -> Response[CreatedSourceView]:
     return json_response(201, view)
 
 
-@router.get("/v1/sources", tags=["sources"], summary="The integration center: every source of the account")
-def list_sources() -> Response[SourceList]:
+@router.get(
+    "/v1/sources",
+    tags=["sources"],
+    summary="The integration center: every source of the account",
+    openapi_extensions=roles(PROVIDER),
+)
+def list_sources(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[SourceList]:
     caller = require_role(PROVIDER)
     sources = ingest_service().list_sources(caller)
     by_type = {kind: sum(1 for s in sources if s.type == kind) for kind in ("api", "s3", "pixel")}
-    return json_response(200, {"sources": [_source_view(s) for s in sources], "by_type": by_type})
+    page, next_cursor = paginate(sources, lambda s: s.source_id, limit, cursor)
+    return json_response(
+        200, {"sources": [_source_view(s) for s in page], "by_type": by_type, "next_cursor": next_cursor}
+    )
 
 
-@router.get("/v1/sources/<source_id>", tags=["sources"], summary="One source")
+@router.get("/v1/sources/<source_id>", tags=["sources"], summary="One source", openapi_extensions=roles(PROVIDER))
 def get_source(source_id: str) -> Response[SourceView]:
     caller = require_role(PROVIDER)
     return json_response(200, _source_view(ingest_service().get_source(caller, source_id)))
@@ -252,6 +268,8 @@ def get_source(source_id: str) -> Response[SourceView]:
     "/v1/sources/<source_id>/events",
     tags=["sources"],
     summary="Send a batch of events (at most 1,000 events and 1 MB; bad events are rejected one by one)",
+    openapi_extensions=roles(PROVIDER),
+    status_code=202,
 )
 def post_events(source_id: str, body: EventsRequest) -> Response[EventsAccepted]:
     caller = require_role(PROVIDER)
@@ -263,6 +281,7 @@ def post_events(source_id: str, body: EventsRequest) -> Response[EventsAccepted]
     "/v1/ingest/<source_id>/events",
     tags=["sources"],
     summary="Send a batch with the source's own ingest key (header X-Ingest-Key), no account API key",
+    status_code=202,
 )
 def post_events_with_key(source_id: str, body: EventsRequest) -> Response[EventsAccepted]:
     key = app.current_event.headers.get("x-ingest-key") or app.current_event.headers.get("X-Ingest-Key") or ""
@@ -302,7 +321,12 @@ def pixel(source_id: str) -> Response[str]:
     return gif
 
 
-@router.get("/v1/sources/<source_id>/activity", tags=["sources"], summary="Latest events and per-minute counts")
+@router.get(
+    "/v1/sources/<source_id>/activity",
+    tags=["sources"],
+    summary="Latest events and per-minute counts",
+    openapi_extensions=roles(PROVIDER),
+)
 def activity(
     source_id: str, minutes: Annotated[int, Query(ge=1, le=2880, description="Minutes of per-minute counts")] = 60
 ) -> Response[Activity]:
@@ -312,7 +336,10 @@ def activity(
 
 
 @router.get(
-    "/v1/sources/<source_id>/files", tags=["sources"], summary="Files dropped for an s3 source and their outcome"
+    "/v1/sources/<source_id>/files",
+    tags=["sources"],
+    summary="Files dropped for an s3 source and their outcome",
+    openapi_extensions=roles(PROVIDER),
 )
 def list_files(source_id: str) -> Response[FileList]:
     caller = require_role(PROVIDER)
@@ -320,7 +347,11 @@ def list_files(source_id: str) -> Response[FileList]:
 
 
 @router.post(
-    "/v1/sources/<source_id>/upload-url", tags=["sources"], summary="A presigned PUT URL for an s3 source file"
+    "/v1/sources/<source_id>/upload-url",
+    tags=["sources"],
+    summary="A presigned PUT URL for an s3 source file",
+    openapi_extensions=roles(PROVIDER),
+    status_code=201,
 )
 def upload_url(source_id: str, body: UploadUrlRequest) -> Response[UploadUrl]:
     caller = require_role(PROVIDER)
@@ -328,7 +359,12 @@ def upload_url(source_id: str, body: UploadUrlRequest) -> Response[UploadUrl]:
     return json_response(201, {"bucket": bucket, "key": key, "upload_url": url})
 
 
-@router.get("/v1/data-points", tags=["traits"], summary="The data points catalog: keys, values, distinct users")
+@router.get(
+    "/v1/data-points",
+    tags=["traits"],
+    summary="The data points catalog: keys, values, distinct users",
+    openapi_extensions=roles(PROVIDER),
+)
 def data_points(source_id: Annotated[str | None, Query(max_length=100)] = None) -> Response[DataPoints]:
     caller = require_role(PROVIDER)
     found = ingest_service().data_points(caller, source_id)
@@ -346,7 +382,13 @@ def data_points(source_id: Annotated[str | None, Query(max_length=100)] = None) 
 # ------------------------------------------------------------------------------------------------- traits
 
 
-@router.post("/v1/traits", tags=["traits"], summary="Create a rule trait: a condition on a source's data points")
+@router.post(
+    "/v1/traits",
+    tags=["traits"],
+    summary="Create a rule trait: a condition on a source's data points",
+    openapi_extensions=roles(PROVIDER, "buyer"),
+    status_code=201,
+)
 def create_trait(body: CreateTraitRequest) -> Response[TraitView]:
     if body.kind == "algorithmic":  # a look-alike, by a buyer (or provider): services/lookalike.py
         modeler = require_role(PROVIDER, "buyer")
@@ -373,13 +415,24 @@ def create_trait(body: CreateTraitRequest) -> Response[TraitView]:
     return json_response(201, trait_view(trait, service.trait_estimate(trait)))
 
 
-@router.get("/v1/traits", tags=["traits"], summary="The account's traits with their populations")
-def list_traits() -> Response[TraitList]:
+@router.get(
+    "/v1/traits",
+    tags=["traits"],
+    summary="The account's traits with their populations",
+    openapi_extensions=roles(PROVIDER, "buyer"),
+)
+def list_traits(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[TraitList]:
     caller = require_role(PROVIDER, "buyer")
-    return json_response(200, {"traits": [trait_view(t, e) for t, e in audience_service().list_traits(caller)]})
+    page, next_cursor = paginate(audience_service().list_traits(caller), lambda te: te[0].trait_id, limit, cursor)
+    return json_response(200, {"traits": [trait_view(t, e) for t, e in page], "next_cursor": next_cursor})
 
 
-@router.get("/v1/traits/<trait_id>", tags=["traits"], summary="One trait and its population")
+@router.get(
+    "/v1/traits/<trait_id>",
+    tags=["traits"],
+    summary="One trait and its population",
+    openapi_extensions=roles(PROVIDER, "buyer"),
+)
 def get_trait(trait_id: str) -> Response[TraitView]:
     caller = require_role(PROVIDER, "buyer")
     return json_response(200, trait_view(*audience_service().get_trait(caller, trait_id)))

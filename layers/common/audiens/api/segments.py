@@ -8,7 +8,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from audiens.api.http import json_response, request_time, require_role
+from audiens.api.http import PAGE_MAX, Cursor, Limit, json_response, paginate, request_time, require_role, roles
 from audiens.domain.onboarding import DEFAULT_EXPIRATION_DAYS, MAX_EXPIRATION_DAYS, Segment, rfc3339
 from audiens.domain.rules import MAX_RULE_LENGTH
 from audiens.domain.sketches import NUM_STD_DEVS, Estimate
@@ -21,7 +21,7 @@ Text = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
 RuleText = Annotated[
     str, Field(min_length=1, max_length=MAX_RULE_LENGTH, examples=["trt_a1 AND (trt_b2 OR NOT trt_c3)"])
 ]
-Days = Annotated[int, Field(ge=1, le=MAX_EXPIRATION_DAYS)]
+Days = Annotated[int, Field(ge=1, le=MAX_EXPIRATION_DAYS, strict=True)]
 Price = Annotated[str, Field(max_length=24, examples=["2.50"], description="Decimal string, in `currency` (USD)")]
 
 
@@ -68,6 +68,7 @@ class SegmentView(BaseModel):
 
 class SegmentList(BaseModel):
     segments: list[SegmentView]
+    next_cursor: str | None = None
 
 
 class EstimateRequest(Strict):
@@ -127,6 +128,7 @@ def _segment_view(segment: Segment, estimate: Estimate | None = None) -> dict[st
     "/v1/segments/estimate",
     tags=["segments"],
     summary="The audience builder: population, bounds (2 standard deviations, ~95 %) and trait composition",
+    openapi_extensions=roles(*ROLES),
 )
 def estimate(body: EstimateRequest) -> Response[EstimateView]:
     caller = require_role(*ROLES)
@@ -145,7 +147,13 @@ def estimate(body: EstimateRequest) -> Response[EstimateView]:
     )
 
 
-@router.post("/v1/segments", tags=["segments"], summary="Save a segment (a rule over traits + taxonomy and price)")
+@router.post(
+    "/v1/segments",
+    tags=["segments"],
+    summary="Save a segment (a rule over traits + taxonomy and price)",
+    openapi_extensions=roles(*ROLES),
+    status_code=201,
+)
 def create_segment(body: CreateSegmentRequest) -> Response[SegmentView]:
     caller = require_role(*ROLES)
     segment = audience_service().create_segment(
@@ -161,13 +169,19 @@ def create_segment(body: CreateSegmentRequest) -> Response[SegmentView]:
     return json_response(201, _segment_view(segment))
 
 
-@router.get("/v1/segments", tags=["segments"], summary="The account's segments")
-def list_segments() -> Response[SegmentList]:
+@router.get("/v1/segments", tags=["segments"], summary="The account's segments", openapi_extensions=roles(*ROLES))
+def list_segments(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[SegmentList]:
     caller = require_role(*ROLES)
-    return json_response(200, {"segments": [_segment_view(s) for s in audience_service().list_segments(caller)]})
+    page, next_cursor = paginate(audience_service().list_segments(caller), lambda s: s.segment_id, limit, cursor)
+    return json_response(200, {"segments": [_segment_view(s) for s in page], "next_cursor": next_cursor})
 
 
-@router.get("/v1/segments/<segment_id>", tags=["segments"], summary="One segment with its current population")
+@router.get(
+    "/v1/segments/<segment_id>",
+    tags=["segments"],
+    summary="One segment with its current population",
+    openapi_extensions=roles(*ROLES),
+)
 def get_segment(segment_id: str) -> Response[SegmentView]:
     caller = require_role(*ROLES)
     service = audience_service()
@@ -175,7 +189,12 @@ def get_segment(segment_id: str) -> Response[SegmentView]:
     return json_response(200, _segment_view(segment, service.segment_population(segment)))
 
 
-@router.patch("/v1/segments/<segment_id>", tags=["segments"], summary="Change a segment (restarts its expiration)")
+@router.patch(
+    "/v1/segments/<segment_id>",
+    tags=["segments"],
+    summary="Change a segment (restarts its expiration)",
+    openapi_extensions=roles(*ROLES),
+)
 def patch_segment(segment_id: str, body: PatchSegmentRequest) -> Response[SegmentView]:
     caller = require_role(*ROLES)
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
@@ -183,7 +202,13 @@ def patch_segment(segment_id: str, body: PatchSegmentRequest) -> Response[Segmen
     return json_response(200, _segment_view(segment))
 
 
-@router.delete("/v1/segments/<segment_id>", tags=["segments"], summary="Delete a segment (it leaves every channel)")
+@router.delete(
+    "/v1/segments/<segment_id>",
+    tags=["segments"],
+    summary="Delete a segment (it leaves every channel)",
+    openapi_extensions=roles(*ROLES),
+    status_code=204,
+)
 def delete_segment(segment_id: str) -> Response[None]:
     caller = require_role(*ROLES)
     audience_service().delete_segment(caller, segment_id, now=request_time())
@@ -191,7 +216,10 @@ def delete_segment(segment_id: str) -> Response[None]:
 
 
 @router.get(
-    "/v1/segments/<segment_id>/analytics", tags=["segments"], summary="Cumulative population, one point per day"
+    "/v1/segments/<segment_id>/analytics",
+    tags=["segments"],
+    summary="Cumulative population, one point per day",
+    openapi_extensions=roles(*ROLES),
 )
 def analytics(segment_id: str) -> Response[Analytics]:
     caller = require_role(*ROLES)

@@ -10,7 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from audiens.api.http import app, json_response, request_time, require_role
+from audiens.api.http import PAGE_MAX, Cursor, Limit, app, json_response, paginate, request_time, require_role, roles
 from audiens.domain.usage_reports import MAX_API_ROWS
 from audiens.wiring import usage_service
 
@@ -162,6 +162,7 @@ class UploadCreated(BaseModel):
 
 class UploadList(BaseModel):
     uploads: list[UploadView]
+    next_cursor: str | None = None
 
 
 def _request_id() -> str:
@@ -188,16 +189,25 @@ def _csv(period: str, kind: str) -> Response[Any]:
 
 
 # Upload routes first: their literal segment must win over the ``<period>`` routes.
-@router.get("/v1/usage/uploads", tags=["usage"], summary="List usage files with their status")
+@router.get(
+    "/v1/usage/uploads", tags=["usage"], summary="List usage files with their status", openapi_extensions=roles("buyer")
+)
 def list_uploads(
     period: Annotated[str | None, Query(description=_PERIOD_DOC, max_length=7)] = None,
+    limit: Limit = PAGE_MAX,
+    cursor: Cursor = None,
 ) -> Response[UploadList]:
     caller = require_role("buyer")
-    records = usage_service().list_uploads(caller, period)
-    return json_response(200, {"uploads": [r.to_api() for r in records]})
+    records, next_cursor = paginate(usage_service().list_uploads(caller, period), lambda r: r.upload_id, limit, cursor)
+    return json_response(200, {"uploads": [r.to_api() for r in records], "next_cursor": next_cursor})
 
 
-@router.get("/v1/usage/uploads/<upload_id>", tags=["usage"], summary="One usage file: status, rows and every error")
+@router.get(
+    "/v1/usage/uploads/<upload_id>",
+    tags=["usage"],
+    summary="One usage file: status, rows and every error",
+    openapi_extensions=roles("buyer"),
+)
 def get_upload(upload_id: str) -> Response[UploadView]:
     caller = require_role("buyer")
     return json_response(200, usage_service().get_upload(caller, upload_id).to_api())
@@ -207,6 +217,8 @@ def get_upload(upload_id: str) -> Response[UploadView]:
     "/v1/usage/<period>/uploads",
     tags=["usage"],
     summary="Start a CSV upload: a presigned PUT URL into the usage bucket",
+    openapi_extensions=roles("buyer"),
+    status_code=201,
 )
 def create_upload(period: str, body: CreateUpload) -> Response[UploadCreated]:
     caller = require_role("buyer")
@@ -232,6 +244,7 @@ def create_upload(period: str, body: CreateUpload) -> Response[UploadCreated]:
     tags=["usage"],
     summary="Segment-level usage as the CSV template",
     responses=_CSV_RESPONSES,
+    openapi_extensions=roles("buyer"),
 )
 def segments_csv(period: str) -> Response[Any]:
     return _csv(period, "segments")
@@ -242,12 +255,18 @@ def segments_csv(period: str) -> Response[Any]:
     tags=["usage"],
     summary="Feed-level usage as the CSV template",
     responses=_CSV_RESPONSES,
+    openapi_extensions=roles("buyer"),
 )
 def feeds_csv(period: str) -> Response[Any]:
     return _csv(period, "feeds")
 
 
-@router.get("/v1/usage/<period>/segments", tags=["usage"], summary="Segment-level usage of a period and its window")
+@router.get(
+    "/v1/usage/<period>/segments",
+    tags=["usage"],
+    summary="Segment-level usage of a period and its window",
+    openapi_extensions=roles("buyer"),
+)
 def get_segment_usage(
     period: str,
     limit: Annotated[int, Query(ge=1, le=10_000, description="Rows per page")] = 10_000,
@@ -258,7 +277,12 @@ def get_segment_usage(
     return json_response(200, view)
 
 
-@router.put("/v1/usage/<period>/segments", tags=["usage"], summary="Report segment-level usage (upsert of the rows)")
+@router.put(
+    "/v1/usage/<period>/segments",
+    tags=["usage"],
+    summary="Report segment-level usage (upsert of the rows)",
+    openapi_extensions=roles("buyer"),
+)
 def put_segment_usage(period: str, body: PutSegmentUsage) -> Response[PutUsageResponse]:
     caller = require_role("buyer")
     rows = [row.model_dump(exclude_unset=True) for row in body.rows]
@@ -266,7 +290,12 @@ def put_segment_usage(period: str, body: PutSegmentUsage) -> Response[PutUsageRe
     return json_response(200, {"updated": result.updated, "unchanged": result.unchanged})
 
 
-@router.get("/v1/usage/<period>/feeds", tags=["usage"], summary="Feed-level usage of a period and its window")
+@router.get(
+    "/v1/usage/<period>/feeds",
+    tags=["usage"],
+    summary="Feed-level usage of a period and its window",
+    openapi_extensions=roles("buyer"),
+)
 def get_feed_usage(
     period: str,
     limit: Annotated[int, Query(ge=1, le=10_000, description="Rows per page")] = 10_000,
@@ -277,7 +306,12 @@ def get_feed_usage(
     return json_response(200, view)
 
 
-@router.put("/v1/usage/<period>/feeds", tags=["usage"], summary="Report feed-level usage (upsert of the rows)")
+@router.put(
+    "/v1/usage/<period>/feeds",
+    tags=["usage"],
+    summary="Report feed-level usage (upsert of the rows)",
+    openapi_extensions=roles("buyer"),
+)
 def put_feed_usage(period: str, body: PutFeedUsage) -> Response[PutUsageResponse]:
     caller = require_role("buyer")
     rows = [row.model_dump(exclude_unset=True) for row in body.rows]

@@ -133,6 +133,8 @@ class DynamoChannelRepository:
             gsi1sk=mapping.segment_id,
             gsi2pk=f"SEG#{mapping.segment_id}#MAPS",
             gsi2sk=mapping.destination_id,
+            gsi3pk=f"ACCT#{mapping.account_id}#MAPS",
+            gsi3sk=f"{mapping.destination_id}#{mapping.segment_id}",
         )
         condition = (
             MappingItem.pk.does_not_exist() if expected_version is None else MappingItem.version == expected_version
@@ -147,6 +149,10 @@ class DynamoChannelRepository:
 
     def destination_mappings(self, destination_id: str) -> list[SegmentMapping]:
         return [_to_mapping(i) for i in MappingItem.by_destination.query(f"DEST#{destination_id}#MAPS")]
+
+    def account_mappings(self, account_id: str) -> list[SegmentMapping]:
+        """Every mapping on the account's destinations, in one query (the usage views' catalog)."""
+        return [_to_mapping(i) for i in MappingItem.by_owner.query(f"ACCT#{account_id}#MAPS")]
 
     def segment_mappings(self, segment_id: str) -> list[SegmentMapping]:
         return [_to_mapping(i) for i in MappingItem.by_segment.query(f"SEG#{segment_id}#MAPS")]

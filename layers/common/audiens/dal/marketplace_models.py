@@ -15,7 +15,8 @@ SUB#<id>                           META        subscription      ACCT#<buyer>#SU
                                                                                          gsi3 SUBS (all)
 SUBLOCK#<buyer>#<feed>#<use case>  LOCK        active-sub guard  -                       -
 DEST#<id>                          META        destination       ACCT#<owner>#DESTS      -
-MAP#<id>                           META        mapping           DEST#<id>#MAPS          gsi2 SEG#<segment>#MAPS
+MAP#<id>                           META        mapping           DEST#<id>#MAPS          gsi2 SEG#<segment>#MAPS,
+                                                                                         gsi3 ACCT#<owner>#MAPS
 =================================  ==========  ================  ======================  =========================
 
 ``PRICE#`` and ``DISCH#`` items are the history of a plan's price and of a buyer's discount (``<ts>`` is the
@@ -216,8 +217,11 @@ class MappingItem(_MarketplaceTable):
     gsi1sk = UnicodeAttribute()
     gsi2pk = UnicodeAttribute()
     gsi2sk = UnicodeAttribute()
+    gsi3pk = UnicodeAttribute(null=True)
+    gsi3sk = UnicodeAttribute(null=True)
     by_destination = _Gsi1["MappingItem"]()
     by_segment = _Gsi2["MappingItem"]()
+    by_owner = _Gsi3["MappingItem"]()
 
 
 MODELS: list[type[Model]] = [

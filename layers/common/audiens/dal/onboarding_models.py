@@ -9,6 +9,7 @@ pk                         sk                               item
 SOURCE#<id>                META                             the source (gsi1: ACCT#<acc>#SOURCES)
 SOURCE#<id>                ALL                              sketch of every user the source has seen
 SOURCE#<id>                DP#<key>#<value>                 sketch of the users with data point key = value
+                                                            (gsi2: ACCT#<acc>#DP / <source>#<users>, keys only)
 SOURCE#<id>                KEY#<key>                        the distinct values of a key (caps them)
 SOURCE#<id>                BATCH#<sha256>                   delivery marker of a batch (TTL)
 SOURCE#<id>                ACT#<received>#<batch>           latest events of one batch (TTL)
@@ -18,6 +19,9 @@ TRAIT#<id>                 META                             the trait (gsi1: ACC
 SEGMENT#<id>               META                             the segment (gsi1: ACCT#<acc>#SEGMENTS, gsi2: all)
 SEGMENT#<id>               DAY#<yyyy-mm-dd>                 the daily population snapshot
 =========================  ===============================  ===================================================
+
+The data-point index (gsi2, keys only) lists an account's whole catalog in one query: its sort key
+carries the source and the value's distinct users, its projection the item's pk and sk (key, value).
 
 Data point keys are restricted to ``[A-Za-z0-9_.-]`` so ``#`` separates key and value unambiguously.
 """
@@ -85,6 +89,17 @@ class _AllSegments(GlobalSecondaryIndex["SegmentItem"]):
     gsi2sk = UnicodeAttribute(range_key=True)
 
 
+class _DataPointsByAccount(GlobalSecondaryIndex["SketchItem"]):
+    """Keys only: ``gsi2sk`` is ``<source_id>#<users, 15 digits>``, the table keys name key and value."""
+
+    class Meta:
+        index_name = "gsi2"
+        projection = KeysOnlyProjection()
+
+    gsi2pk = UnicodeAttribute(hash_key=True)
+    gsi2sk = UnicodeAttribute(range_key=True)
+
+
 class SourceItem(_OnboardingTable):
     source_id = UnicodeAttribute()
     account_id = UnicodeAttribute()
@@ -110,6 +125,9 @@ class SketchItem(_OnboardingTable):
     version = NumberAttribute()
     users = NumberAttribute()
     updated_at = IsoDateTimeAttribute()
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
+    by_account = _DataPointsByAccount()
 
 
 class KeyItem(_OnboardingTable):

@@ -13,6 +13,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from audiens.domain.accounts import Account
+from audiens.domain.channels import SegmentMapping
 from audiens.domain.periods import Period
 from audiens.domain.usage_reports import FeedUsageKey, SegmentUsageKey
 from audiens.ports_marketplace import ChannelRepository, MarketplaceRepository
@@ -30,8 +31,11 @@ class MarketplaceUsageCatalog:
 
     def segment_keys(self, buyer_id: str, period: Period) -> list[SegmentUsageKey]:
         keys: dict[tuple[str, str], SegmentUsageKey] = {}
+        by_destination: dict[str, list[SegmentMapping]] = {}
+        for mapping in self._channels.account_mappings(buyer_id):  # one query, not one per destination
+            by_destination.setdefault(mapping.destination_id, []).append(mapping)
         for destination in self._channels.list_destinations(buyer_id):
-            for mapping in self._channels.destination_mappings(destination.destination_id):
+            for mapping in by_destination.get(destination.destination_id, []):
                 if mapping.action == "remove" and mapping.updated_at < period.start:
                     continue
                 keys[(mapping.segment_id, destination.destination_id)] = SegmentUsageKey(

@@ -190,11 +190,40 @@ def _timestamp(raw: Any, now: datetime) -> datetime:
     return parsed
 
 
+def is_text(value: str) -> bool:
+    """Valid Unicode: no lone surrogate (JSON's ``"\\ud800"`` decodes to one), so it can be stored and hashed."""
+    if value.isascii():
+        return True
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _invalid_text(raw: Any) -> bool:
+    """Whether any string of an event (keys included) is not valid Unicode; events are shallow, so this is cheap."""
+    stack = [raw]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if not is_text(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
+
+
 def validate_event(raw: Any, index: int, now: datetime) -> Event | Rejection:
     """Check one event; a bad one becomes a ``Rejection`` and never stops the rest of its batch."""
     try:
         if not isinstance(raw, dict):
             raise _Reject("invalid_event", f"an event must be an object, not {type(raw).__name__}.")
+        if _invalid_text(raw):
+            raise _Reject("invalid_unicode", "a string of the event is not valid Unicode text (a lone surrogate).")
         unknown = set(raw) - _EVENT_FIELDS
         if unknown:
             raise _Reject(
@@ -268,7 +297,8 @@ def check_batch_values(raws: list[Any]) -> None:
 def batch_fingerprint(source_id: str, raws: list[Any]) -> str:
     """Identity of a delivery: the canonical JSON of its events, so a retried batch is recognised."""
     canonical = json.dumps(raws, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=str)
-    return hashlib.sha256(f"{source_id}\n{canonical}".encode()).hexdigest()
+    # surrogatepass: a batch holding a lone surrogate (rejected event by event) still has an identity.
+    return hashlib.sha256(f"{source_id}\n{canonical}".encode("utf-8", "surrogatepass")).hexdigest()
 
 
 @dataclass

@@ -71,7 +71,8 @@ MAX_LISTED_PROBLEMS: Final = 1_000
 """Problems kept on an upload record (plus one entry counting the rest): fits a DynamoDB item compressed."""
 
 _UPLOAD_ID: Final = re.compile(r"upl_[0-9a-f]{20}", re.ASCII)
-_NAME: Final = re.compile(r"[^/\x00-\x1f]{1,200}")
+MAX_FILE_NAME: Final = 200
+_NAME: Final = re.compile(r"[^/\x00-\x1f]+")
 
 
 @dataclass(frozen=True, slots=True)
@@ -311,8 +312,21 @@ def parse_upload_key(key: str) -> UploadLocation:
     if len(parts) != 4 or not all(parts):
         raise ValidationError(f"{expected}; got {key!r}.", code=INVALID_INPUT)
     account_id, period_text, kind_text, file_name = parts
-    if not file_name.lower().endswith(".csv") or not _NAME.fullmatch(file_name[:-4] or "/"):
-        raise ValidationError(f"{expected}: the file name must end in .csv; got {file_name!r}.", code=INVALID_INPUT)
+    if not file_name.lower().endswith(".csv"):
+        raise ValidationError(
+            f"{expected}: the file name must end in .csv; got {file_name[:100]!r}.", code=INVALID_INPUT
+        )
+    if len(file_name) - 4 > MAX_FILE_NAME:
+        raise ValidationError(
+            f"{expected}: the file name is {len(file_name) - 4:,} characters before .csv; "
+            f"at most {MAX_FILE_NAME} are accepted.",
+            code=INVALID_INPUT,
+        )
+    if not _NAME.fullmatch(file_name[:-4] or "/"):
+        raise ValidationError(
+            f"{expected}: the file name holds a control character or is empty; got {file_name[:100]!r}.",
+            code=INVALID_INPUT,
+        )
     try:
         period = Period.parse(period_text)
     except ValidationError:

@@ -9,6 +9,7 @@ from decimal import Decimal
 
 from audiens.domain import accounts as rules
 from audiens.domain.accounts import Account, ApiKey, OutgoingEmail, Principal
+from audiens.domain.quotas import check_quota
 from audiens.errors import ConflictError, NotFoundError
 from audiens.ports import AccountRepository, AuthorizerCache, EmailQueue, EmailSender
 
@@ -158,6 +159,8 @@ class AccountsService:
         return key, secret
 
     def create_key(self, principal: Principal, *, name: str, now: datetime) -> IssuedKey:
+        held = [k for k in self._repo.list_keys(principal.account_id) if k.revoked_at is None]
+        check_quota("api_keys", len(held))
         key, secret = self._new_key(name.strip(), account_id=principal.account_id, now=now)
         self._repo.add_key(key, rules.hash_secret(secret))
         return IssuedKey(key=key, secret=secret)

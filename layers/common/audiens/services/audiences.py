@@ -17,6 +17,7 @@ from audiens.domain import onboarding as rules
 from audiens.domain import sketches
 from audiens.domain.accounts import Principal
 from audiens.domain.onboarding import Segment, Snapshot, TraitDef
+from audiens.domain.quotas import check_quota
 from audiens.domain.rules import Node, parse_rule, trait_ids
 from audiens.domain.sketches import Estimate, Sketch
 from audiens.errors import ConflictError, NotFoundError, ValidationError
@@ -218,6 +219,8 @@ class AudienceService:
         now: datetime,
     ) -> Segment:
         price = rules.check_price(visibility, cpm)
+        held = [s for s in self._repo.list_segments(principal.account_id) if s.status != "deleted"]
+        check_quota("segments", len(held))
         segment = Segment(
             segment_id=new_id("seg"),
             account_id=principal.account_id,

@@ -23,6 +23,7 @@ from audiens.domain import channels as rules
 from audiens.domain.accounts import Principal
 from audiens.domain.channels import Channel, Destination, S3Platform, SegmentMapping
 from audiens.domain.onboarding import Segment
+from audiens.domain.quotas import check_quota
 from audiens.errors import ConflictError, NotFoundError, ValidationError
 from audiens.observability import logger
 from audiens.ports import OnboardingRepository
@@ -104,6 +105,7 @@ class ChannelService:
             status="active",
             created_at=now,
         )
+        check_quota("destinations", len(self.list_destinations(principal)))
         self._repo.put_destination(destination)
         return destination
 

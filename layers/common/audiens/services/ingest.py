@@ -22,6 +22,7 @@ from audiens.domain import onboarding as rules
 from audiens.domain import sketches
 from audiens.domain.accounts import Principal
 from audiens.domain.onboarding import Event, FileRecord, MergeStats, Rejection, Source
+from audiens.domain.quotas import check_quota
 from audiens.errors import NotFoundError, UnauthorizedError, ValidationError
 from audiens.ports import OnboardingRepository, SourceObjects
 
@@ -85,6 +86,7 @@ class IngestService:
     def create_source(self, principal: Principal, *, name: str, type: str, now: datetime) -> CreatedSource:
         if type not in rules.SOURCE_TYPES:
             raise ValidationError(f"type must be one of {', '.join(rules.SOURCE_TYPES)}.", code="invalid_source_type")
+        check_quota("sources", len(self._repo.list_sources(principal.account_id)))
         secret: str | None = None
         if type == "api":
             secret = "ing_" + secrets.token_urlsafe(32)
@@ -228,6 +230,7 @@ class IngestService:
         """Validate, cap, merge into the sketches, count once. ``indexes`` renumbers events (file lines)."""
         if not raws and not extra_rejections:
             return BatchResult(0, [])
+        batch_id = batch_id or rules.batch_fingerprint(source.source_id, raws)  # before anything is written
         good, bad = rules.validate_events(raws, now)
         if indexes is not None:
             good = [(indexes[i], e) for i, e in good]
@@ -236,14 +239,16 @@ class IngestService:
         rejected = sorted([*bad, *capped, *extra_rejections], key=lambda r: r.index)
         events = [e for _, e in good]
         commit = rules.BatchCommit(
-            batch_id=batch_id or rules.batch_fingerprint(source.source_id, raws),
+            batch_id=batch_id,
             accepted=len(events),
             rejected=len(rejected),
             received_at=now,
             latest=self._latest(events, now),
         )
         deltas, labels = self._deltas(events)
-        stats, committed = self._repo.apply_batch(source.source_id, deltas, labels=labels, commit=commit, now=now)
+        stats, committed = self._repo.apply_batch(
+            source.source_id, deltas, labels=labels, commit=commit, now=now, account_id=source.account_id
+        )
         return BatchResult(len(events), rejected, duplicate=not committed, stats=stats)
 
     @staticmethod
@@ -434,13 +439,15 @@ class IngestService:
         return events, series
 
     def data_points(self, principal: Principal, source_id: str | None) -> list[tuple[str, DataPointView]]:
-        """Keys, values and distinct users per value of one source, or of all the account's sources."""
+        """Keys, values and distinct users per value of one source, or of all the account's sources: two
+        queries whatever the number of sources (the sources, then the account's catalog index)."""
         sources = [self.get_source(principal, source_id)] if source_id else self.list_sources(principal)
+        by_source: dict[str, dict[str, list[tuple[str, int]]]] = {}
+        for sid, key, value, users in self._repo.account_data_points(principal.account_id, source_id):
+            by_source.setdefault(sid, {}).setdefault(key, []).append((value, users))
         out: list[tuple[str, DataPointView]] = []
         for source in sources:
-            by_key: dict[str, list[tuple[str, int]]] = {}
-            for key, value, users in self._repo.data_points(source.source_id):
-                by_key.setdefault(key, []).append((value, users))
+            by_key = by_source.get(source.source_id, {})
             for key in sorted(by_key):
                 values = sorted(by_key[key], key=lambda vu: (-vu[1], vu[0]))
                 out.append((source.source_id, DataPointView(key, values)))

@@ -26,6 +26,7 @@ from audiens.domain.accounts import Principal
 from audiens.domain.marketplace import AccessRequest, Feed, Plan, Subscription
 from audiens.domain.onboarding import Segment, TraitDef
 from audiens.domain.periods import Period
+from audiens.domain.quotas import check_quota
 from audiens.errors import ConflictError, NotFoundError, ValidationError
 from audiens.ports import AccountRepository, OnboardingRepository
 from audiens.ports_marketplace import MarketplaceRepository
@@ -112,6 +113,7 @@ class MarketplaceService:
         wanted = rules.check_trait_ids(trait_ids)
         found = self._onboarding.get_traits(wanted)
         self._check_feed_traits(principal.account_id, wanted, found)
+        check_quota("feeds", len(self._repo.list_feeds(principal.account_id)))
         feed_id = new_id("feed")
         plan_objs = [
             Plan(new_id("pln"), feed_id, spec.use_cases, spec.unit, spec.price, spec.currency) for spec in specs
