@@ -65,12 +65,18 @@ openapi: venv ## Regenerate docs/openapi.json from the code (a test fails when i
 
 # The 1M-row usage file takes about an hour on moto: `make bench BENCH_USAGE_ROWS="100000 1000000"`.
 BENCH_USAGE_ROWS ?= 100000
+# The memory soak's full run is an hour: `make bench BENCH_SOAK_MINUTES=60` (or bench/bench_soak.py alone).
+BENCH_SOAK_MINUTES ?= 10
 
 .PHONY: bench
 bench: venv ## Run every benchmark and print its figures (BENCH_USAGE_ROWS sets the usage file sizes)
 	@for b in bench/bench_*.py; do \
 		echo; echo "=== $$b"; \
-		if [ "$$b" = bench/bench_usage_ingest.py ]; then args="$(BENCH_USAGE_ROWS)"; else args=""; fi; \
+		case "$$b" in \
+			bench/bench_usage_ingest.py) args="$(BENCH_USAGE_ROWS)" ;; \
+			bench/bench_soak.py) args="--minutes $(BENCH_SOAK_MINUTES)" ;; \
+			*) args="" ;; \
+		esac; \
 		$(BIN)/python $$b $$args || exit 1; \
 	done
 

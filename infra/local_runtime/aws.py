@@ -22,6 +22,8 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from . import moto_patches
+
 log = logging.getLogger("local_runtime")
 
 ACCOUNT_ID = "123456789012"  # moto's default account; every ARN the runtime builds uses it
@@ -261,7 +263,13 @@ class Moto:
         self._undo_speedups: Callable[[], None] | None = None
 
     def start(self) -> None:
-        self._undo_speedups = speed_up_moto()
+        undo_speedups, undo_memory_fixes = speed_up_moto(), moto_patches.apply()
+
+        def undo() -> None:
+            undo_memory_fixes()
+            undo_speedups()
+
+        self._undo_speedups = undo
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"
