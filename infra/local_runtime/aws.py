@@ -22,12 +22,14 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from . import moto_patches
+from . import moto_patches, s3_auth
 
 log = logging.getLogger("local_runtime")
 
 ACCOUNT_ID = "123456789012"  # moto's default account; every ARN the runtime builds uses it
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+# The access keys the local AWS knows (what a presigned URL must be signed with): the functions' own.
+CREDENTIALS = {DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"]: DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
 
 
 # DynamoDB data-plane operations: their results are already wire-format JSON (AttributeValue maps).
@@ -206,8 +208,14 @@ def _keep_alive_moto_server(port: int) -> Any:
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))
             environ.pop("wsgi.input_terminated", None)
+            dynamodb = self.command == "POST" and environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_2012")
+            refusal = None if dynamodb else s3_auth.check(self.command, self.path, self.headers, CREDENTIALS)
             try:
-                if self.command == "POST" and environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_2012"):
+                if refusal is not None:
+                    status = f"{refusal.status} {HTTPStatus(refusal.status).phrase}"
+                    headers, data = [("Content-Type", "application/xml")], refusal.xml()
+                    log.info("s3: %s %s refused: %s", self.command, self.path.partition("?")[0], refusal.code)
+                elif dynamodb:
                     status, headers, data = _dynamodb_direct(environ)
                 else:
                     status, headers, data = _call_wsgi(self.server.app, environ)

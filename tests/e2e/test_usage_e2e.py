@@ -4,6 +4,7 @@ through the presigned URL or drop it into the usage bucket, and watch the upload
 
 from __future__ import annotations
 
+import urllib.error
 import urllib.request
 from typing import Any
 
@@ -116,3 +117,21 @@ def test_given_a_file_with_problems_when_dropped_then_rejected_with_every_line(
     upload = eventually(rejected)
     assert [(e["line"], e["code"]) for e in upload["errors"]] == [(2, "values_not_supported"), (3, "not_found")]
     assert http.get(f"/v1/usage/{PERIOD}/segments", key=key).body["rows"][0]["usage"] is None
+
+
+def test_given_a_buyers_upload_url_when_re_aimed_at_another_buyers_prefix_then_s3_refuses_it(
+    http: Client, runtime: Any, new_account: Any
+) -> None:
+    buyer, other = new_account(["buyer"]), new_account(["buyer"])
+    ticket = http.post(f"/v1/usage/{PERIOD}/uploads", {"kind": "segments"}, key=buyer["api_key"]).body
+    url = ticket["upload_url"]
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url and buyer["account_id"] in url
+    re_aimed = url.replace(buyer["account_id"], other["account_id"], 1)
+    request = urllib.request.Request(re_aimed, data=b"x", method="PUT", headers={"Content-Type": "text/csv"})
+    try:
+        urllib.request.urlopen(request, timeout=30)
+        raise AssertionError("the re-aimed URL was accepted")
+    except urllib.error.HTTPError as error:
+        assert error.code == 403 and b"SignatureDoesNotMatch" in error.read()
+    listed = runtime.client("s3").list_objects_v2(Bucket=runtime.resource("UsageBucket"), Prefix=other["account_id"])
+    assert listed.get("KeyCount", 0) == 0

@@ -15,10 +15,10 @@ from botocore.exceptions import BotoCoreError, ClientError
 from audiens.observability import logger
 
 
-def client(service: str, region: str) -> Any:
+def client(service: str, region: str, config: Any = None) -> Any:
     import boto3
 
-    return boto3.client(service, region_name=region)
+    return boto3.client(service, region_name=region, config=config)
 
 
 class SqsEmailQueue:

@@ -403,7 +403,9 @@ class S3UsageObjects:
 
     @cached_property
     def _client(self) -> Any:
-        return client("s3", self._region)
+        from botocore.config import Config  # SigV4 presigned URLs: S3 refuses SigV2 on buckets made since 2020
+
+        return client("s3", self._region, config=Config(signature_version="s3v4"))
 
     def iter_chunks(self, bucket: str, key: str, *, etag: str | None, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         params: dict[str, Any] = {"Bucket": bucket, "Key": key}
