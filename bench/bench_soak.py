@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import signal
 import socket
 import subprocess
 import sys
@@ -203,14 +204,12 @@ def run(minutes: float, rate: float) -> int:
         "AUDIENS_STATE_DIR": state,
         "AUDIENS_FUNCTION_LOG": os.devnull,
     }
-    runtime = subprocess.Popen(
-        [sys.executable, "-m", "local_runtime"],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
+    log_path = Path(state) / "runtime.log"  # a file, not a pipe: a pipe nobody reads blocks the runtime when full
+    with open(log_path, "w") as log_file:
+        runtime = subprocess.Popen(
+            [sys.executable, "-m", "local_runtime"], cwd=ROOT, env=env, stdout=log_file, stderr=subprocess.STDOUT
+        )
+    signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     api = Client(f"http://127.0.0.1:{api_port}", timeout=60)
     try:
         deadline = time.monotonic() + 120
@@ -221,12 +220,12 @@ def run(minutes: float, rate: float) -> int:
             except OSError:
                 time.sleep(0.5)
             if runtime.poll() is not None:
-                print(runtime.stderr.read() if runtime.stderr else "", file=sys.stderr)
+                print(log_path.read_text(), file=sys.stderr)
                 return 1
         soak = Soak(api)
         soak.set_up()
         mix = soak.mix()
-        print(f"soak: {minutes:g} min at {rate:g} requests/s, runtime pid {runtime.pid}", flush=True)
+        print(f"soak: {minutes:g} min at {rate:g} requests/s, runtime pid {runtime.pid}, log {log_path}", flush=True)
         header = ("minute", "runtime MiB", "workers MiB", "total MiB", "requests", "unexpected")
         print("{:>6} {:>12} {:>12} {:>10} {:>9} {:>10}".format(*header))
         samples: list[tuple[int, int]] = []

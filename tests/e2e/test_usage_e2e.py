@@ -135,3 +135,22 @@ def test_given_a_buyers_upload_url_when_re_aimed_at_another_buyers_prefix_then_s
         assert error.code == 403 and b"SignatureDoesNotMatch" in error.read()
     listed = runtime.client("s3").list_objects_v2(Bucket=runtime.resource("UsageBucket"), Prefix=other["account_id"])
     assert listed.get("KeyCount", 0) == 0
+
+
+def test_given_file_names_with_plus_and_percent_when_dropped_then_recorded_under_their_exact_keys(
+    http: Client, runtime: Any, new_account: Any
+) -> None:
+    account = new_account(["provider", "buyer"])
+    key = account["api_key"]
+    segment_id, destination_id = _mapped_segment(http, key)
+    body = f"Segment ID,Destination ID,Usage\n{segment_id},{destination_id},7\n".encode()
+    names = ["a+b.csv", "q4 100%41.csv"]
+    for name in names:
+        runtime.client("s3").put_object(
+            Bucket=runtime.resource("UsageBucket"), Key=f"{account['account_id']}/{PERIOD}/segments/{name}", Body=body
+        )
+    runtime.wait_idle(timeout=30)
+    uploads = http.get(f"/v1/usage/uploads?period={PERIOD}", key=key).body["uploads"]
+    recorded = {u["key"].rsplit("/", 1)[-1]: u["status"] for u in uploads}
+    assert set(recorded) == set(names), recorded
+    assert sorted(recorded.values()) == ["accepted", "duplicate"]
