@@ -197,6 +197,13 @@ def _keep_alive_moto_server(port: int) -> Any:
             with contextlib.suppress(OSError):
                 super().finish()
 
+        def log_error(self, format: str, *args: Any) -> None:
+            """An idle keep-alive connection timing out is routine (DEBUG); werkzeug logs it as an ERROR."""
+            if format.startswith("Request timed out"):
+                log.debug("moto: %s", format % args)
+            else:
+                log.error("moto: %s", format % args)
+
         def run_wsgi(self) -> None:
             if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
                 self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -242,7 +249,9 @@ def _keep_alive_moto_server(port: int) -> Any:
             try:
                 self._server = make_server(self._ip_address, self._port, app, True, request_handler=KeepAliveHandler)
             except SystemExit:  # werkzeug exits the process when the port is taken
-                raise OSError(errno.EADDRINUSE, f"127.0.0.1:{self._port} is already in use") from None
+                raise OSError(
+                    errno.EADDRINUSE, f"the AWS port 127.0.0.1:{self._port} is already in use (set AUDIENS_AWS_PORT)"
+                ) from None
             self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
             self._thread.start()
             self._server_ready_event.set()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib.util
 import json
 import logging
@@ -27,6 +28,7 @@ log = logging.getLogger("local_runtime")
 DRAIN_LIMIT = 64 * 1024 * 1024  # read and discard up to this much of a too-large body, to answer 413 cleanly
 FLUSH_PATH = re.compile(r"^/_local/apigateway/restapis/([^/]+)/stages/([^/]+)/cache/authorizers/?$")
 RUN_PATH = re.compile(r"^/_local/schedules/([^/]+)/run/?$")
+ALLOWED_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")  # API Gateway's
 
 SWAGGER_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Audiens API (local)</title>
@@ -97,6 +99,27 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 
+    def __getattr__(self, name: str) -> Any:
+        """Any other method (TRACE, CONNECT, PROPFIND...) is answered 405, not http.server's 501 HTML page."""
+        if name.startswith("do_"):
+            return self._unsupported_method
+        raise AttributeError(name)
+
+    def _unsupported_method(self) -> None:
+        try:
+            if self.read_body() is None:
+                self.close_connection = True
+        except ValueError:
+            self.close_connection = True
+        self.respond(
+            405,
+            {"Content-Type": "application/json", "Allow": ", ".join(ALLOWED_METHODS)},
+            error_body(
+                "method_not_allowed",
+                f"The {self.command} method is not supported; use one of {', '.join(ALLOWED_METHODS)}.",
+            ),
+        )
+
     def respond(self, status: int, headers: list[tuple[str, str]] | dict[str, str], body: bytes) -> None:
         items = list(headers.items()) if isinstance(headers, dict) else list(headers)
         reason = self.responses.get(status, ("",))[0]
@@ -142,7 +165,14 @@ class _Handler(BaseHTTPRequestHandler):
 class Gateway:
     def __init__(self, runtime: LocalRuntime, port: int) -> None:
         self.runtime = runtime
-        self.server = _Server(("127.0.0.1", port), self)
+        try:
+            self.server = _Server(("127.0.0.1", port), self)
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            raise OSError(
+                errno.EADDRINUSE, f"the API port 127.0.0.1:{port} is already in use (set AUDIENS_API_PORT)"
+            ) from None
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread: threading.Thread | None = None

@@ -12,9 +12,11 @@ import base64
 import hashlib
 import http.client
 import json
+import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -630,6 +632,76 @@ def test_docs_and_openapi(rt: LocalRuntime) -> None:
 
 
 # ---------------------------------------------------------------------------------- moto speed-ups
+@pytest.mark.parametrize("method", ["TRACE", "PROPFIND", "FOO"])
+def test_unknown_methods_are_405_with_the_error_body_and_the_connection_stays_usable(
+    rt: LocalRuntime, method: str
+) -> None:
+    url = urlsplit(rt.api_url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    for path in ("/echo/x", "/_local/clock"):
+        connection.request(method, path, body=b"ignored", headers={"Content-Length": "7"})
+        response = connection.getresponse()
+        body = json.loads(response.read())
+        assert response.status == 405, body
+        assert body["error"]["code"] == "method_not_allowed" and method in body["error"]["message"]
+        assert set(body["error"]) == {"code", "message", "details"}
+        assert "GET" in (response.getheader("Allow") or "")
+    connection.request("GET", "/_local/clock")
+    assert connection.getresponse().status == 200
+    connection.close()
+
+
+def test_idle_keep_alive_connections_are_closed_quietly(
+    rt: LocalRuntime,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from local_runtime.gateway import _Handler
+
+    # Given both servers closing idle connections after half a second
+    monkeypatch.setattr(_Handler, "timeout", 0.5)
+    monkeypatch.setattr(rt.moto._server._server.RequestHandlerClass, "timeout", 0.5)
+    caplog.set_level(logging.DEBUG, logger="local_runtime")
+    caplog.set_level(logging.DEBUG, logger="werkzeug")
+    # When a client makes a request on each and then leaves the connection idle
+    idle = []
+    for base in (rt.api_url, rt.aws_endpoint):
+        url = urlsplit(base)
+        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        connection.request("GET", "/_local/health" if base == rt.api_url else "/moto-api/")
+        connection.getresponse().read()
+        idle.append(connection)
+    time.sleep(1.5)
+    # Then the time-outs are logged at DEBUG, nothing at ERROR, nothing on stderr
+    timed_out = [r for r in caplog.records if "timed out" in r.getMessage()]
+    assert len(timed_out) >= 2 and {r.levelno for r in timed_out} == {logging.DEBUG}
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "timed out" not in capfd.readouterr().err
+    for connection in idle:
+        connection.close()
+
+
+@pytest.mark.parametrize("variable", ["AUDIENS_API_PORT", "AUDIENS_AWS_PORT"])
+def test_a_busy_port_is_named_when_the_runtime_cannot_start(variable: str) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {**os.environ, "PYTHONPATH": f"{ROOT / 'infra'}", "AUDIENS_API_PORT": "0", "AUDIENS_AWS_PORT": "0"}
+        env[variable] = str(port)
+        done = subprocess.run(
+            [sys.executable, "-m", "local_runtime", "--template", str(FIXTURE)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 1
+    assert f"127.0.0.1:{port} is already in use (set {variable})" in done.stderr, done.stderr
+
+
 def test_fast_dynamodb_responses_equal_motos_own_serializer(rt: LocalRuntime) -> None:
     """The runtime dumps DynamoDB data-plane results directly; moto's serializer must give the same reply."""
     from moto.core.responses import BaseResponse
