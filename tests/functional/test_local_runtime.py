@@ -610,6 +610,59 @@ def test_clock_endpoints(rt: LocalRuntime) -> None:
         assert invalid.status == 422 and invalid.json()["error"]["details"][0]["field"] == "now"
 
 
+def test_idle_answers_once_queued_and_s3_work_is_done(rt: LocalRuntime) -> None:
+    tag = uuid.uuid4().hex[:8]
+    # Given messages queued by an API call and a file dropped in S3
+    messages = [{"id": f"idle-{tag}-{i}"} for i in range(12)]
+    assert call(rt, "POST", "/actions/enqueue", body={"messages": messages}).status == 202
+    key = f"in/idle-{tag}.csv"
+    rt.client("s3").put_object(Bucket=rt.resource("UploadsBucket"), Key=key, Body=b"x")
+    # When the client asks the runtime to be idle
+    reply = call(rt, "POST", "/_local/idle")
+    # Then, as soon as it answers, every message and the S3 event have been processed
+    assert reply.status == 200 and reply.json()["idle"] is True and reply.json()["waited_ms"] >= 0
+    assert len(records(rt, f"sqs#idle-{tag}-")) == 12
+    assert [pk for pk in records(rt, "s3#") if pk.startswith(f"s3#{key}#")]
+
+
+def test_setting_the_clock_with_wait_answers_once_the_schedules_it_triggered_are_done(rt: LocalRuntime) -> None:
+    base = max(rt.clock.now(), rt.scheduler.high_water)
+    start = (base + timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
+    assert call(rt, "POST", "/_local/clock", body={"now": rfc3339(start), "wait": True}).status == 200
+    before = set(records(rt, "tick#daily#"))
+    # When the clock is moved two days ahead and told to wait
+    end = start + timedelta(days=2)
+    reply = call(rt, "POST", "/_local/clock", body={"now": rfc3339(end), "wait": True, "timeout": 60})
+    # Then both 03:00 runs have completed by the time it answers
+    assert reply.status == 200 and reply.json()["now"] == rfc3339(end) and reply.json()["idle"] is True
+    fired = sorted(pk.split("#")[2] for pk in set(records(rt, "tick#daily#")) - before)
+    assert fired == [rfc3339(start.replace(hour=3) + timedelta(days=d)) for d in (1, 2)]
+
+
+def test_idle_names_what_is_still_busy_when_its_time_runs_out(rt: LocalRuntime) -> None:
+    # Given a message that fails and is retried after a back-off
+    failing = {"id": f"idle-fail-{uuid.uuid4().hex[:8]}", "fail": True}
+    assert call(rt, "POST", "/actions/enqueue", body={"messages": [failing]}).status == 202
+    time.sleep(0.5)
+    # When the client waits less than the back-off
+    reply = call(rt, "POST", "/_local/idle", body={"timeout": 0.2})
+    # Then it is told what is still busy
+    assert reply.status == 504
+    assert reply.json()["error"]["code"] == "still_busy" and "fixture-work-local" in reply.json()["error"]["details"]
+    # and once the message has gone to its dead-letter queue, the runtime is idle
+    assert call(rt, "POST", "/_local/idle", body={"timeout": 60}).status == 200
+
+
+def test_idle_and_clock_options_are_validated(rt: LocalRuntime) -> None:
+    for body in ({"timeout": "soon"}, {"timeout": 0}, {"timeout": 3600}, {"timeout": True}):
+        reply = call(rt, "POST", "/_local/idle", body=body)
+        assert reply.status == 422 and reply.json()["error"]["details"][0]["field"] == "timeout"
+    assert call(rt, "POST", "/_local/idle", body="[1]", headers={"Content-Type": "application/json"}).status == 422
+    now = rfc3339(max(rt.clock.now(), rt.scheduler.high_water))
+    reply = call(rt, "POST", "/_local/clock", body={"now": now, "wait": "yes"})
+    assert reply.status == 422 and reply.json()["error"]["details"][0]["field"] == "wait"
+
+
 def test_outbox_shows_emails_sent_through_ses(rt: LocalRuntime) -> None:
     to = f"someone-{uuid.uuid4().hex[:8]}@example.com"
     assert call(rt, "POST", "/actions/email", body={"to": to}).status == 200
