@@ -27,8 +27,10 @@ export PYTHONPATH := layers/common:infra:.
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: help
-help: ## List the commands
-	@grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | awk 'BEGIN {FS = ":.*?## "}; {printf "  \033[36m%-12s\033[0m %s\n", $$1, $$2}'
+help: ## List the commands (coloured on a terminal, plain when piped)
+	@if [ -t 1 ]; then on='\033[36m'; off='\033[0m'; else on=''; off=''; fi; \
+	grep -hE '^[a-zA-Z_-]+:.*?## ' $(MAKEFILE_LIST) | \
+		awk -v on="$$on" -v off="$$off" 'BEGIN {FS = ":.*?## "}; {printf "  %s%-12s%s %s\n", on, $$1, off, $$2}'
 
 $(STAMP): requirements-dev.txt layers/common/requirements.txt constraints.txt
 	@test -n "$(PYTHON)" || { echo "Python $(PYTHON_VERSION) not found (PATH, pyenv): install it or pass PYTHON=..."; exit 1; }
@@ -105,12 +107,18 @@ openapi: venv ## Regenerate docs/openapi.json from the code (a test fails when i
 
 # The 1M-row usage file takes about an hour on moto: `make bench BENCH_USAGE_ROWS="100000 1000000"`.
 BENCH_USAGE_ROWS ?= 100000
+# The memory soak's full run is an hour: `make bench BENCH_SOAK_MINUTES=60` (or bench/bench_soak.py alone).
+BENCH_SOAK_MINUTES ?= 10
 
 .PHONY: bench
 bench: venv ## Run every benchmark and print its figures (BENCH_USAGE_ROWS sets the usage file sizes)
 	@for b in bench/bench_*.py; do \
 		echo; echo "=== $$b"; \
-		if [ "$$b" = bench/bench_usage_ingest.py ]; then args="$(BENCH_USAGE_ROWS)"; else args=""; fi; \
+		case "$$b" in \
+			bench/bench_usage_ingest.py) args="$(BENCH_USAGE_ROWS)" ;; \
+			bench/bench_soak.py) args="--minutes $(BENCH_SOAK_MINUTES)" ;; \
+			*) args="" ;; \
+		esac; \
 		$(BIN)/python $$b $$args || exit 1; \
 	done
 

@@ -78,6 +78,10 @@ class Client:
     def delete(self, path: str, **kw: Any) -> Reply:
         return self.request("DELETE", path, **kw)
 
+    def idle(self, timeout: float = 50.0) -> Reply:
+        """Local runtime only: return once the work already triggered (queues, S3 events, schedules) is done."""
+        return self.post("/_local/idle", {"timeout": timeout}, expect=200)
+
 
 def eventually(check: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1) -> Any:
     """Poll until ``check`` returns something truthy (asynchronous work: queues, schedules, S3 events)."""
