@@ -57,6 +57,9 @@ class Destinations:
     def put_destination(self, destination: Destination) -> None:
         self.stored.append(destination)
 
+    def list_destinations(self, account_id: str) -> list[Destination]:
+        return [d for d in self.stored if d.account_id == account_id]
+
 
 def _service(aws: FakeAws, repo: Destinations) -> ChannelService:
     return ChannelService(repo, segments=Any, exporter=aws, s3_platform=PLATFORM)  # type: ignore[arg-type]
