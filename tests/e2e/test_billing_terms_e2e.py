@@ -18,7 +18,8 @@ def _ok(reply: Any, status: int = 200) -> dict[str, Any]:
 
 
 def _clock(api: Client, now: str) -> None:
-    _ok(api.post("/_local/clock", {"now": now}))
+    """Move the local clock and wait until what it triggered (schedules, queues) is done."""
+    _ok(api.post("/_local/clock", {"now": now, "wait": True}))
 
 
 def test_given_terms_changed_after_october_when_october_closes_then_the_invoice_uses_the_terms_in_force_at_its_end(
@@ -76,7 +77,7 @@ def test_given_terms_changed_after_october_when_october_closes_then_the_invoice_
     provider_name = _ok(api.get("/v1/me", key=pkey))["company_name"]
     row = {"provider_name": provider_name, "feed_name": "Sports", "use_case": "activation", "usage": 10_000}
     _ok(api.put(f"/v1/usage/{PERIOD}/feeds", {"rows": [row]}, key=bkey))
-    _clock(api, "2026-11-05T23:59:58Z")
+    _clock(api, "2026-11-06T00:00:00Z")
     run = _wait_for_run(api, operator_key, PERIOD, timeout=120)
     assert run["failed_jobs"] == []
 

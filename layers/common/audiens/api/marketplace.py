@@ -384,6 +384,7 @@ def deny_access(feed_id: str, buyer_id: str) -> Response[AccessView]:
     "/v1/feeds/<feed_id>/plans/<plan_id>",
     tags=["marketplace"],
     summary="Provider: change a plan's list price from now on (ended periods keep the price in force at their end)",
+    openapi_extensions=roles(PROVIDER),
 )
 def change_plan_price(feed_id: str, plan_id: str, body: ChangePlanPriceRequest) -> Response[PlanView]:
     caller = require_role(PROVIDER)
