@@ -12,6 +12,7 @@ from typing import Any
 import boto3
 
 from tests.e2e.client import Client, eventually
+from tests.e2e.test_usage_e2e import _mapped_segment
 
 CUSTOMER_ROLE = "arn:aws:iam::210987654321:role/audiens-export"
 
@@ -36,20 +37,8 @@ def test_a_taxonomy_reaches_the_customers_bucket_and_platform_buckets_are_refuse
     key = account["api_key"]
     s3 = _customer_s3(runtime)
     s3.create_bucket(Bucket="acme-taxonomy")
-    # Given a segment of the buyer's own data
-    source = http.post("/v1/sources", {"name": "web", "type": "api"}, key=key).body
-    events = [{"user_id": f"u{i}", "data": {"interest": "sports"}} for i in range(10)]
-    assert http.post(f"/v1/sources/{source['source_id']}/events", {"events": events}, key=key).status == 202
-    trait = http.post(
-        "/v1/traits",
-        {"name": "sports", "source_id": source["source_id"], "condition": {"key": "interest", "equals": "sports"}},
-        key=key,
-    ).body
-    segment = http.post(
-        "/v1/segments",
-        {"name": "Sports", "category": "Interest", "rule": trait["trait_id"], "expiration_days": 30},
-        key=key,
-    ).body
+    # Given a segment of the buyer's own data (mapped to a seamless channel already)
+    segment_id, _ = _mapped_segment(http, key)
     # When the buyer names the platform's usage bucket, or a role of the platform account, it is refused
     platform_bucket = runtime.resource("UsageBucket")
     refused = http.post(
@@ -71,10 +60,10 @@ def test_a_taxonomy_reaches_the_customers_bucket_and_platform_buckets_are_refuse
     assert created.status == 201, created.body
     assert created.body["config"]["external_id"] == f"audiens:{account['account_id']}:acme-taxonomy"
     destination_id = created.body["destination_id"]
-    mapped = http.post(f"/v1/destinations/{destination_id}/segments", {"segment_id": segment["segment_id"]}, key=key)
+    mapped = http.post(f"/v1/destinations/{destination_id}/segments", {"segment_id": segment_id}, key=key)
     assert mapped.status == 201, mapped.body
     # Then the push worker writes the taxonomy into the customer's bucket
-    key_name = f"audiens/{segment['segment_id']}.json"
+    key_name = f"audiens/{segment_id}.json"
 
     def written() -> Any:
         listed = s3.list_objects_v2(Bucket="acme-taxonomy", Prefix="audiens/").get("Contents", [])
@@ -82,6 +71,6 @@ def test_a_taxonomy_reaches_the_customers_bucket_and_platform_buckets_are_refuse
 
     eventually(written, timeout=30)
     taxonomy = json.loads(s3.get_object(Bucket="acme-taxonomy", Key=key_name)["Body"].read())
-    assert (taxonomy["segment_id"], taxonomy["action"]) == (segment["segment_id"], "upsert")
+    assert (taxonomy["segment_id"], taxonomy["action"]) == (segment_id, "upsert")
     # And nothing was written to the platform's buckets
     assert runtime.client("s3").list_objects_v2(Bucket=platform_bucket, Prefix="audiens/").get("KeyCount") == 0
