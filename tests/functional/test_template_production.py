@@ -87,6 +87,7 @@ def test_the_api_has_one_stage_with_access_logs_and_the_function_times_out_befor
     assert deployments and all("StageName" not in d["Properties"] for d in deployments), deployments
     assert stages[0]["Properties"]["StageName"] == {"Ref": "Stage"}
     assert "DestinationArn" in stages[0]["Properties"]["AccessLogSetting"]
+    assert out["Api"]["DependsOn"] == "ApiGatewayAccount"  # the account's CloudWatch role comes first
     assert functions()["ApiFunction"]["Properties"]["Timeout"] < 29
 
 
