@@ -8,7 +8,7 @@ PYTHON_VERSION := 3.12
 comma := ,
 ifeq ($(origin PYTHON),undefined)
 PYTHON := $(shell for p in python$(PYTHON_VERSION) $$(pyenv root 2>/dev/null)/versions/$(PYTHON_VERSION).*/bin/python$(PYTHON_VERSION) \
-	$$HOME/.pyenv/versions/$(PYTHON_VERSION).*/bin/python$(PYTHON_VERSION) /usr/local/bin/python$(PYTHON_VERSION); do \
+	$${PYENV_ROOT:-$$HOME/.pyenv}/versions/$(PYTHON_VERSION).*/bin/python$(PYTHON_VERSION) /usr/local/bin/python$(PYTHON_VERSION); do \
 	"$$p" -c 'import sys; assert sys.version_info[:2] == ($(subst .,$(comma),$(PYTHON_VERSION)))' 2>/dev/null \
 	&& { "$$p" -c 'import sys; print(sys.executable)'; break; }; done)
 endif
