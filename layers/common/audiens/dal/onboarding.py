@@ -350,7 +350,7 @@ class DynamoOnboardingRepository:
         the keys-only catalog index: one query, paged by DynamoDB only past 1 MB (~6,000 data points)."""
         condition = SketchItem.gsi2sk.startswith(f"{source_id}#") if source_id else None
         found: list[tuple[str, str, str, int]] = []
-        for item in SketchItem.by_account.query(_catalog_pk(account_id), condition):
+        for item in SketchItem.by_account.query(_catalog_pk(account_id), condition, attributes_to_get=["sk", "gsi2sk"]):
             source, _, users = str(item.gsi2sk).rpartition("#")
             key, _, value = item.sk.removeprefix("DP#").partition("#")
             found.append((source, key, value, int(users)))

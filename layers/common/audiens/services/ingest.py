@@ -439,16 +439,18 @@ class IngestService:
         return events, series
 
     def data_points(self, principal: Principal, source_id: str | None) -> list[tuple[str, DataPointView]]:
-        """Keys, values and distinct users per value of one source, or of all the account's sources: two
-        queries whatever the number of sources (the sources, then the account's catalog index)."""
-        sources = [self.get_source(principal, source_id)] if source_id else self.list_sources(principal)
+        """Keys, values and distinct users per value of one source, or of all the account's sources (by source
+        id): one query of the account's catalog index whatever the number of sources (plus the source's own
+        read when one is named, to refuse another account's)."""
+        if source_id:
+            self.get_source(principal, source_id)
         by_source: dict[str, dict[str, list[tuple[str, int]]]] = {}
         for sid, key, value, users in self._repo.account_data_points(principal.account_id, source_id):
             by_source.setdefault(sid, {}).setdefault(key, []).append((value, users))
         out: list[tuple[str, DataPointView]] = []
-        for source in sources:
-            by_key = by_source.get(source.source_id, {})
+        for sid in sorted(by_source):
+            by_key = by_source[sid]
             for key in sorted(by_key):
                 values = sorted(by_key[key], key=lambda vu: (-vu[1], vu[0]))
-                out.append((source.source_id, DataPointView(key, values)))
+                out.append((sid, DataPointView(key, values)))
         return out
