@@ -285,7 +285,8 @@ def run(minutes: float, rate: float) -> int:
             print(f"soak: unexpected statuses by step: {unexpected}")
         if len(samples) < 2:
             print("soak: too short for a verdict (two samples needed: --minutes 2 or more)")
-            return 0
+            passed = not unexpected
+            return 0 if passed else 1
         base, last = sum(samples[0]), sum(samples[-1])
         growth = (last - base) / base
         runtime_growth = (samples[-1][0] - samples[0][0]) / samples[0][0]
