@@ -226,6 +226,20 @@ def test_invalid_or_unsupported_expressions_are_rejected(expression: str) -> Non
         parse_expression(expression)
 
 
+def test_the_authorizer_cache_drops_expired_tokens_instead_of_growing_all_day() -> None:
+    from local_runtime import apigw
+
+    authorizer = apigw.Authorizer(name="a", function_id="f", header="Authorization", validation=None, ttl_s=300)
+    # Given a full cache of results for tokens whose time has passed (never presented again)
+    for i in range(apigw.PRUNE_AT):
+        authorizer.cache[f"old-{i}"] = (time.monotonic() - 1, {"principalId": str(i)})
+    authorizer.cache["live"] = (time.monotonic() + 300, {"principalId": "live"})
+    # When another token is remembered, Then the expired ones are dropped and the live ones kept
+    authorizer.remember("fresh", {"principalId": "fresh"})
+    assert sorted(authorizer.cache) == ["fresh", "live"]
+    assert authorizer.cached("fresh") == {"principalId": "fresh"}
+
+
 def test_clock_is_settable_and_keeps_ticking() -> None:
     clock = Clock("2026-11-03T10:00:00Z")
     assert abs((clock.now() - parse_time("2026-11-03T10:00:00Z")).total_seconds()) < 1
