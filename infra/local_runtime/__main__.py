@@ -52,6 +52,7 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     from local_runtime.runtime import LocalRuntime, operator_key
+    from local_runtime.state import StateError
 
     runtime = LocalRuntime(
         args.template, api_port=args.api_port, aws_port=args.aws_port, clock=args.clock, state_dir=state_dir
@@ -61,6 +62,9 @@ def main() -> int:
     except OSError as error:
         reason = error.strerror if error.errno == errno.EADDRINUSE else error
         print(f"local runtime: cannot start: {reason}", file=sys.stderr)
+        return 1
+    except StateError as error:
+        print(f"local runtime: cannot start: {error}", file=sys.stderr)
         return 1
     try:
         print(describe(runtime, operator_key()), flush=True)

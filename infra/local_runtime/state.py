@@ -60,6 +60,10 @@ def _decode(value: Any) -> Any:
     return value
 
 
+class StateError(RuntimeError):
+    """The kept state cannot be restored."""
+
+
 @dataclass
 class Restored:
     items: int = 0
@@ -95,17 +99,32 @@ class StateStore:
         """Seconds the local clock was ahead of real time when the snapshot was taken (None: no snapshot)."""
         if not self.exists():
             return None
-        manifest = json.loads((self.snapshot / MANIFEST).read_text())
-        return float(manifest.get("clock_offset_s", 0.0))
+        try:
+            return float(json.loads((self.snapshot / MANIFEST).read_text()).get("clock_offset_s", 0.0))
+        except (ValueError, AttributeError):
+            return None  # restore() says what is wrong with it
 
     def restore(self) -> Restored:
-        restored = Restored()
+        """Put the snapshot back (nothing if there is none); StateError if it cannot be read or applied."""
         if not self.exists():
-            self.restored = restored
-            return restored
-        manifest = json.loads((self.snapshot / MANIFEST).read_text())
+            self.restored = Restored()
+            return self.restored
+        try:
+            return self._restore(json.loads((self.snapshot / MANIFEST).read_text()))
+        except StateError:
+            raise
+        except Exception as error:
+            raise StateError(
+                f"the state in {self.folder} cannot be restored ({error}); `make reset` clears it"
+            ) from error
+
+    def _restore(self, manifest: dict[str, Any]) -> Restored:
+        restored = Restored()
         if manifest.get("format") != FORMAT:
-            raise ValueError(f"{self.snapshot}: snapshot format {manifest.get('format')!r}, expected {FORMAT}")
+            raise StateError(
+                f"the state in {self.folder} has format {manifest.get('format')!r}, this runtime reads {FORMAT}; "
+                "`make reset` clears it"
+            )
         resources = self.runtime.template.resources
         for logical_id, items in manifest.get("tables", {}).items():
             if logical_id not in resources or logical_id not in self.runtime.catalog.physical:

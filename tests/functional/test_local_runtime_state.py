@@ -128,3 +128,12 @@ def _proxy(method: str, path: str, body: dict[str, Any]) -> dict[str, Any]:
         "body": json.dumps(body),
         "isBase64Encoded": False,
     }
+
+
+def test_a_state_that_cannot_be_read_stops_the_start_with_a_way_out(tmp_path: Path) -> None:
+    from local_runtime.state import StateError
+
+    (tmp_path / "state" / "snapshot").mkdir(parents=True)
+    (tmp_path / "state" / "snapshot" / "state.json").write_text("{not json")
+    with pytest.raises(StateError, match="make reset"):
+        _runtime(tmp_path / "state").start()
