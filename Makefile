@@ -48,8 +48,13 @@ demo: venv ## Start the local runtime and run the whole story end to end, then s
 	$(BIN)/python -m demo
 
 .PHONY: up
-up: venv ## Run the local runtime in the foreground (API on 127.0.0.1:3000, Ctrl-C stops)
+up: venv ## Run the local runtime in the foreground (API on 127.0.0.1:3000, state kept in .audiens/state, Ctrl-C stops)
 	$(BIN)/python -m local_runtime
+
+.PHONY: reset
+reset: ## Clear the local runtime's kept state (accounts, files, queues, outbox): the next `make up` starts empty
+	rm -rf .audiens/state
+	@echo "The local runtime's state (.audiens/state) is cleared."
 
 .PHONY: test
 test: venv ## Unit, functional and end-to-end tests (the local runtime is started for real)
