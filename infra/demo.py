@@ -18,7 +18,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "infra"), str(ROOT / "layers" / "common")]
 
-from local_client import Client, UnexpectedStatusError, eventually  # noqa: E402
+from local_client import Client, UnexpectedStatusError  # noqa: E402
 
 STORY_STARTS = "2026-10-01T09:00:00Z"
 
@@ -36,16 +36,36 @@ def chapter(title: str) -> None:
     say(f"== {title} " + "=" * max(0, 70 - len(title)))
 
 
+IDLE_STEP_S = 50  # one /_local/idle wait, under the client's 60 s read timeout
+
+
+def settle(api: Client, timeout: float = 60.0) -> None:
+    """Return once the work already triggered (queues, S3 events, schedules, emails) is done: /_local/idle."""
+    deadline = time.monotonic() + timeout
+    while True:
+        step = max(1.0, min(IDLE_STEP_S, deadline - time.monotonic()))
+        reply = api.post("/_local/idle", {"timeout": step}, expect=(200, 504))
+        if reply.status == 200:
+            return
+        if time.monotonic() >= deadline:
+            raise DemoError(f"the local runtime is still busy after {timeout:g} s: {reply.body['error']['details']}")
+
+
 def set_clock(api: Client, now: str) -> None:
-    api.post("/_local/clock", {"now": now}, expect=200)
+    """Move the local clock and return once the schedules it passed, and what they triggered, are done."""
+    reply = api.post("/_local/clock", {"now": now, "wait": True, "timeout": IDLE_STEP_S}, expect=(200, 504)).body
+    if "error" in reply:
+        settle(api)
     say(f"   [clock] {now}")
 
 
-def wait_for(what: str, check: Any, timeout: float = 30.0) -> Any:
-    try:
-        return eventually(check, timeout=timeout, interval=0.2)
-    except TimeoutError:
-        raise DemoError(f"timed out waiting for {what}") from None
+def wait_for(api: Client, what: str, check: Any, timeout: float = 60.0) -> Any:
+    """What ``check`` finds once the runtime is idle; a DemoError if the work did not produce it."""
+    settle(api, timeout)
+    found = check()
+    if not found:
+        raise DemoError(f"{what}: not there once the local runtime was idle")
+    return found
 
 
 # ---------------------------------------------------------------------------------------------- chapters
@@ -62,7 +82,7 @@ def accounts_chapter(api: Client) -> dict[str, str]:
         emails = api.get("/_local/outbox", expect=200).body["emails"]
         return next((e for e in emails if "data@northwind.example" in json.dumps(e["to"])), None)
 
-    email = wait_for("the activation email", activation_email)
+    email = wait_for(api, "the activation email", activation_email)
     token = re.search(r"token=([A-Za-z0-9_\-]+)", email["body"])
     if not token:
         raise DemoError("no activation link in the email")
@@ -87,9 +107,9 @@ def accounts_chapter(api: Client) -> dict[str, str]:
     retry = {"company_name": "Forgotten Co", "email": "later@forgotten.example", "roles": ["buyer"]}
     taken = api.post("/v1/accounts", retry, expect=409).body
     say(f"   signing up again with that email on 2026-10-01 -> 409 {taken['error']['code']}")
-    set_clock(api, "2026-10-09T02:59:58Z")
+    set_clock(api, "2026-10-09T03:00:00Z")
     say("   ... the clock passes 03:00 UTC, when the daily maintenance schedule fires")
-    wait_for("the daily run to expire the account", lambda: api.post("/v1/accounts", retry).status == 201, timeout=20)
+    wait_for(api, "the daily run to expire the account", lambda: api.post("/v1/accounts", retry).status == 201)
     say("   the pending account expired and its email is free again: sign-up -> 201")
     return {"provider_key": key}
 
@@ -336,7 +356,7 @@ def marketplace_chapter(api: Client, cast: dict[str, Any]) -> WebhookReceiver:
         key=cast["acme"],
         expect=201,
     )
-    push = wait_for("the webhook push", lambda: receiver.received[:1])[0]
+    push = wait_for(api, "the webhook push", lambda: receiver.received[:1])[0]
     body = push["body"]
     say(
         f"   webhook received {body.get('action')} {body.get('name')!r} / {body.get('category')!r}, "
@@ -380,7 +400,7 @@ def usage_chapter(api: Client, runtime: Any, cast: dict[str, Any]) -> None:
         done = [u for u in uploads if u["status"] != "pending"]
         return uploads if len(done) >= 2 else None
 
-    for upload in wait_for("both uploads to finish", terminal):
+    for upload in wait_for(api, "both uploads to finish", terminal):
         errors = [(e["line"], e["code"]) for e in upload.get("errors", [])]
         say(f"   upload {upload['upload_id']}: {upload['status']} ({upload['rows']} rows) {errors or ''}")
     current = api.get("/v1/usage/2026-10/segments", key=cast["acme"], expect=200).body
@@ -390,7 +410,7 @@ def usage_chapter(api: Client, runtime: Any, cast: dict[str, Any]) -> None:
 
 def close_chapter(api: Client, cast: dict[str, Any]) -> None:
     chapter("6. The monthly close: invoices, payouts and revenue")
-    set_clock(api, "2026-11-05T23:59:58Z")
+    set_clock(api, "2026-11-06T00:00:00Z")
     say("   ... 00:00 UTC on the 6th: the EventBridge Scheduler schedule closes October")
     operator = cast["operator"]
 
@@ -398,7 +418,7 @@ def close_chapter(api: Client, cast: dict[str, Any]) -> None:
         reply = api.get("/v1/admin/billing-runs/2026-10", key=operator)
         return reply.body if reply.status == 200 and reply.body["status"] == "completed" else None
 
-    run = wait_for("the billing run to complete", completed, timeout=60)
+    run = wait_for(api, "the billing run to complete", completed, timeout=120)
     say(f"   billing run {run['run_id']}: {run['status']} · trigger {run['trigger']} · period {run['period_state']}")
     invoices = api.get("/v1/invoices?period=2026-10", key=operator, expect=200).body["invoices"]
     for invoice in invoices:

@@ -28,7 +28,7 @@ sys.path[:0] = [str(ROOT / "infra"), str(ROOT / "layers" / "common")]
 from demo import Client, DemoError, chapter, say, set_clock, wait_for  # noqa: E402
 
 PERIOD = "2026-10"
-BEFORE_CLOSE = "2026-11-05T23:59:57Z"  # the schedule fires at 00:00 UTC on the 6th
+CLOSE_TIME = "2026-11-06T00:00:00Z"  # the schedule fires at 00:00 UTC on the 6th
 OPERATOR_KEY = "aud_operator_demo_key_0123456789abcdef"
 
 
@@ -48,7 +48,7 @@ def _wait_for_run(api: Client, operator_key: str, period: str, timeout: float) -
         reply = api.get(f"/v1/admin/billing-runs/{period}", key=operator_key)
         return reply.body if reply.status == 200 and reply.body["status"] == "completed" else None
 
-    run: dict[str, Any] = wait_for(f"the close of {period} to complete", completed, timeout=timeout)
+    run: dict[str, Any] = wait_for(api, f"the close of {period} to complete", completed, timeout=timeout)
     return run
 
 
@@ -64,7 +64,7 @@ def billing_chapter(
 ) -> dict[str, Any]:
     """Close ``period`` through the schedule and show every document; returns the completed run."""
     chapter(f"{number}The monthly close: the schedule freezes {period}, invoices and payouts fan out".strip())
-    set_clock(api, BEFORE_CLOSE)
+    set_clock(api, CLOSE_TIME)
     say("   ... 00:00 UTC on the 6th: the reporting window closes and the monthly-close schedule fires")
     started = time.monotonic()
     run = _wait_for_run(api, operator_key, period, timeout)

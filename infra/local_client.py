@@ -72,8 +72,15 @@ class Client:
     def put(self, path: str, body: Any = None, **kw: Any) -> Reply:
         return self.request("PUT", path, body, **kw)
 
+    def patch(self, path: str, body: Any = None, **kw: Any) -> Reply:
+        return self.request("PATCH", path, body, **kw)
+
     def delete(self, path: str, **kw: Any) -> Reply:
         return self.request("DELETE", path, **kw)
+
+    def idle(self, timeout: float = 50.0) -> Reply:
+        """Local runtime only: return once the work already triggered (queues, S3 events, schedules) is done."""
+        return self.post("/_local/idle", {"timeout": timeout}, expect=200)
 
 
 def eventually(check: Callable[[], Any], timeout: float = 20.0, interval: float = 0.1) -> Any:

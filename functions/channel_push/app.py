@@ -19,7 +19,8 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from audiens.observability import logger
+from audiens.config import get_settings
+from audiens.observability import count, logger, metrics
 from audiens.wiring import channel_service, push_queue
 
 # A batch whose pushes all failed is an expected outcome (a receiver is down), not a function error: every
@@ -48,11 +49,15 @@ def _push(record: SQSRecord) -> None:
         mapping_id, version = str(message["mapping_id"]), int(message["version"])
         outcome = channel_service().push(mapping_id, version, receive_count=receive_count, now=datetime.now(UTC))
     except Exception:
+        count("ChannelPushesFailed")
+        if receive_count >= get_settings().channel_push_max_receives:
+            count("ChannelPushesDeadLettered")
         _back_off(record, receive_count)
         raise
     logger.info("push processed", extra={"mapping_id": mapping_id, "version": version, "outcome": outcome})
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     return process_partial_response(event=event, record_handler=_push, processor=processor, context=context)

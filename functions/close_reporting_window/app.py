@@ -2,22 +2,44 @@
 
 The period comes from the event's ``time`` (the scheduled time), never from the clock: a late or retried
 delivery closes the same month, and a second delivery finds the run and changes nothing.
+
+A second schedule (``"schedule": "close-check"``, at CloseDeadlineHour on the 6th) only looks: it records
+the metric ``CloseNotCompleted`` (1 when the previous month's run is missing or not ``completed``, else 0),
+which the ``CloseNotCompletedAlarm`` of template.yaml watches.
 """
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from audiens.domain.periods import parse_timestamp, rfc3339
-from audiens.observability import logger
+from audiens.domain.periods import Period, parse_timestamp, rfc3339
+from audiens.errors import NotFoundError
+from audiens.observability import count, logger, metrics
 from audiens.wiring import billing_service
 
 
+def check_close(now: datetime) -> dict[str, Any]:
+    period = Period.of(now).previous()
+    try:
+        status = billing_service().run_report(period).run.status
+    except NotFoundError:
+        status = "missing"
+    completed = status == "completed"
+    count("CloseNotCompleted", 0 if completed else 1)
+    if not completed:
+        logger.error("the monthly close is not completed", extra={"period": str(period), "status": status})
+    return {"time": rfc3339(now), "period": str(period), "status": status, "completed": completed}
+
+
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     now = parse_timestamp(str(event["time"]))
+    if event.get("schedule") == "close-check":
+        return check_close(now)
     result = billing_service().close(now=now, trigger=str(event.get("schedule") or "schedule"))
     run = result.run
     summary = {

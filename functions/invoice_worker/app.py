@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from audiens.config import get_settings
 from audiens.domain.periods import Period
-from audiens.observability import logger
+from audiens.observability import count, logger, metrics
 from audiens.services.billing import RunCache
 from audiens.wiring import billing_service
 
@@ -41,13 +41,17 @@ def _invoice(record: SQSRecord) -> None:
         attempts = int(record.attributes.approximate_receive_count)
         if attempts >= get_settings().billing_job_max_receives:
             logger.exception("invoice job failed for good; it goes to the DLQ", extra={"job": job})
+            count("BillingJobsDeadLettered")
             service.record_failure(
                 kind="invoice", period=period, entity_id=job["buyer_id"], error=repr(error), attempts=attempts, now=now
             )
         raise
+    if outcome == "created":
+        count("InvoicesIssued")
     logger.info("invoice job", extra={"job": job, "outcome": outcome})
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     _runs.clear()

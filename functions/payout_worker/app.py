@@ -16,7 +16,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from audiens.config import get_settings
 from audiens.domain.periods import Period
-from audiens.observability import logger
+from audiens.observability import count, logger, metrics
 from audiens.services.billing import RunCache
 from audiens.wiring import billing_service
 
@@ -41,6 +41,7 @@ def _payout(record: SQSRecord) -> None:
         attempts = int(record.attributes.approximate_receive_count)
         if attempts >= get_settings().billing_job_max_receives:
             logger.exception("payout job failed for good; it goes to the DLQ", extra={"job": job})
+            count("BillingJobsDeadLettered")
             service.record_failure(
                 kind="payout",
                 period=period,
@@ -50,9 +51,12 @@ def _payout(record: SQSRecord) -> None:
                 now=now,
             )
         raise
+    if outcome == "created":
+        count("PayoutsIssued")
     logger.info("payout job", extra={"job": job, "outcome": outcome})
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     _runs.clear()

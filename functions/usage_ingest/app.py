@@ -15,7 +15,7 @@ from urllib.parse import unquote_plus
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from audiens.domain.periods import parse_timestamp
-from audiens.observability import logger
+from audiens.observability import count, logger, metrics
 from audiens.services.usage import ObjectCreated, UsageService
 from audiens.wiring import usage_service
 
@@ -45,6 +45,7 @@ def parse_object_created(event: dict[str, Any]) -> ObjectCreated | None:
     )
 
 
+@metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(
     event: dict[str, Any], context: LambdaContext, service: UsageService | None = None
@@ -56,6 +57,10 @@ def lambda_handler(
     record = (service or usage_service()).ingest(created)
     if record is None:
         return {"status": "ignored", "key": created.key}
+    count(f"UsageFiles{record.status.title()}")  # UsageFilesAccepted | UsageFilesRejected | UsageFilesDuplicate
+    if record.status != "duplicate":
+        count("UsageRowsAccepted", record.accepted_rows)
+        count("UsageRowsRejected", record.rejected_rows)
     return {
         "status": record.status,
         "upload_id": record.upload_id,

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 def main() -> int:
     import argparse
+    import errno
     import logging
     import os
     import signal
@@ -49,11 +50,8 @@ def main() -> int:
     try:
         runtime.start()
     except OSError as error:
-        print(
-            f"local runtime: cannot start: {error} (is another instance using the ports? "
-            f"set AUDIENS_API_PORT / AUDIENS_AWS_PORT)",
-            file=sys.stderr,
-        )
+        reason = error.strerror if error.errno == errno.EADDRINUSE else error
+        print(f"local runtime: cannot start: {reason}", file=sys.stderr)
         return 1
     try:
         print(describe(runtime, operator_key()), flush=True)

@@ -22,10 +22,14 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
+from . import moto_patches, s3_auth
+
 log = logging.getLogger("local_runtime")
 
 ACCOUNT_ID = "123456789012"  # moto's default account; every ARN the runtime builds uses it
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
+# The access keys the local AWS knows (what a presigned URL must be signed with): the functions' own.
+CREDENTIALS = {DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"]: DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
 
 
 # DynamoDB data-plane operations: their results are already wire-format JSON (AttributeValue maps).
@@ -193,6 +197,13 @@ def _keep_alive_moto_server(port: int) -> Any:
             with contextlib.suppress(OSError):
                 super().finish()
 
+        def log_error(self, format: str, *args: Any) -> None:
+            """An idle keep-alive connection timing out is routine (DEBUG); werkzeug logs it as an ERROR."""
+            if format.startswith("Request timed out"):
+                log.debug("moto: %s", format % args)
+            else:
+                log.error("moto: %s", format % args)
+
         def run_wsgi(self) -> None:
             if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
                 self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
@@ -204,8 +215,14 @@ def _keep_alive_moto_server(port: int) -> Any:
             environ["wsgi.input"] = io.BytesIO(body)
             environ["CONTENT_LENGTH"] = str(len(body))
             environ.pop("wsgi.input_terminated", None)
+            dynamodb = self.command == "POST" and environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_2012")
+            refusal = None if dynamodb else s3_auth.check(self.command, self.path, self.headers, CREDENTIALS)
             try:
-                if self.command == "POST" and environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_2012"):
+                if refusal is not None:
+                    status = f"{refusal.status} {HTTPStatus(refusal.status).phrase}"
+                    headers, data = [("Content-Type", "application/xml")], refusal.xml()
+                    log.info("s3: %s %s refused: %s", self.command, self.path.partition("?")[0], refusal.code)
+                elif dynamodb:
                     status, headers, data = _dynamodb_direct(environ)
                 else:
                     status, headers, data = _call_wsgi(self.server.app, environ)
@@ -232,7 +249,9 @@ def _keep_alive_moto_server(port: int) -> Any:
             try:
                 self._server = make_server(self._ip_address, self._port, app, True, request_handler=KeepAliveHandler)
             except SystemExit:  # werkzeug exits the process when the port is taken
-                raise OSError(errno.EADDRINUSE, f"127.0.0.1:{self._port} is already in use") from None
+                raise OSError(
+                    errno.EADDRINUSE, f"the AWS port 127.0.0.1:{self._port} is already in use (set AUDIENS_AWS_PORT)"
+                ) from None
             self._thread = threading.Thread(target=self._server.serve_forever, name="moto", daemon=True)
             self._thread.start()
             self._server_ready_event.set()
@@ -261,7 +280,13 @@ class Moto:
         self._undo_speedups: Callable[[], None] | None = None
 
     def start(self) -> None:
-        self._undo_speedups = speed_up_moto()
+        undo_speedups, undo_memory_fixes = speed_up_moto(), moto_patches.apply()
+
+        def undo() -> None:
+            undo_memory_fixes()
+            undo_speedups()
+
+        self._undo_speedups = undo
         self._server.start()
         host, port = self._server.get_host_and_port()
         self.endpoint = f"http://{host}:{port}"

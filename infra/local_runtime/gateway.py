@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import importlib.util
 import json
 import logging
 import re
 import socket
 import threading
+import time
 import uuid
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -18,6 +20,7 @@ from urllib.parse import parse_qsl, unquote, urlsplit
 from . import apigw
 from .apigw import MAX_BODY_BYTES, AuthorizerConfigurationError, MalformedResponseError, RestApi, Route
 from .clock import rfc3339
+from .runtime import StillBusyError
 
 if TYPE_CHECKING:
     from .runtime import LocalRuntime
@@ -27,6 +30,9 @@ log = logging.getLogger("local_runtime")
 DRAIN_LIMIT = 64 * 1024 * 1024  # read and discard up to this much of a too-large body, to answer 413 cleanly
 FLUSH_PATH = re.compile(r"^/_local/apigateway/restapis/([^/]+)/stages/([^/]+)/cache/authorizers/?$")
 RUN_PATH = re.compile(r"^/_local/schedules/([^/]+)/run/?$")
+DEFAULT_IDLE_TIMEOUT_S = 30
+MAX_IDLE_TIMEOUT_S = 300
+ALLOWED_METHODS = ("DELETE", "GET", "HEAD", "OPTIONS", "PATCH", "POST", "PUT")  # API Gateway's
 
 SWAGGER_HTML = """<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><title>Audiens API (local)</title>
@@ -97,6 +103,27 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _dispatch
 
+    def __getattr__(self, name: str) -> Any:
+        """Any other method (TRACE, CONNECT, PROPFIND...) is answered 405, not http.server's 501 HTML page."""
+        if name.startswith("do_"):
+            return self._unsupported_method
+        raise AttributeError(name)
+
+    def _unsupported_method(self) -> None:
+        try:
+            if self.read_body() is None:
+                self.close_connection = True
+        except ValueError:
+            self.close_connection = True
+        self.respond(
+            405,
+            {"Content-Type": "application/json", "Allow": ", ".join(ALLOWED_METHODS)},
+            error_body(
+                "method_not_allowed",
+                f"The {self.command} method is not supported; use one of {', '.join(ALLOWED_METHODS)}.",
+            ),
+        )
+
     def respond(self, status: int, headers: list[tuple[str, str]] | dict[str, str], body: bytes) -> None:
         items = list(headers.items()) if isinstance(headers, dict) else list(headers)
         reason = self.responses.get(status, ("",))[0]
@@ -142,7 +169,14 @@ class _Handler(BaseHTTPRequestHandler):
 class Gateway:
     def __init__(self, runtime: LocalRuntime, port: int) -> None:
         self.runtime = runtime
-        self.server = _Server(("127.0.0.1", port), self)
+        try:
+            self.server = _Server(("127.0.0.1", port), self)
+        except OSError as error:
+            if error.errno != errno.EADDRINUSE:
+                raise
+            raise OSError(
+                errno.EADDRINUSE, f"the API port 127.0.0.1:{port} is already in use (set AUDIENS_API_PORT)"
+            ) from None
         self.port = self.server.server_address[1]
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread: threading.Thread | None = None
@@ -289,6 +323,8 @@ class Gateway:
             self._json(request, 200, {"now": rfc3339(runtime.clock.now())})
         elif path == "/_local/clock" and method == "POST":
             self._set_clock(request, body)
+        elif path == "/_local/idle" and method == "POST":
+            self._idle(request, body)
         elif path == "/_local/schedules" and method == "GET":
             self._json(request, 200, {"schedules": runtime.scheduler.describe()})
         elif (match := RUN_PATH.match(path)) and method == "POST":
@@ -336,21 +372,88 @@ class Gateway:
                 error_body("not_found", f"No local endpoint {method} {path}."),
             )
 
-    def _set_clock(self, request: _Handler, body: bytes) -> None:
+    def _payload(self, request: _Handler, body: bytes) -> dict[str, Any] | None:
+        """The JSON object of a ``/_local`` POST ({} for no body); None once a 400/422 has been answered."""
         try:
-            payload = json.loads(body or b"null")
+            payload = json.loads(body) if body.strip() else {}
         except ValueError:
             request.respond(
                 400,
                 {"Content-Type": "application/json"},
                 error_body("malformed_json", "The request body is not valid JSON."),
             )
+            return None
+        if not isinstance(payload, dict):
+            request.respond(
+                422,
+                {"Content-Type": "application/json"},
+                error_body("validation_error", "The request body must be a JSON object."),
+            )
+            return None
+        return payload
+
+    def _wait_options(self, request: _Handler, payload: dict[str, Any]) -> float | None:
+        """The ``timeout`` (seconds) of a waiting request; None once a 422 has been answered."""
+        timeout = payload.get("timeout", DEFAULT_IDLE_TIMEOUT_S)
+        if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= MAX_IDLE_TIMEOUT_S:
+            request.respond(
+                422,
+                {"Content-Type": "application/json"},
+                error_body(
+                    "validation_error",
+                    f"timeout is a number of seconds, more than 0 and at most {MAX_IDLE_TIMEOUT_S}.",
+                    [{"field": "timeout", "code": "invalid_timeout", "message": f"got {timeout!r}"}],
+                ),
+            )
+            return None
+        return float(timeout)
+
+    def _answer_when_idle(self, request: _Handler, timeout: float, reply: dict[str, Any]) -> None:
+        started = time.monotonic()
+        try:
+            self.runtime.wait_idle(timeout=timeout)
+        except StillBusyError as error:
+            request.respond(
+                504,
+                {"Content-Type": "application/json"},
+                error_body("still_busy", f"The local runtime is still busy after {timeout:g} s.", error.busy),
+            )
             return
-        value = payload.get("now") if isinstance(payload, dict) else None
+        waited_ms = round((time.monotonic() - started) * 1000)
+        self._json(request, 200, {**reply, "idle": True, "waited_ms": waited_ms})
+
+    def _idle(self, request: _Handler, body: bytes) -> None:
+        payload = self._payload(request, body)
+        timeout = None if payload is None else self._wait_options(request, payload)
+        if timeout is not None:
+            self._answer_when_idle(request, timeout, {"now": rfc3339(self.runtime.clock.now())})
+
+    def _set_clock(self, request: _Handler, body: bytes) -> None:
+        payload = self._payload(request, body)
+        if payload is None:
+            return
+        value = payload.get("now")
+        wait = payload.get("wait", False)
         try:
             if not isinstance(value, str):
                 raise ValueError("now must be an RFC 3339 string")
+            if not isinstance(wait, bool):
+                raise TypeError("wait must be true or false")
+            timeout = self._wait_options(request, payload) if wait else 0.0
+            if timeout is None:
+                return
             moment = self.runtime.clock.set(value)
+        except TypeError as error:
+            request.respond(
+                422,
+                {"Content-Type": "application/json"},
+                error_body(
+                    "validation_error",
+                    'Send {"now": "<RFC 3339 time>", "wait": true} to wait for the work the new time triggers.',
+                    [{"field": "wait", "code": "invalid_wait", "message": str(error)}],
+                ),
+            )
+            return
         except ValueError as error:
             request.respond(
                 422,
@@ -362,7 +465,11 @@ class Gateway:
                 ),
             )
             return
-        self._json(request, 200, {"now": rfc3339(moment)})
+        if not wait:
+            self._json(request, 200, {"now": rfc3339(moment)})
+            return
+        self.runtime.scheduler.check()  # the occurrences the jump passed are queued before the wait starts
+        self._answer_when_idle(request, timeout, {"now": rfc3339(moment)})
 
     def _run_schedule(self, request: _Handler, name: str) -> None:
         schedule = self.runtime.scheduler.find(name)

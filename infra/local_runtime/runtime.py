@@ -41,6 +41,14 @@ SUPPORTED_EVENTS = ("Api", "SQS", "EventBridgeRule", "Schedule", "ScheduleV2")
 EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
+class StillBusyError(TimeoutError):
+    """wait_idle's time ran out; ``busy`` names what was still going on."""
+
+    def __init__(self, timeout: float, busy: list[str]) -> None:
+        super().__init__(f"the local runtime is still busy after {timeout:g} s: {', '.join(busy)}")
+        self.busy = busy
+
+
 def operator_key() -> str:
     return os.environ.get("AUDIENS_OPERATOR_KEY") or DEFAULT_OPERATOR_KEY
 
@@ -388,7 +396,10 @@ class LocalRuntime:
         return sum(int(v) for v in attributes.values())
 
     def wait_idle(self, timeout: float = 10.0) -> None:
-        """Block until every polled queue and tap is empty and nothing is running; TimeoutError otherwise."""
+        """Block until no schedule is due, every polled queue and tap is empty and no function is running.
+
+        Raises StillBusyError (a TimeoutError) naming what is still busy when ``timeout`` runs out.
+        """
         deadline = time.monotonic() + timeout
         quiet = 0
         while True:
@@ -401,7 +412,7 @@ class LocalRuntime:
             if quiet >= 2:
                 return
             if time.monotonic() > deadline:
-                raise TimeoutError(f"the local runtime is still busy after {timeout} s: {', '.join(busy)}")
+                raise StillBusyError(timeout, busy)
             time.sleep(0.05)
 
     def queue_stats(self) -> list[dict[str, Any]]:

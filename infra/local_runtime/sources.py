@@ -23,6 +23,7 @@ import re
 import threading
 from abc import ABC, abstractmethod
 from typing import TYPE_CHECKING, Any
+from urllib.parse import quote_plus
 
 from .clock import rfc3339
 
@@ -38,6 +39,15 @@ TAP_TARGET_ID = "local-runtime-tap"
 
 def backoff_seconds(receive_count: int) -> int:
     return int(min(2 ** max(receive_count - 1, 0), 30))
+
+
+def s3_event_key(key: str) -> str:
+    """An object key as S3 writes it in its event notifications: URL-encoded, a space as ``+``, ``/`` kept.
+
+    moto puts the raw key in the event; a consumer that decodes it as it must on AWS (``unquote_plus``)
+    then decoded it a second time (``a+b.csv`` became ``a b.csv``, ``%41`` became ``A``).
+    """
+    return quote_plus(key, safe="/")
 
 
 def queue_name_of(url_or_arn: str) -> str:
@@ -250,6 +260,8 @@ class EventBridgeSource(_Poller):
             detail = event.get("detail")
             if event.get("source") == "aws.s3" and isinstance(detail, dict) and isinstance(detail.get("object"), dict):
                 obj = detail["object"]
+                if isinstance(obj.get("key"), str):
+                    obj["key"] = s3_event_key(obj["key"])
                 if "eTag" in obj:
                     obj.setdefault("etag", obj.pop("eTag"))
                 if detail.get("source-ip-address") == "1.2.3.4":

@@ -179,6 +179,7 @@ OWNED = {
     "trait_id": "provider",
     "segment_id": "provider",
     "feed_id": "provider",
+    "plan_id": "provider",
     "destination_id": "provider",
     "key_id": "provider",
     "buyer_id": "buyer",
@@ -191,6 +192,7 @@ OWNED = {
 BODIES: dict[str, Any] = {
     "POST /v1/destinations/{destination_id}/segments": {"segment_id": "seg_00000000000000000000"},
     "PUT /v1/feeds/{feed_id}/discounts/{buyer_id}": {"discount_pct": "10"},
+    "PATCH /v1/feeds/{feed_id}/plans/{plan_id}": {"price": "12.00"},
     "POST /v1/invoices/{invoice_id}/void": {"reason": "issued twice"},
     "PATCH /v1/segments/{segment_id}": {"name": "renamed"},
     "POST /v1/sources/{source_id}/events": {"events": [{"user_id": "u1"}]},
@@ -220,7 +222,8 @@ def _tenant(http: Client, new_account: Any) -> dict[str, Any]:
         "visibility": "private",
         "plans": [{"use_cases": ["segments_and_overlap"], "unit": "flat_fee", "price": "10.00"}],
     }
-    ids["feed_id"] = http.post("/v1/feeds", draft, key=provider["api_key"], expect=201).body["feed_id"]
+    created = http.post("/v1/feeds", draft, key=provider["api_key"], expect=201).body
+    ids["feed_id"], ids["plan_id"] = created["feed_id"], created["plans"][0]["plan_id"]
     ids["key_id"] = http.get("/v1/api-keys", key=provider["api_key"], expect=200).body["api_keys"][0]["key_id"]
     upload = http.post("/v1/usage/2026-11/uploads", {"kind": "segments"}, key=buyer["api_key"])
     ids["upload_id"] = upload.body["upload_id"] if upload.status == 201 else "upl_00000000000000000000"

@@ -5,15 +5,14 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from tests.e2e.client import Client, eventually
+from tests.e2e.client import Client
 
 
 def _email_to(http: Client, address: str) -> dict[str, Any]:
-    def find() -> Any:
-        emails = http.get("/_local/outbox").body["emails"]
-        return next((e for e in reversed(emails) if address in str(e["to"])), None)
-
-    return eventually(find)
+    http.idle()  # the email worker has run: the outbox is complete, no polling
+    emails = http.get("/_local/outbox").body["emails"]
+    email: dict[str, Any] = next(e for e in reversed(emails) if address in str(e["to"]))
+    return email
 
 
 def test_sign_up_activation_email_and_first_key(http: Client) -> None:
@@ -83,10 +82,11 @@ def test_clock_stamps_requests_and_fires_the_daily_schedule(http: Client, runtim
     body = {"company_name": "Never", "email": "never@e2e.example", "roles": ["buyer"]}
     assert http.post("/v1/accounts", body).status == 201
     assert http.post("/v1/accounts", body).status == 409
-    # When the clock passes 03:00 UTC more than 7 days later, the daily schedule fires by itself
-    http.post("/_local/clock", {"now": "2026-11-11T02:59:59Z"})
+    # When the clock passes 03:00 UTC more than 7 days later (and the daily schedule it fires has run)
+    moved = http.post("/_local/clock", {"now": "2026-11-11T03:00:00Z", "wait": True})
+    assert moved.status == 200 and moved.body["idle"] is True
     # Then the account expired and the email is free again
-    eventually(lambda: http.post("/v1/accounts", body).status == 201, timeout=30)
+    assert http.post("/v1/accounts", body).status == 201
 
 
 def test_local_endpoints_and_docs(http: Client) -> None:
@@ -98,3 +98,6 @@ def test_local_endpoints_and_docs(http: Client) -> None:
     assert spec.status == 200 and "/v1/me" in spec.body["paths"]
     run = http.post("/_local/schedules/DailyMaintenanceFunction.Daily/run")
     assert run.status in (200, 202)
+    idle = http.post("/_local/idle", {"timeout": 30})
+    assert idle.status == 200 and idle.body["idle"] is True
+    assert http.post("/_local/idle", {"timeout": "x"}).code == "validation_error"

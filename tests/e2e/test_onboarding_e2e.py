@@ -7,7 +7,7 @@ import json
 import urllib.request
 from typing import Any
 
-from tests.e2e.client import Client, eventually
+from tests.e2e.client import Client
 
 
 def test_a_file_dropped_in_the_source_bucket_feeds_traits_and_reports_its_bad_lines(
@@ -28,11 +28,8 @@ def test_a_file_dropped_in_the_source_bucket_feeds_traits_and_reports_its_bad_li
     )
 
     # Then the file is listed processed/failed with each bad line, and the good lines are kept
-    def finished() -> Any:
-        files = http.get(f"/v1/sources/{source.body['source_id']}/files", key=key).body["files"]
-        return files[0] if files and files[0]["status"] != "processing" else None
-
-    record = eventually(finished, timeout=30)
+    http.idle()
+    (record,) = http.get(f"/v1/sources/{source.body['source_id']}/files", key=key).body["files"]
     assert record["rows"] == 302 and record["accepted"] == 300 and record["rejected"] == 2
     assert sorted(e["line"] for e in record["errors"]) == [11, 51]
     # And a trait created afterwards is realized by those past events (exact below the sketch's nominal size)
@@ -46,7 +43,8 @@ def test_a_file_dropped_in_the_source_bucket_feeds_traits_and_reports_its_bad_li
     runtime.client("s3").put_object(
         Bucket=ingest["bucket"], Key=f"{ingest['prefix'].rstrip('/')}/again.ndjson", Body=body
     )
-    eventually(lambda: len(http.get(f"/v1/sources/{source.body['source_id']}/files", key=key).body["files"]) == 2)
+    http.idle()
+    assert len(http.get(f"/v1/sources/{source.body['source_id']}/files", key=key).body["files"]) == 2
     assert http.get(f"/v1/traits/{trait['trait_id']}", key=key).body["population"] == 100
 
 
@@ -84,7 +82,6 @@ def test_pixel_estimate_and_daily_analytics(http: Client, new_account: Any) -> N
     ).body
     assert http.post("/_local/schedules/DailyMaintenanceFunction.Daily/run").status in (200, 202)
     # Then the analytics series has the day's population
-    series = eventually(
-        lambda: http.get(f"/v1/segments/{segment['segment_id']}/analytics", key=key).body["series"], timeout=30
-    )
+    http.idle()
+    series = http.get(f"/v1/segments/{segment['segment_id']}/analytics", key=key).body["series"]
     assert series[-1]["population"] == 2

@@ -4,10 +4,11 @@ through the presigned URL or drop it into the usage bucket, and watch the upload
 
 from __future__ import annotations
 
+import urllib.error
 import urllib.request
 from typing import Any
 
-from tests.e2e.client import Client, eventually
+from tests.e2e.client import Client
 
 PERIOD = "2026-10"  # the runtime's clock starts on 2026-11-03: October's window is open
 
@@ -42,11 +43,8 @@ def _mapped_segment(http: Client, key: str) -> tuple[str, str]:
 
 
 def _upload(http: Client, key: str, upload_id: str) -> dict[str, Any]:
-    def finished() -> dict[str, Any] | None:
-        body: dict[str, Any] = http.get(f"/v1/usage/uploads/{upload_id}", key=key).body
-        return body if body["status"] != "pending" else None
-
-    result: dict[str, Any] = eventually(finished)
+    http.idle()  # S3 → EventBridge → UsageIngestFunction has run
+    result: dict[str, Any] = http.get(f"/v1/usage/uploads/{upload_id}", key=key).body
     return result
 
 
@@ -84,11 +82,9 @@ def test_given_the_csv_template_when_filled_and_uploaded_or_dropped_then_accepte
         Bucket=bucket, Key=f"{account['account_id']}/{PERIOD}/segments/again.csv", Body=filled
     )
 
-    def dropped() -> dict[str, Any] | None:
-        listed = http.get(f"/v1/usage/uploads?period={PERIOD}", key=key).body["uploads"]
-        return next((u for u in listed if u["key"].endswith("again.csv") and u["status"] != "pending"), None)
-
-    duplicate = eventually(dropped)
+    http.idle()
+    listed = http.get(f"/v1/usage/uploads?period={PERIOD}", key=key).body["uploads"]
+    duplicate = next(u for u in listed if u["key"].endswith("again.csv"))
     assert (duplicate["status"], duplicate["duplicate_of"], duplicate["origin"]) == (
         "duplicate",
         ticket["upload_id"],
@@ -109,10 +105,45 @@ def test_given_a_file_with_problems_when_dropped_then_rejected_with_every_line(
         Bucket=runtime.resource("UsageBucket"), Key=f"{account['account_id']}/{PERIOD}/segments/bad.csv", Body=body
     )
 
-    def rejected() -> dict[str, Any] | None:
-        listed = http.get("/v1/usage/uploads", key=key).body["uploads"]
-        return next((u for u in listed if u["status"] == "rejected"), None)
-
-    upload = eventually(rejected)
+    http.idle()
+    (upload,) = http.get("/v1/usage/uploads", key=key).body["uploads"]
+    assert upload["status"] == "rejected"
     assert [(e["line"], e["code"]) for e in upload["errors"]] == [(2, "values_not_supported"), (3, "not_found")]
     assert http.get(f"/v1/usage/{PERIOD}/segments", key=key).body["rows"][0]["usage"] is None
+
+
+def test_given_a_buyers_upload_url_when_re_aimed_at_another_buyers_prefix_then_s3_refuses_it(
+    http: Client, runtime: Any, new_account: Any
+) -> None:
+    buyer, other = new_account(["buyer"]), new_account(["buyer"])
+    ticket = http.post(f"/v1/usage/{PERIOD}/uploads", {"kind": "segments"}, key=buyer["api_key"]).body
+    url = ticket["upload_url"]
+    assert "X-Amz-Algorithm=AWS4-HMAC-SHA256" in url and buyer["account_id"] in url
+    re_aimed = url.replace(buyer["account_id"], other["account_id"], 1)
+    request = urllib.request.Request(re_aimed, data=b"x", method="PUT", headers={"Content-Type": "text/csv"})
+    try:
+        urllib.request.urlopen(request, timeout=30)
+        raise AssertionError("the re-aimed URL was accepted")
+    except urllib.error.HTTPError as error:
+        assert error.code == 403 and b"SignatureDoesNotMatch" in error.read()
+    listed = runtime.client("s3").list_objects_v2(Bucket=runtime.resource("UsageBucket"), Prefix=other["account_id"])
+    assert listed.get("KeyCount", 0) == 0
+
+
+def test_given_file_names_with_plus_and_percent_when_dropped_then_recorded_under_their_exact_keys(
+    http: Client, runtime: Any, new_account: Any
+) -> None:
+    account = new_account(["provider", "buyer"])
+    key = account["api_key"]
+    segment_id, destination_id = _mapped_segment(http, key)
+    body = f"Segment ID,Destination ID,Usage\n{segment_id},{destination_id},7\n".encode()
+    names = ["a+b.csv", "q4 100%41.csv"]
+    for name in names:
+        runtime.client("s3").put_object(
+            Bucket=runtime.resource("UsageBucket"), Key=f"{account['account_id']}/{PERIOD}/segments/{name}", Body=body
+        )
+    http.idle()
+    uploads = http.get(f"/v1/usage/uploads?period={PERIOD}", key=key).body["uploads"]
+    recorded = {u["key"].rsplit("/", 1)[-1]: u["status"] for u in uploads}
+    assert set(recorded) == set(names), recorded
+    assert sorted(recorded.values()) == ["accepted", "duplicate"]

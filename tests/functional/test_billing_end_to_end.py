@@ -57,7 +57,11 @@ def test_given_a_real_month_when_the_operator_closes_it_then_invoices_payouts_an
             _ok(subscribe(api, key, p["plan_id"], now=SUBSCRIBED), 201)
     _ok(
         api.call(
-            "PUT", f"/v1/feeds/{feed1['feed_id']}/discounts/{buyer['account_id']}", {"discount_pct": "10"}, key=p1.key
+            "PUT",
+            f"/v1/feeds/{feed1['feed_id']}/discounts/{buyer['account_id']}",
+            {"discount_pct": "10"},
+            key=p1.key,
+            now=SUBSCRIBED,
         )
     )
     # And a segment "sports OR music" mapped to a DSP destination, and a public segment of p2 at CPM 0.35

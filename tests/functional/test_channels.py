@@ -33,6 +33,21 @@ from tests.support.lambda_api import ApiClient, FakeContext, load_handler
 __all__ = ["make_account", "push_url", "stack"]  # module-scoped fixtures shared by these tests
 
 SECRET = "s3cr3t-shared-with-the-receiver"
+CUSTOMER_ACCOUNT = "210987654321"
+EXPORT_ROLE = f"arn:aws:iam::{CUSTOMER_ACCOUNT}:role/audiens-export"
+
+
+def customer_s3() -> Any:
+    """S3 as the customer's account (moto keeps each account's buckets apart)."""
+    sts = boto3.client("sts", region_name="us-east-1")
+    creds = sts.assume_role(RoleArn=EXPORT_ROLE, RoleSessionName="customer-setup")["Credentials"]
+    return boto3.client(
+        "s3",
+        region_name="us-east-1",
+        aws_access_key_id=creds["AccessKeyId"],
+        aws_secret_access_key=creds["SecretAccessKey"],
+        aws_session_token=creds["SessionToken"],
+    )
 
 
 @pytest.fixture
@@ -79,7 +94,7 @@ def test_the_catalog_has_seamless_and_wizard_channels(api: ApiClient, provider: 
     )
     assert channels["example_dsp"]["setup"] == "seamless"
     assert [s["step"] for s in channels["webhook"]["steps"]] == ["endpoint", "credentials"]
-    assert [s["step"] for s in channels["s3_export"]["steps"]] == ["bucket", "location"]
+    assert [s["step"] for s in channels["s3_export"]["steps"]] == ["bucket", "access", "location"]
     assert channels["webhook"]["steps"][1]["fields"][0] == {
         "name": "secret",
         "type": "string",
@@ -109,8 +124,17 @@ BAD_CONFIGS: list[tuple[str, dict[str, Any] | None, str, str]] = [
     ("s3_export", {}, "bucket", "bucket"),
     ("s3_export", {"bucket": "My_Bucket"}, "bucket", "bucket"),
     ("s3_export", {"bucket": "192.168.0.1"}, "bucket", "bucket"),
-    ("s3_export", {"bucket": "good-bucket", "prefix": "../up"}, "location", "prefix"),
-    ("s3_export", {"bucket": "good-bucket", "prefix": "/abs"}, "location", "prefix"),
+    ("s3_export", {"bucket": "good-bucket"}, "access", "role_arn"),
+    ("s3_export", {"bucket": "good-bucket", "role_arn": "arn:aws:iam::12345:role/x"}, "access", "role_arn"),
+    ("s3_export", {"bucket": "good-bucket", "role_arn": "arn:aws:s3:::good-bucket"}, "access", "role_arn"),
+    ("s3_export", {"bucket": "good-bucket", "role_arn": EXPORT_ROLE, "prefix": "../up"}, "location", "prefix"),
+    ("s3_export", {"bucket": "good-bucket", "role_arn": EXPORT_ROLE, "prefix": "/abs"}, "location", "prefix"),
+    ("s3_export", {"bucket": "good-bucket", "role_arn": EXPORT_ROLE, "external_id": "x"}, "config", "external_id"),
+    # the platform's own buckets (named ...-<platform account>) and roles are never an export target
+    ("s3_export", {"bucket": "audiens-usage-test-123456789012", "role_arn": EXPORT_ROLE}, "bucket", "bucket"),
+    ("s3_export", {"bucket": "good-bucket", "role_arn": "arn:aws:iam::123456789012:role/x"}, "access", "role_arn"),
+    # a bucket the role cannot write to (here: none exists) is not proven, so not stored
+    ("s3_export", {"bucket": "not-created-by-anyone", "role_arn": EXPORT_ROLE}, "access", "role_arn"),
     ("example_dsp", {"url": "https://x.example.com"}, "None", "url"),
 ]
 
@@ -146,8 +170,15 @@ def test_destinations_show_their_flag_and_never_their_secret(
     assert webhook.status == 201, webhook.body
     assert webhook.body["config"] == {"url": "https://hooks.example.com/audiens", "secret": "****iver"}
     assert (webhook.body["status"], webhook.body["content_optimization"]) == ("active", True)
-    s3 = _destination(api, provider.key, "s3_export", {"bucket": "partner-bucket", "prefix": "/audiens/"[1:]})
-    assert s3.body["config"] == {"bucket": "partner-bucket", "prefix": "audiens"}
+    customer_s3().create_bucket(Bucket="partner-bucket")
+    s3_config = {"bucket": "partner-bucket", "role_arn": EXPORT_ROLE, "prefix": "/audiens/"[1:]}
+    s3 = _destination(api, provider.key, "s3_export", s3_config)
+    assert s3.body["config"] == {
+        "bucket": "partner-bucket",
+        "role_arn": EXPORT_ROLE,
+        "prefix": "audiens",
+        "external_id": f"audiens:{provider.account_id}:partner-bucket",
+    }
     assert s3.body["content_optimization"] is False
     dsp = _destination(api, provider.key, "example_dsp")
     listed = api.call("GET", "/v1/destinations", key=provider.key).body["destinations"]
@@ -353,10 +384,12 @@ def _body_dest(api: ApiClient, provider: Provider, message: dict[str, Any]) -> s
 def test_s3_export_writes_the_taxonomy_file_and_deletes_it_on_removal(
     api: ApiClient, provider: Provider, push_url: str
 ) -> None:
-    s3 = boto3.client("s3", region_name="us-east-1")
+    s3 = customer_s3()
     s3.create_bucket(Bucket="partner-taxonomy")
-    did = _destination(api, provider.key, "s3_export", {"bucket": "partner-taxonomy", "prefix": "audiens/segments"})
-    did = did.body["destination_id"]
+    config = {"bucket": "partner-taxonomy", "role_arn": EXPORT_ROLE, "prefix": "audiens/segments"}
+    did = _destination(api, provider.key, "s3_export", config).body["destination_id"]
+    # Then the access check's probe object is gone again
+    assert s3.list_objects_v2(Bucket="partner-taxonomy").get("KeyCount") == 0
     segment = _segment(api, provider)
     _map(api, provider.key, did, segment["segment_id"])
     pump(push_url)
@@ -375,7 +408,11 @@ def test_s3_export_writes_the_taxonomy_file_and_deletes_it_on_removal(
 
 
 def test_an_s3_export_to_a_missing_bucket_fails_visibly(api: ApiClient, provider: Provider, push_url: str) -> None:
-    did = _destination(api, provider.key, "s3_export", {"bucket": "no-such-bucket-here"}).body["destination_id"]
+    s3 = customer_s3()
+    s3.create_bucket(Bucket="no-such-bucket-here")
+    config = {"bucket": "no-such-bucket-here", "role_arn": EXPORT_ROLE}
+    did = _destination(api, provider.key, "s3_export", config).body["destination_id"]
+    s3.delete_bucket(Bucket="no-such-bucket-here")  # the customer removes it after setting up the destination
     segment = _segment(api, provider)
     _map(api, provider.key, did, segment["segment_id"])
     result = run_worker(receive(push_url))

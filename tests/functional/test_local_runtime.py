@@ -12,9 +12,11 @@ import base64
 import hashlib
 import http.client
 import json
+import logging
 import os
 import re
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -23,7 +25,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit
+from urllib.parse import unquote_plus, urlsplit
 
 import boto3
 import pytest
@@ -483,14 +485,17 @@ def test_queue_url_from_the_template_works_for_the_functions(rt: LocalRuntime) -
 # ---------------------------------------------------------------------------------------- EventBridge
 def test_s3_object_created_reaches_the_rule_with_the_local_clock_as_time(rt: LocalRuntime) -> None:
     moment = advance(rt, timedelta(days=1)).replace(microsecond=0)
-    key = f"in/{uuid.uuid4().hex[:8]}/usage file.csv"
+    key = f"in/{uuid.uuid4().hex[:8]}/usage file a+b 100%41.csv"
     rt.client("s3").put_object(Bucket=rt.resource("UploadsBucket"), Key=key, Body=b"a,b\n1,2\n")
     rt.wait_idle(timeout=30)
-    (event,) = [e for pk, e in records(rt, "s3#").items() if pk.startswith(f"s3#{key}#")]
+    # The key in the event is URL-encoded as S3 encodes it: decoded once, it is the object's key
+    encoded = key.replace("%", "%25").replace("+", "%2B").replace(" ", "+")
+    (event,) = [e for pk, e in records(rt, "s3#").items() if pk.startswith(f"s3#{encoded}#")]
     assert event["source"] == "aws.s3" and event["detail-type"] == "Object Created"
     assert 0 <= (parse_time(event["time"]) - moment).total_seconds() < 10
     assert event["detail"]["bucket"]["name"] == "fixture-uploads-local"
-    assert event["detail"]["object"]["key"] == key and event["detail"]["object"]["size"] == 8
+    assert event["detail"]["object"]["key"] == encoded and unquote_plus(encoded) == key
+    assert event["detail"]["object"]["size"] == 8
     assert event["detail"]["object"]["etag"] and event["id"] != "17793124-05d4-b198-2fde-7ededc63b103"
 
 
@@ -605,6 +610,59 @@ def test_clock_endpoints(rt: LocalRuntime) -> None:
         assert invalid.status == 422 and invalid.json()["error"]["details"][0]["field"] == "now"
 
 
+def test_idle_answers_once_queued_and_s3_work_is_done(rt: LocalRuntime) -> None:
+    tag = uuid.uuid4().hex[:8]
+    # Given messages queued by an API call and a file dropped in S3
+    messages = [{"id": f"idle-{tag}-{i}"} for i in range(12)]
+    assert call(rt, "POST", "/actions/enqueue", body={"messages": messages}).status == 202
+    key = f"in/idle-{tag}.csv"
+    rt.client("s3").put_object(Bucket=rt.resource("UploadsBucket"), Key=key, Body=b"x")
+    # When the client asks the runtime to be idle
+    reply = call(rt, "POST", "/_local/idle")
+    # Then, as soon as it answers, every message and the S3 event have been processed
+    assert reply.status == 200 and reply.json()["idle"] is True and reply.json()["waited_ms"] >= 0
+    assert len(records(rt, f"sqs#idle-{tag}-")) == 12
+    assert [pk for pk in records(rt, "s3#") if pk.startswith(f"s3#{key}#")]
+
+
+def test_setting_the_clock_with_wait_answers_once_the_schedules_it_triggered_are_done(rt: LocalRuntime) -> None:
+    base = max(rt.clock.now(), rt.scheduler.high_water)
+    start = (base + timedelta(days=1)).replace(hour=12, minute=0, second=0, microsecond=0)
+    assert call(rt, "POST", "/_local/clock", body={"now": rfc3339(start), "wait": True}).status == 200
+    before = set(records(rt, "tick#daily#"))
+    # When the clock is moved two days ahead and told to wait
+    end = start + timedelta(days=2)
+    reply = call(rt, "POST", "/_local/clock", body={"now": rfc3339(end), "wait": True, "timeout": 60})
+    # Then both 03:00 runs have completed by the time it answers
+    assert reply.status == 200 and reply.json()["now"] == rfc3339(end) and reply.json()["idle"] is True
+    fired = sorted(pk.split("#")[2] for pk in set(records(rt, "tick#daily#")) - before)
+    assert fired == [rfc3339(start.replace(hour=3) + timedelta(days=d)) for d in (1, 2)]
+
+
+def test_idle_names_what_is_still_busy_when_its_time_runs_out(rt: LocalRuntime) -> None:
+    # Given a message that fails and is retried after a back-off
+    failing = {"id": f"idle-fail-{uuid.uuid4().hex[:8]}", "fail": True}
+    assert call(rt, "POST", "/actions/enqueue", body={"messages": [failing]}).status == 202
+    time.sleep(0.5)
+    # When the client waits less than the back-off
+    reply = call(rt, "POST", "/_local/idle", body={"timeout": 0.2})
+    # Then it is told what is still busy
+    assert reply.status == 504
+    assert reply.json()["error"]["code"] == "still_busy" and "fixture-work-local" in reply.json()["error"]["details"]
+    # and once the message has gone to its dead-letter queue, the runtime is idle
+    assert call(rt, "POST", "/_local/idle", body={"timeout": 60}).status == 200
+
+
+def test_idle_and_clock_options_are_validated(rt: LocalRuntime) -> None:
+    for body in ({"timeout": "soon"}, {"timeout": 0}, {"timeout": 3600}, {"timeout": True}):
+        reply = call(rt, "POST", "/_local/idle", body=body)
+        assert reply.status == 422 and reply.json()["error"]["details"][0]["field"] == "timeout"
+    assert call(rt, "POST", "/_local/idle", body="[1]", headers={"Content-Type": "application/json"}).status == 422
+    now = rfc3339(max(rt.clock.now(), rt.scheduler.high_water))
+    reply = call(rt, "POST", "/_local/clock", body={"now": now, "wait": "yes"})
+    assert reply.status == 422 and reply.json()["error"]["details"][0]["field"] == "wait"
+
+
 def test_outbox_shows_emails_sent_through_ses(rt: LocalRuntime) -> None:
     to = f"someone-{uuid.uuid4().hex[:8]}@example.com"
     assert call(rt, "POST", "/actions/email", body={"to": to}).status == 200
@@ -627,6 +685,76 @@ def test_docs_and_openapi(rt: LocalRuntime) -> None:
 
 
 # ---------------------------------------------------------------------------------- moto speed-ups
+@pytest.mark.parametrize("method", ["TRACE", "PROPFIND", "FOO"])
+def test_unknown_methods_are_405_with_the_error_body_and_the_connection_stays_usable(
+    rt: LocalRuntime, method: str
+) -> None:
+    url = urlsplit(rt.api_url)
+    connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+    for path in ("/echo/x", "/_local/clock"):
+        connection.request(method, path, body=b"ignored", headers={"Content-Length": "7"})
+        response = connection.getresponse()
+        body = json.loads(response.read())
+        assert response.status == 405, body
+        assert body["error"]["code"] == "method_not_allowed" and method in body["error"]["message"]
+        assert set(body["error"]) == {"code", "message", "details"}
+        assert "GET" in (response.getheader("Allow") or "")
+    connection.request("GET", "/_local/clock")
+    assert connection.getresponse().status == 200
+    connection.close()
+
+
+def test_idle_keep_alive_connections_are_closed_quietly(
+    rt: LocalRuntime,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    from local_runtime.gateway import _Handler
+
+    # Given both servers closing idle connections after half a second
+    monkeypatch.setattr(_Handler, "timeout", 0.5)
+    monkeypatch.setattr(rt.moto._server._server.RequestHandlerClass, "timeout", 0.5)
+    caplog.set_level(logging.DEBUG, logger="local_runtime")
+    caplog.set_level(logging.DEBUG, logger="werkzeug")
+    # When a client makes a request on each and then leaves the connection idle
+    idle = []
+    for base in (rt.api_url, rt.aws_endpoint):
+        url = urlsplit(base)
+        connection = http.client.HTTPConnection(url.hostname, url.port, timeout=10)
+        connection.request("GET", "/_local/health" if base == rt.api_url else "/moto-api/")
+        connection.getresponse().read()
+        idle.append(connection)
+    time.sleep(1.5)
+    # Then the time-outs are logged at DEBUG, nothing at ERROR, nothing on stderr
+    timed_out = [r for r in caplog.records if "timed out" in r.getMessage()]
+    assert len(timed_out) >= 2 and {r.levelno for r in timed_out} == {logging.DEBUG}
+    assert not [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert "timed out" not in capfd.readouterr().err
+    for connection in idle:
+        connection.close()
+
+
+@pytest.mark.parametrize("variable", ["AUDIENS_API_PORT", "AUDIENS_AWS_PORT"])
+def test_a_busy_port_is_named_when_the_runtime_cannot_start(variable: str) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        env = {**os.environ, "PYTHONPATH": f"{ROOT / 'infra'}", "AUDIENS_API_PORT": "0", "AUDIENS_AWS_PORT": "0"}
+        env[variable] = str(port)
+        done = subprocess.run(
+            [sys.executable, "-m", "local_runtime", "--template", str(FIXTURE)],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+    assert done.returncode == 1
+    assert f"127.0.0.1:{port} is already in use (set {variable})" in done.stderr, done.stderr
+
+
 def test_fast_dynamodb_responses_equal_motos_own_serializer(rt: LocalRuntime) -> None:
     """The runtime dumps DynamoDB data-plane results directly; moto's serializer must give the same reply."""
     from moto.core.responses import BaseResponse

@@ -338,7 +338,7 @@ def test_billing_read_api_lists_subscriptions_active_at_any_moment_of_the_period
     feed = create_feed(api, provider, [provider.traits["sports"]])
     key = buyer["api_key"]
     url = f"/v1/feeds/{feed['feed_id']}/discounts/{buyer['account_id']}"
-    api.call("PUT", url, {"discount_pct": "10"}, key=provider.key)
+    api.call("PUT", url, {"discount_pct": "10"}, key=provider.key, now=datetime(2026, 10, 1, tzinfo=UTC))
     # Given a flat-fee base from 15 Oct and a cpm activation plan from 20 Oct ended on 1 Nov
     base = subscribe(api, key, plan_id(feed, "segments_and_overlap"), now=datetime(2026, 10, 15, tzinfo=UTC)).body
     act = subscribe(api, key, plan_id(feed, "activation"), now=datetime(2026, 10, 20, tzinfo=UTC)).body

@@ -170,6 +170,9 @@ class FakeBillingInputs:
             return self.populations.get(node.id, 0)
         return self.populations.get(to_text(node), 1000)
 
+    def population_in(self, rule: Node) -> Callable[[Node], int]:
+        return self.population_of
+
     def parties(self, account_ids: Collection[str]) -> dict[str, Party]:
         self.calls["parties"] += 1
         return {a: self.accounts[a] for a in account_ids if a in self.accounts}

@@ -146,6 +146,7 @@ def function_environment(physical: dict[str, str], overrides: dict[str, str]) ->
     """Union of every function's template environment with Refs resolved (params: defaults/overrides)."""
     tpl = load()
     params = {k: str(v.get("Default", "")) for k, v in tpl.get("Parameters", {}).items()}
+    params.update({"AWS::AccountId": "123456789012", "AWS::Region": "us-east-1", "AWS::Partition": "aws"})
     params.update(overrides)
     env: dict[str, str] = {}
     variables: list[dict[str, Any]] = [

@@ -21,6 +21,35 @@ def load() -> dict[str, Any]:
     return json.loads(json.dumps(cfn_yaml.loads(TEMPLATE.read_text()), default=str))
 
 
+def translated() -> dict[str, Any]:
+    """The template after the SAM transform, offline (local CodeUris stand as S3 artifacts)."""
+    import copy
+    import os
+
+    from samtranslator.translator.transform import transform
+
+    class NoIam:
+        def load(self) -> dict[str, str]:
+            return {}
+
+    tpl: dict[str, Any] = copy.deepcopy(load())
+    for res in tpl["Resources"].values():
+        props = res.get("Properties", {})
+        for field in ("CodeUri", "ContentUri"):
+            if isinstance(props.get(field), str):
+                props[field] = f"s3://audiens-artifacts/{props[field].strip('/')}.zip"
+    region = {k: os.environ.get(k) for k in ("AWS_DEFAULT_REGION", "AWS_REGION")}
+    os.environ.update({k: "us-east-1" for k in region})
+    try:
+        return dict(transform(tpl, {}, NoIam()))
+    finally:
+        for k, v in region.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def resources(kind: str | None = None) -> dict[str, dict[str, Any]]:
     items = load()["Resources"].items()
     return {name: res for name, res in items if kind is None or res["Type"] == kind}

@@ -12,6 +12,8 @@ import pytest
 from audiens.domain import channels
 from audiens.errors import ValidationError
 
+ROLE = "arn:aws:iam::210987654321:role/audiens-export"
+
 SECRET = "0123456789abcdef"
 
 
@@ -88,11 +90,15 @@ def test_a_public_https_endpoint_is_accepted_and_normalized() -> None:
         ({"bucket": "a..b"}, "bucket"),
         ({"bucket": "xn--abc"}, "bucket"),
         ({"bucket": "10.0.0.1"}, "bucket"),
-        ({"bucket": "good-bucket", "prefix": "a//b"}, "location"),
-        ({"bucket": "good-bucket", "prefix": "a/../b"}, "location"),
-        ({"bucket": "good-bucket", "prefix": "a b"}, "location"),
-        ({"bucket": "good-bucket", "prefix": 7}, "location"),
-        ({"bucket": "good-bucket", "region": "x"}, "config"),
+        ({"bucket": "good-bucket"}, "access"),
+        ({"bucket": "good-bucket", "role_arn": "arn:aws:iam::1:role/x"}, "access"),
+        ({"bucket": "good-bucket", "role_arn": "arn:aws:iam::123456789012:user/x"}, "access"),
+        ({"bucket": "good-bucket", "role_arn": ROLE, "prefix": "a//b"}, "location"),
+        ({"bucket": "good-bucket", "role_arn": ROLE, "prefix": "a/../b"}, "location"),
+        ({"bucket": "good-bucket", "role_arn": ROLE, "prefix": "a b"}, "location"),
+        ({"bucket": "good-bucket", "role_arn": ROLE, "prefix": 7}, "location"),
+        ({"bucket": "good-bucket", "role_arn": ROLE, "region": "x"}, "config"),
+        ({"bucket": "good-bucket", "role_arn": ROLE, "external_id": "chosen-by-caller"}, "config"),
     ],
 )
 def test_s3_export_config_problems_name_their_step(config: dict[str, object], step: str) -> None:
@@ -101,11 +107,40 @@ def test_s3_export_config_problems_name_their_step(config: dict[str, object], st
 
 def test_s3_prefix_is_optional_and_trimmed_and_the_key_is_prefix_slash_segment() -> None:
     chan = channels.channel("s3_export")
-    assert channels.validate_config(chan, {"bucket": "b-1.x"}, allow_private=False) == {"bucket": "b-1.x", "prefix": ""}
-    config = channels.validate_config(chan, {"bucket": "bkt", "prefix": "audiens/out/"}, allow_private=False)
+    config = channels.validate_config(chan, {"bucket": "b-1.x", "role_arn": ROLE}, allow_private=False)
+    assert config == {"bucket": "b-1.x", "role_arn": ROLE, "prefix": ""}
+    config = channels.validate_config(
+        chan, {"bucket": "bkt", "role_arn": ROLE, "prefix": "audiens/out/"}, allow_private=False
+    )
     assert config["prefix"] == "audiens/out"
     assert channels.s3_object_key(config["prefix"], "seg_1") == "audiens/out/seg_1.json"
     assert channels.s3_object_key("", "seg_1") == "seg_1.json"
+
+
+PLATFORM = channels.S3Platform("123456789012", frozenset({"audiens-sources-prod-123456789012", "legacy-usage"}))
+
+
+@pytest.mark.parametrize(
+    ("config", "step"),
+    [
+        ({"bucket": "audiens-sources-prod-123456789012", "role_arn": ROLE}, "bucket"),
+        ({"bucket": "legacy-usage", "role_arn": ROLE}, "bucket"),
+        ({"bucket": "audiens-console-dev-123456789012", "role_arn": ROLE}, "bucket"),  # any bucket of the account
+        ({"bucket": "customer-bucket", "role_arn": "arn:aws:iam::123456789012:role/audiens-channel-push"}, "access"),
+    ],
+)
+def test_an_s3_export_never_targets_the_platform_account_or_its_buckets(config: dict[str, str], step: str) -> None:
+    with pytest.raises(ValidationError) as raised:
+        channels.check_s3_export_target(config, PLATFORM)
+    assert raised.value.details[0]["step"] == step and f"Step '{step}'" in raised.value.message
+
+
+def test_a_customer_bucket_and_role_pass_and_the_external_id_names_the_audiens_account() -> None:
+    channels.check_s3_export_target({"bucket": "customer-bucket", "role_arn": ROLE}, PLATFORM)
+    assert channels.export_external_id("acc_1", "bkt") == "audiens:acc_1:bkt"
+    assert channels.export_external_id("acc_1", "bkt") != channels.export_external_id("acc_2", "bkt")
+    target = channels.s3_target({"bucket": "bkt", "role_arn": ROLE, "external_id": "audiens:acc_1:bkt"})
+    assert target.owner_account == "210987654321"
 
 
 def test_seamless_channels_take_no_config() -> None:

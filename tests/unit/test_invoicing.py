@@ -580,3 +580,49 @@ def test_given_an_amount_when_split_over_weights_then_the_parts_are_whole_minor_
     parts = split_by_weight(Decimal("100.00"), ["a", "b", "c"], [1, 1, 1], "USD")
     assert parts == [Decimal("33.34"), Decimal("33.33"), Decimal("33.33")]
     assert split_by_weight(Decimal("7"), ["x", "y"], [0, 0], "JPY") == [Decimal("4"), Decimal("3")]
+
+
+# ------------------------------------------------------------- DOMAIN.md §8-§9 clarifications, each with its test
+
+
+def test_given_a_cpm_subscription_ended_mid_period_when_invoiced_then_that_period_usage_is_still_charged() -> None:
+    ended = Subscription(
+        "sa",
+        "A",
+        "Feed A",
+        "pa",
+        "pln_a",
+        ("activation",),
+        "cpm",
+        Decimal("2.00"),
+        date(2026, 10, 1),
+        end_date=date(2026, 10, 9),
+    )
+    invoice = build_invoice(world(subscriptions=[ended], feed_usage=[FeedUsage("A", "activation", 5000)]))
+    assert [(line.plan_id, line.impressions, format_money(line.amount, "USD")) for line in invoice.lines] == [
+        ("pln_a", 5000, "10.00")
+    ]
+    assert invoice.report_rows[0].subscription_end == date(2026, 10, 9)
+
+
+def test_given_a_trait_reached_by_two_paths_when_invoiced_then_it_is_attributed_once_per_path() -> None:
+    # Given A1 AND (A1 OR B1): A1 gets the AND's full 1,000 and, under the OR, 100/400 of 1,000 = 250
+    segments = {"seg": SegmentInfo("seg", "Seg", "A1 AND (A1 OR B1)", "buyer")}
+    invoice = build_invoice(world(segments=segments, segment_usage=[SegmentUsage("seg", "d", 1000, "c")]))
+    assert [(line.feed_id, line.impressions) for line in invoice.lines] == [("A", 1250), ("B", 750)]
+
+
+def test_given_a_cpm_plan_held_with_nothing_reported_for_its_use_case_then_the_report_flags_it_and_nothing_else() -> (
+    None
+):
+    # Given a cpm plan for content optimization stored before the rule, 10,000 reported on it at feed level
+    legacy = Subscription(
+        "sco", "A", "Feed A", "pa", "pln_co", ("content_optimization",), "cpm", Decimal("1.00"), date(2026, 1, 1)
+    )
+    subs = [*world().subscriptions, legacy]
+    invoice = build_invoice(world(subscriptions=subs, feed_usage=[FeedUsage("A", "content_optimization", 10_000)]))
+    # Then nothing is charged for it, nothing crashes, and its row is not flagged "no usage"
+    assert invoice.lines == ()
+    assert [(u.reason, u.impressions) for u in invoice.uncharged] == [("content_optimization", 10_000)]
+    rows = {r.plan_id: (r.units, r.no_usage) for r in invoice.report_rows}
+    assert rows == {"pln_co": (0, False), "pln_a": (None, True), "pln_b": (None, True)}

@@ -16,14 +16,51 @@ def _reqs(path: Path) -> set[str]:
     return {line for line in lines if line and not line.startswith("-")}
 
 
+def _canonical(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def _pins(path: Path) -> dict[str, str]:
+    return {_canonical(spec.split("==")[0].split("[")[0]): spec.split("==")[1] for spec in _reqs(path)}
+
+
 def test_dependency_pins_agree_between_pyproject_and_requirement_files() -> None:
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     runtime = _reqs(ROOT / "layers" / "common" / "requirements.txt")
     dev = _reqs(ROOT / "requirements-dev.txt")
-    assert set(project["dependencies"]) == runtime
+    assert set(project["dependencies"]) <= runtime, "every direct dependency is in the layer's lock"
     assert set(project["optional-dependencies"]["dev"]) == dev
     for spec in runtime | dev:
         assert re.fullmatch(r"[A-Za-z0-9_.\-\[\]]+==[0-9][0-9A-Za-z.]*", spec), f"unpinned: {spec}"
+
+
+def test_layer_lock_agrees_with_the_tested_dev_pins() -> None:
+    """Given the layer's lock and constraints.txt (the dev venv's freeze), every layer package is the tested version."""
+    layer = _pins(ROOT / "layers" / "common" / "requirements.txt")
+    tested = _pins(ROOT / "constraints.txt")
+    for name, version in layer.items():
+        assert tested.get(name) == version, f"layer pins {name}=={version}, the tests run {tested.get(name)}"
+
+
+def test_layer_lock_is_the_complete_dependency_closure() -> None:
+    """Every requirement of every layer package (as Lambda's Linux/CPython sees them) is itself pinned in the lock."""
+    from importlib.metadata import distribution
+
+    from packaging.requirements import Requirement
+
+    layer = _pins(ROOT / "layers" / "common" / "requirements.txt")
+    lambda_env = {"sys_platform": "linux", "platform_system": "Linux", "implementation_name": "cpython"}
+    lambda_env |= {"platform_python_implementation": "CPython", "python_version": "3.12", "extra": ""}
+    missing = set()
+    for name in layer:
+        dist = distribution(name)
+        assert dist.version == layer[name], f"the venv has {name} {dist.version}, the lock {layer[name]}"
+        for text in dist.requires or []:
+            requirement = Requirement(text)
+            applies = requirement.marker is None or requirement.marker.evaluate(lambda_env)
+            if applies and _canonical(requirement.name) not in layer:
+                missing.add(f"{requirement.name} (required by {name})")
+    assert not missing, f"not pinned in layers/common/requirements.txt: {sorted(missing)}"
 
 
 def test_openapi_document_matches_the_code() -> None:

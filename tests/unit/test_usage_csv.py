@@ -525,7 +525,8 @@ def test_property_a_single_corruption_is_rejected_at_its_line_with_its_code(
         cells[0] = "unknown-" + cells[0]
     else:  # a later copy of the row with another usage
         cells[4] = cells[4] or "1"
-        copy = [*cells[:4], str(int(cells[4]) + 1)]
+        usage = int(cells[4])
+        copy = [*cells[:4], str(usage + 1 if usage < MAX_USAGE else usage - 1)]  # another valid usage
         target = data.draw(st.integers(target + 1, len(records)))
         records.insert(target, copy)
     text = eol.join([SEGMENT_HEADER, *("" if record is None else _line(record) for record in records)]) + eol

@@ -47,6 +47,9 @@ class Settings(BaseModel):
     # usage reporting (issue 4 part B)
     usage_bucket: str | None = Field(default=None, alias="USAGE_BUCKET")
     reporting_due_day: int = Field(default=5, alias="REPORTING_DUE_DAY")
+    # s3_export destinations never target the platform's own AWS account (or its buckets)
+    platform_account_id: str | None = Field(default=None, alias="PLATFORM_ACCOUNT_ID")
+    ses_configuration_set: str | None = Field(default=None, alias="SES_CONFIGURATION_SET")
 
     def require(self, field: str) -> str:
         value = getattr(self, field)

@@ -7,7 +7,7 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Protocol
 
-from audiens.domain.channels import Destination, SegmentMapping
+from audiens.domain.channels import Destination, S3Target, SegmentMapping
 from audiens.domain.marketplace import AccessRequest, Feed, Plan, Subscription
 from audiens.domain.onboarding import Segment
 
@@ -43,7 +43,11 @@ class MarketplaceRepository(Protocol):
 
     def put_discount(self, feed_id: str, buyer_id: str, pct: Decimal, now: datetime) -> None: ...
 
-    def get_discount(self, feed_id: str, buyer_id: str) -> Decimal: ...
+    def discount_before(self, feed_id: str, buyer_id: str, end: datetime) -> Decimal: ...
+
+    def change_plan_price(self, plan: Plan, price: Decimal, now: datetime) -> bool: ...
+
+    def plan_price_before(self, plan: Plan, end: datetime) -> Decimal: ...
 
     def list_discounts(self, feed_id: str) -> dict[str, Decimal]: ...
 
@@ -110,9 +114,15 @@ class WebhookClient(Protocol):
 
 
 class ObjectExporter(Protocol):
-    def put(self, bucket: str, key: str, body: bytes) -> None: ...
+    """Writes to a customer's bucket as the customer's role (``DeliveryError`` when it cannot)."""
 
-    def delete(self, bucket: str, key: str) -> None: ...
+    def put(self, target: S3Target, key: str, body: bytes) -> None: ...
+
+    def delete(self, target: S3Target, key: str) -> None: ...
+
+    def verify(self, target: S3Target, key: str) -> None:
+        """Prove the role can be assumed with its ExternalId and write to the bucket: put then delete ``key``."""
+        ...
 
 
 class SegmentChannels(Protocol):

@@ -121,6 +121,7 @@ def marketplace_service() -> MarketplaceService:
 @cache
 def channel_service() -> ChannelService:
     from audiens.dal.channels import DynamoChannelRepository, S3ObjectExporter, SqsPushQueue, UrllibWebhookClient
+    from audiens.domain.channels import S3Platform
     from audiens.services.channels import ChannelService
 
     settings = get_settings()
@@ -135,6 +136,13 @@ def channel_service() -> ChannelService:
         exporter=S3ObjectExporter(settings.region),
         allow_private_targets=settings.stage == "local",
         max_receives=settings.channel_push_max_receives,
+        # ApiFunction (creates destinations) and ChannelPushFunction (pushes) have PLATFORM_ACCOUNT_ID
+        s3_platform=S3Platform(
+            settings.platform_account_id,
+            frozenset(b for b in (settings.source_bucket, settings.usage_bucket) if b),
+        )
+        if settings.platform_account_id
+        else None,
     )
 
 

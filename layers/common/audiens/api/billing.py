@@ -76,7 +76,10 @@ class RunView(BaseModel):
     period_state: str
     created_at: str
     completed_at: str | None
-    invoices: int = Field(description="Invoices stored")
+    invoices: int = Field(description="Invoices stored (a buyer charged nothing gets none)")
+    buyers_without_charges: int = Field(
+        default=0, description="Snapshotted buyers whose usage and subscriptions charged nothing: no invoice"
+    )
     payouts: int = Field(description="Payouts stored")
     expected_invoices: int = Field(description="Buyers snapshotted when the period was frozen")
     expected_payouts: int | None = Field(description="Providers paid in the period; known once every invoice exists")
@@ -255,7 +258,8 @@ def _run_view(report: RunReport, totals: dict[str, Any] | None) -> dict[str, Any
         "period_state": report.period_state,
         "created_at": rfc3339(run.created_at),
         "completed_at": _ts(run.completed_at),
-        "invoices": report.counts.invoices,
+        "invoices": report.counts.documents,
+        "buyers_without_charges": report.counts.empty,
         "payouts": report.counts.payouts,
         "expected_invoices": run.expected_invoices,
         "expected_payouts": run.expected_payouts,

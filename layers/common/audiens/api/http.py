@@ -10,7 +10,7 @@ import base64
 import binascii
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFoundError
@@ -30,7 +30,6 @@ from audiens.observability import logger
 
 MAX_BODY_BYTES = 6 * 1024 * 1024
 PAGE_MAX = 1000
-T = TypeVar("T")
 
 # Listing parameters (API.md: ``?cursor=…&limit=…``, ``next_cursor`` in the reply). The default page holds
 # a whole listing at the account quotas, so clients that never page keep seeing everything.
@@ -54,7 +53,7 @@ def error_response(error: AppError) -> Response[Any]:
     return json_response(error.status, error.to_body(), headers)
 
 
-def paginate(
+def paginate[T](
     items: Sequence[T], id_of: Callable[[T], str], limit: int, cursor: str | None
 ) -> tuple[list[T], str | None]:
     """One page of a listing in its stable order; the opaque cursor names the last item of the previous page."""

@@ -58,6 +58,13 @@ class PlanView(BaseModel):
     billing_cycle: str
     discount_pct: str | None = None
     discounted_price: str | None = None
+    price_effective_from: str | None = Field(
+        default=None, description="When the current price took effect, if it was changed after the plan was created"
+    )
+
+
+class ChangePlanPriceRequest(Strict):
+    price: DecimalText
 
 
 class FeedView(BaseModel):
@@ -368,6 +375,21 @@ def deny_access(feed_id: str, buyer_id: str) -> Response[AccessView]:
     caller = require_role(PROVIDER)
     decided = marketplace_service().decide_access(caller, feed_id, buyer_id, approve=False, now=request_time())
     return json_response(200, _access_view(decided))
+
+
+# --------------------------------------------------------------------------------------------------- plans
+
+
+@router.patch(
+    "/v1/feeds/<feed_id>/plans/<plan_id>",
+    tags=["marketplace"],
+    summary="Provider: change a plan's list price from now on (ended periods keep the price in force at their end)",
+    openapi_extensions=roles(PROVIDER),
+)
+def change_plan_price(feed_id: str, plan_id: str, body: ChangePlanPriceRequest) -> Response[PlanView]:
+    caller = require_role(PROVIDER)
+    plan = marketplace_service().change_plan_price(caller, feed_id, plan_id, body.price, request_time())
+    return json_response(200, plan.as_json())
 
 
 # ----------------------------------------------------------------------------------------------- discounts

@@ -15,10 +15,13 @@ from botocore.exceptions import BotoCoreError, ClientError
 from audiens.observability import logger
 
 
-def client(service: str, region: str) -> Any:
+def client(service: str, region: str, **credentials: str) -> Any:
+    """A boto3 client; S3 ones always sign with SigV4 (buckets created since June 2020 refuse SigV2 URLs)."""
     import boto3
+    from botocore.config import Config
 
-    return boto3.client(service, region_name=region)
+    config = Config(signature_version="s3v4") if service == "s3" else None
+    return boto3.client(service, region_name=region, config=config, **credentials)
 
 
 class SqsEmailQueue:

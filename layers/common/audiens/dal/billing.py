@@ -33,6 +33,7 @@ from typing import Any, Final
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from audiens.dal.aws import client
@@ -255,15 +256,16 @@ class DynamoBillingStore:
         return buyers
 
     def counts(self, period: Period, *, providers: bool = False) -> RunCounts:
-        invoices = payouts = 0
+        invoices = payouts = empty = 0
         for shard in RunCounterItem.query(counter_pk(period), consistent_read=True):
             invoices += int(shard.invoices or 0)
+            empty += int(shard.empty or 0)
             payouts += int(shard.payouts or 0)
         seen: set[str] = set()
         if providers:
             for payees in RunPayeesItem.query(payees_pk(period), consistent_read=True):
                 seen.update(payees.providers or ())
-        return RunCounts(invoices=invoices, payouts=payouts, providers=frozenset(seen))
+        return RunCounts(invoices=invoices, payouts=payouts, providers=frozenset(seen), empty=empty)
 
     def plan_payouts(self, period: Period, providers: Sequence[str]) -> BillingRun:
         item = BillingRunItem(run_pk(period), "RUN")
@@ -335,6 +337,7 @@ class DynamoBillingStore:
 
     # -------------------------------------------------------------------------------- invoices
     def _invoice_item(self, run: BillingRun, invoice: Invoice, now: datetime, indexed: bool) -> InvoiceItem:
+        listed = bool(invoice.lines)  # a buyer charged nothing gets no document: no index keys, never listed
         return InvoiceItem(
             f"INVOICE#{invoice.invoice_id}",
             "INVOICE",
@@ -348,16 +351,19 @@ class DynamoBillingStore:
             document=_pack(invoice_to_dict(invoice)),
             indexed=indexed,
             created_at=now,
-            gsi1pk=f"INVOICES#{invoice.period}",
-            gsi1sk=invoice.buyer_id,
-            gsi2pk=f"BUYER#{invoice.buyer_id}",
-            gsi2sk=str(invoice.period),
+            gsi1pk=f"INVOICES#{invoice.period}" if listed else None,
+            gsi1sk=invoice.buyer_id if listed else None,
+            gsi2pk=f"BUYER#{invoice.buyer_id}" if listed else None,
+            gsi2sk=str(invoice.period) if listed else None,
         )
 
     @staticmethod
     def _count_invoice(tx: TransactWrite, invoice: Invoice) -> None:
         shard = _shard(invoice.buyer_id)
-        tx.update(RunCounterItem(counter_pk(invoice.period), shard), actions=[RunCounterItem.invoices.add(1)])
+        actions: list[Action] = [RunCounterItem.invoices.add(1)]
+        if not invoice.lines:
+            actions.append(RunCounterItem.empty.add(1))
+        tx.update(RunCounterItem(counter_pk(invoice.period), shard), actions=actions)
         payees = {line.provider_id for line in invoice.lines}
         if payees:
             tx.update(RunPayeesItem(payees_pk(invoice.period), shard), actions=[RunPayeesItem.providers.add(payees)])

@@ -117,7 +117,8 @@ class RunBuyersItem(_BillingTable):
 
 
 class RunCounterItem(_BillingTable):
-    invoices = NumberAttribute(default=0)
+    invoices = NumberAttribute(default=0)  # buyers processed (the fan-in compares it with the snapshot)
+    empty = NumberAttribute(default=0)  # of which charged nothing: no document
     payouts = NumberAttribute(default=0)
 
 
@@ -148,10 +149,12 @@ class InvoiceItem(_BillingTable):
     created_at = IsoDateTimeAttribute()
     voided_at = IsoDateTimeAttribute(null=True)
     void_reason = UnicodeAttribute(null=True)
-    gsi1pk = UnicodeAttribute()
-    gsi1sk = UnicodeAttribute()
-    gsi2pk = UnicodeAttribute()
-    gsi2sk = UnicodeAttribute()
+    # Sparse: a buyer charged nothing gets no document (DOMAIN.md §9). Its header is kept, unlisted, so the
+    # close stays exactly-once, but it has no index keys and the API answers 404 for it.
+    gsi1pk = UnicodeAttribute(null=True)
+    gsi1sk = UnicodeAttribute(null=True)
+    gsi2pk = UnicodeAttribute(null=True)
+    gsi2sk = UnicodeAttribute(null=True)
     by_period = _InvoicesByPeriod()
     by_buyer = _InvoicesByBuyer()
 

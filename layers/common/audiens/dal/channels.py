@@ -5,6 +5,7 @@ from __future__ import annotations
 import ipaddress
 import json
 import socket
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Iterable
@@ -16,8 +17,9 @@ from urllib.parse import urlsplit
 import boto3
 from pynamodb.exceptions import PutError, UpdateError
 
+from audiens.dal.aws import client
 from audiens.dal.marketplace_models import DestinationItem, MappingItem
-from audiens.domain.channels import Destination, SegmentMapping, is_private_address, short_error
+from audiens.domain.channels import Destination, S3Target, SegmentMapping, is_private_address, short_error
 from audiens.ports_marketplace import DeliveryError
 
 
@@ -268,21 +270,69 @@ def _host(url: str) -> str:
 
 
 class S3ObjectExporter:
+    """Writes as the destination's role: AssumeRole with its ExternalId, then S3 with those credentials only.
+
+    The platform's own role has no S3 grant for customer buckets, so nothing is written unless the customer's
+    role trusts this ExternalId; ExpectedBucketOwner makes S3 refuse a bucket of any other account. Sessions
+    are cached per (role, ExternalId) until five minutes before they expire.
+    """
+
+    SESSION_SECONDS = 3600
+    _REFRESH_MARGIN = 300
+
     def __init__(self, region: str) -> None:
         self._region = region
+        self._sessions: dict[tuple[str, str], tuple[float, Any]] = {}
 
     @cached_property
-    def _s3(self) -> Any:
-        return boto3.client("s3", region_name=self._region)
+    def _sts(self) -> Any:
+        return client("sts", self._region)
 
-    def put(self, bucket: str, key: str, body: bytes) -> None:
+    def _s3(self, target: S3Target) -> Any:
+        cache_key = (target.role_arn, target.external_id)
+        cached = self._sessions.get(cache_key)
+        if cached is not None and cached[0] > time.monotonic():
+            return cached[1]
         try:
-            self._s3.put_object(Bucket=bucket, Key=key, Body=body, ContentType="application/json")
-        except Exception as error:  # botocore ClientError and connection errors alike: retried
-            raise DeliveryError(f"S3 put s3://{bucket}/{key} failed: {error}") from error
-
-    def delete(self, bucket: str, key: str) -> None:
-        try:
-            self._s3.delete_object(Bucket=bucket, Key=key)
+            credentials = self._sts.assume_role(
+                RoleArn=target.role_arn,
+                RoleSessionName="audiens-s3-export",
+                ExternalId=target.external_id,
+                DurationSeconds=self.SESSION_SECONDS,
+            )["Credentials"]
         except Exception as error:
-            raise DeliveryError(f"S3 delete s3://{bucket}/{key} failed: {error}") from error
+            raise DeliveryError(f"cannot assume {target.role_arn}: {error}") from error
+        s3 = client(
+            "s3",
+            self._region,
+            aws_access_key_id=credentials["AccessKeyId"],
+            aws_secret_access_key=credentials["SecretAccessKey"],
+            aws_session_token=credentials["SessionToken"],
+        )
+        self._sessions[cache_key] = (time.monotonic() + self.SESSION_SECONDS - self._REFRESH_MARGIN, s3)
+        return s3
+
+    def put(self, target: S3Target, key: str, body: bytes) -> None:
+        s3 = self._s3(target)
+        try:
+            s3.put_object(
+                Bucket=target.bucket,
+                Key=key,
+                Body=body,
+                ContentType="application/json",
+                ExpectedBucketOwner=target.owner_account,
+            )
+        except Exception as error:  # botocore ClientError and connection errors alike: retried
+            raise DeliveryError(f"S3 put s3://{target.bucket}/{key} failed: {error}") from error
+
+    def delete(self, target: S3Target, key: str) -> None:
+        s3 = self._s3(target)
+        try:
+            s3.delete_object(Bucket=target.bucket, Key=key, ExpectedBucketOwner=target.owner_account)
+        except Exception as error:
+            raise DeliveryError(f"S3 delete s3://{target.bucket}/{key} failed: {error}") from error
+
+    def verify(self, target: S3Target, key: str) -> None:
+        self._sessions.pop((target.role_arn, target.external_id), None)  # a fresh AssumeRole, not a cached one
+        self.put(target, key, b"{}")
+        self.delete(target, key)

@@ -9,7 +9,7 @@ active subscriptions in the same transactions, so deleting it is a condition on 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -20,9 +20,11 @@ from pynamodb.transactions import TransactWrite
 
 from audiens.dal.marketplace_models import (
     AccessItem,
+    DiscountChangeItem,
     DiscountItem,
     FeedItem,
     PlanItem,
+    PriceChangeItem,
     SubscriptionItem,
     SubscriptionLockItem,
 )
@@ -36,6 +38,11 @@ ALL_SUBS = "SUBS"
 
 def _ts(value: datetime) -> str:
     return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+
+
+def _last_sk_before(prefix: str, end: datetime) -> str:
+    """The greatest history sort key of a change effective strictly before ``end`` (timestamps are microseconds)."""
+    return prefix + _ts(end - timedelta(microseconds=1))
 
 
 def _reasons(error: TransactWriteError) -> list[str]:
@@ -84,6 +91,8 @@ def _to_plan(item: PlanItem) -> Plan:
         unit=item.unit,
         price=Decimal(item.price),
         currency=item.currency,
+        price_changed_at=item.price_changed_at,
+        original_price=Decimal(item.original_price) if item.original_price is not None else None,
     )
 
 
@@ -261,6 +270,51 @@ class DynamoMarketplaceRepository:
         keys = [(f"PLAN#{p}", "META") for p in dict.fromkeys(plan_ids)]
         return {i.plan_id: _to_plan(i) for i in PlanItem.batch_get(keys)} if keys else {}
 
+    def change_plan_price(self, plan: Plan, price: Decimal, now: datetime) -> bool:
+        """Set a new price from ``now`` on, keeping the history; False if the plan changed meanwhile."""
+        try:
+            with self._transaction() as tx:
+                tx.update(
+                    PlanItem(f"PLAN#{plan.plan_id}", "META"),
+                    actions=[
+                        PlanItem.price.set(str(price)),
+                        PlanItem.price_changed_at.set(now),
+                        PlanItem.original_price.set(PlanItem.original_price | str(plan.price)),
+                    ],
+                    condition=PlanItem.pk.exists() & (PlanItem.price == str(plan.price)),
+                )
+                tx.save(
+                    PriceChangeItem(
+                        f"PLAN#{plan.plan_id}",
+                        f"PRICE#{_ts(now)}",
+                        plan_id=plan.plan_id,
+                        price=str(price),
+                        effective_from=now,
+                    )
+                )
+        except TransactWriteError as error:
+            if "ConditionalCheckFailed" in _reasons(error):
+                return False
+            raise
+        return True
+
+    def plan_price_before(self, plan: Plan, end: datetime) -> Decimal:
+        """The plan's list price in force at the last instant before ``end``.
+
+        No I/O when the price never changed, or last changed before ``end``; one Query otherwise.
+        """
+        if plan.price_changed_at is None or plan.price_changed_at < end:
+            return plan.price
+        for change in PriceChangeItem.query(
+            f"PLAN#{plan.plan_id}",
+            PriceChangeItem.sk.between("PRICE#", _last_sk_before("PRICE#", end)),
+            scan_index_forward=False,
+            limit=1,
+            consistent_read=True,
+        ):
+            return Decimal(change.price)
+        return plan.original_price if plan.original_price is not None else plan.price
+
     # -------------------------------------------------------------------------------------------- access
     def request_access(self, request: AccessRequest) -> bool:
         """A new (or re-opened, after a denial) request; False if one is pending or approved."""
@@ -308,22 +362,53 @@ class DynamoMarketplaceRepository:
 
     # ----------------------------------------------------------------------------------------- discounts
     def put_discount(self, feed_id: str, buyer_id: str, pct: Decimal, now: datetime) -> None:
-        DiscountItem(
-            _feed_pk(feed_id),
-            f"DISC#{buyer_id}",
-            feed_id=feed_id,
-            buyer_id=buyer_id,
-            discount_pct=str(pct),
-            updated_at=now,
-            gsi1pk=f"ACCT#{buyer_id}#DISCOUNTS",
-            gsi1sk=feed_id,
-        ).save()
+        """The current discount and its history entry, in one transaction (the close reads the history)."""
+        with self._transaction() as tx:
+            tx.save(
+                DiscountItem(
+                    _feed_pk(feed_id),
+                    f"DISC#{buyer_id}",
+                    feed_id=feed_id,
+                    buyer_id=buyer_id,
+                    discount_pct=str(pct),
+                    updated_at=now,
+                    gsi1pk=f"ACCT#{buyer_id}#DISCOUNTS",
+                    gsi1sk=feed_id,
+                )
+            )
+            tx.save(
+                DiscountChangeItem(
+                    _feed_pk(feed_id),
+                    f"DISCH#{buyer_id}#{_ts(now)}",
+                    feed_id=feed_id,
+                    buyer_id=buyer_id,
+                    discount_pct=str(pct),
+                    effective_from=now,
+                )
+            )
 
-    def get_discount(self, feed_id: str, buyer_id: str) -> Decimal:
+    def discount_before(self, feed_id: str, buyer_id: str, end: datetime) -> Decimal:
+        """The buyer's discount on the feed in force at the last instant before ``end`` (0 if none was set then).
+
+        One GetItem when the latest change came before ``end`` (the usual case at a close), one Query more
+        otherwise. A discount stored before its history was kept counts from its ``updated_at``.
+        """
         try:
-            return Decimal(DiscountItem.get(_feed_pk(feed_id), f"DISC#{buyer_id}").discount_pct)
+            current = DiscountItem.get(_feed_pk(feed_id), f"DISC#{buyer_id}", consistent_read=True)
         except DiscountItem.DoesNotExist:
             return Decimal(0)
+        if current.updated_at < end:
+            return Decimal(current.discount_pct)
+        prefix = f"DISCH#{buyer_id}#"
+        for change in DiscountChangeItem.query(
+            _feed_pk(feed_id),
+            DiscountChangeItem.sk.between(prefix, _last_sk_before(prefix, end)),
+            scan_index_forward=False,
+            limit=1,
+            consistent_read=True,
+        ):
+            return Decimal(change.discount_pct)
+        return Decimal(0)
 
     def list_discounts(self, feed_id: str) -> dict[str, Decimal]:
         items = DiscountItem.query(_feed_pk(feed_id), DiscountItem.sk.startswith("DISC#"))

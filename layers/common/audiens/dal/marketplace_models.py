@@ -7,8 +7,10 @@ pk                                 sk          item              gsi1 (owner's l
 =================================  ==========  ================  ======================  =========================
 FEED#<id>                          META        feed              ACCT#<provider>#FEEDS   gsi2 MARKET#FEEDS (active)
 PLAN#<id>                          META        plan              -                       -
+PLAN#<id>                          PRICE#<ts>  price change      -                       -
 FEED#<id>                          ACCESS#<b>  access request    ACCT#<buyer>#ACCESS     -
 FEED#<id>                          DISC#<b>    discount          ACCT#<buyer>#DISCOUNTS  -
+FEED#<id>                          DISCH#<b>#<ts>  discount change  -                    -
 SUB#<id>                           META        subscription      ACCT#<buyer>#SUBS       gsi2 FEED#<id>#SUBS,
                                                                                          gsi3 SUBS (all)
 SUBLOCK#<buyer>#<feed>#<use case>  LOCK        active-sub guard  -                       -
@@ -16,6 +18,10 @@ DEST#<id>                          META        destination       ACCT#<owner>#DE
 MAP#<id>                           META        mapping           DEST#<id>#MAPS          gsi2 SEG#<segment>#MAPS,
                                                                                          gsi3 ACCT#<owner>#MAPS
 =================================  ==========  ================  ======================  =========================
+
+``PRICE#`` and ``DISCH#`` items are the history of a plan's price and of a buyer's discount (``<ts>`` is the
+change's effective-from instant, fixed-width RFC 3339 with microseconds, so the sort key orders them in time):
+an invoice uses the terms in force at its period's last instant (DOMAIN.md §9), not the current ones.
 
 The ``SUBLOCK`` items make "one active subscription per (buyer, plan) and per (buyer, feed, use case)"
 a conditional write inside the subscription's transaction rather than a read-then-write race.
@@ -104,8 +110,18 @@ class PlanItem(_MarketplaceTable):
     feed_id = UnicodeAttribute()
     use_cases = ListAttribute[str](of=UnicodeAttribute)  # type: ignore[arg-type]
     unit = UnicodeAttribute()
-    price = UnicodeAttribute()  # decimal string
+    price = UnicodeAttribute()  # decimal string: the current price
     currency = UnicodeAttribute()
+    price_changed_at = IsoDateTimeAttribute(null=True)  # the latest change's effective-from; None: never changed
+    original_price = UnicodeAttribute(null=True)  # the price the plan was created with, once it has changed
+
+
+class PriceChangeItem(_MarketplaceTable):
+    """One change of a plan's price: ``price`` is in force from ``effective_from`` until the next change."""
+
+    plan_id = UnicodeAttribute()
+    price = UnicodeAttribute()  # decimal string
+    effective_from = IsoDateTimeAttribute()
 
 
 class AccessItem(_MarketplaceTable):
@@ -127,6 +143,15 @@ class DiscountItem(_MarketplaceTable):
     gsi1pk = UnicodeAttribute()
     gsi1sk = UnicodeAttribute()
     by_buyer = _Gsi1["DiscountItem"]()
+
+
+class DiscountChangeItem(_MarketplaceTable):
+    """One change of a buyer's discount on a feed: in force from ``effective_from`` until the next change."""
+
+    feed_id = UnicodeAttribute()
+    buyer_id = UnicodeAttribute()
+    discount_pct = UnicodeAttribute()  # decimal string, 0-100
+    effective_from = IsoDateTimeAttribute()
 
 
 class SubscriptionItem(_MarketplaceTable):
@@ -202,8 +227,10 @@ class MappingItem(_MarketplaceTable):
 MODELS: list[type[Model]] = [
     FeedItem,
     PlanItem,
+    PriceChangeItem,
     AccessItem,
     DiscountItem,
+    DiscountChangeItem,
     SubscriptionItem,
     SubscriptionLockItem,
     DestinationItem,

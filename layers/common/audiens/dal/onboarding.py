@@ -19,14 +19,13 @@ from decimal import Decimal
 from functools import cached_property
 from typing import Any
 
-import boto3
-from botocore.config import Config
 from botocore.exceptions import ClientError
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
+from audiens.dal.aws import client
 from audiens.dal.onboarding_models import (
     ActivityItem,
     FileItem,
@@ -731,8 +730,7 @@ class S3SourceObjects:
 
     @cached_property
     def _client(self) -> Any:
-        # SigV4 presigned URLs: required by every region opened since 2014, accepted everywhere.
-        return boto3.client("s3", region_name=self._region, config=Config(signature_version="s3v4"))
+        return client("s3", self._region)
 
     def iter_chunks(self, bucket: str, key: str, chunk_size: int = 256 * 1024) -> Iterator[bytes]:
         body = self._client.get_object(Bucket=bucket, Key=key)["Body"]

@@ -403,7 +403,7 @@ class S3UsageObjects:
 
     @cached_property
     def _client(self) -> Any:
-        return client("s3", self._region)
+        return client("s3", self._region)  # SigV4, as every S3 client of dal.aws
 
     def iter_chunks(self, bucket: str, key: str, *, etag: str | None, chunk_size: int = 1 << 20) -> Iterator[bytes]:
         params: dict[str, Any] = {"Bucket": bucket, "Key": key}

@@ -37,13 +37,18 @@ __all__ = [
     "TIMESTAMP_HEADER",
     "Channel",
     "Destination",
+    "S3Platform",
+    "S3Target",
     "SegmentMapping",
     "Step",
     "StepField",
     "channel",
+    "check_s3_export_target",
+    "export_external_id",
     "is_private_address",
     "masked_config",
     "s3_object_key",
+    "s3_target",
     "sign",
     "taxonomy_body",
     "validate_config",
@@ -59,6 +64,8 @@ MAX_URL_LENGTH: Final = 2_048
 MAX_PREFIX_LENGTH: Final = 512
 MAX_ERROR_LENGTH: Final = 500
 MAX_DESTINATION_NAME: Final = 200
+MAX_ROLE_ARN_LENGTH: Final = 2_048
+EXTERNAL_ID_PREFIX: Final = "audiens:"
 
 PushStatus = Literal["queued", "pushed", "failed", "dead_lettered", "removed"]
 PUSH_STATUSES: Final = ("queued", "pushed", "failed", "dead_lettered", "removed")
@@ -169,10 +176,24 @@ CATALOG: Final[tuple[Channel, ...]] = (
         "Amazon S3 export",
         "wizard",
         "s3",
-        "Each segment's taxonomy is written as <prefix>/<segment_id>.json in your bucket (deleted on removal); "
-        "the bucket policy must allow Audiens' push role to put and delete objects.",
+        "Each segment's taxonomy is written as <prefix>/<segment_id>.json in your bucket (deleted on removal), "
+        "with the credentials of an IAM role in the bucket's AWS account that you create for Audiens.",
         (
-            Step("bucket", "Bucket", (StepField("bucket", "string", "Name of an existing S3 bucket."),)),
+            Step("bucket", "Bucket", (StepField("bucket", "string", "Name of an existing S3 bucket of yours."),)),
+            Step(
+                "access",
+                "Access",
+                (
+                    StepField(
+                        "role_arn",
+                        "string",
+                        "ARN of an IAM role in the bucket owner's account (arn:aws:iam::<account>:role/<name>) that "
+                        "allows s3:PutObject and s3:DeleteObject on the bucket (prefix) and trusts the Audiens "
+                        f"platform account with the condition sts:ExternalId = {EXTERNAL_ID_PREFIX}<your account "
+                        "id>:<bucket>. Audiens assumes it and writes a probe object before the destination is saved.",
+                    ),
+                ),
+            ),
             Step(
                 "location",
                 "Location",
@@ -206,6 +227,7 @@ def channel(channel_id: str) -> Channel:
 # ------------------------------------------------------------------------------------------------ wizard
 
 _BUCKET = re.compile(r"[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]")
+_ROLE_ARN = re.compile(r"arn:aws(?:-cn|-us-gov)?:iam::(\d{12}):role/(?:[\w+=,.@-]+/)*[\w+=,.@-]{1,64}")
 _PREFIX = re.compile(r"[A-Za-z0-9!_.*'()/=-]*")
 _LOOPBACK_NAMES: Final = frozenset({"localhost", "localhost.localdomain", "ip6-localhost", "ip6-loopback"})
 
@@ -291,6 +313,14 @@ def _check_bucket(value: Any) -> str | None:
     return None
 
 
+def _check_role_arn(value: Any) -> str | None:
+    if not isinstance(value, str) or not value:
+        return "role_arn is required: the IAM role in your account that Audiens assumes to write to the bucket."
+    if len(value) > MAX_ROLE_ARN_LENGTH or not _ROLE_ARN.fullmatch(value):
+        return f"{value[:100]!r} is not an IAM role ARN (arn:aws:iam::<12-digit account>:role/<name>)."
+    return None
+
+
 def _check_prefix(value: Any) -> str | None:
     if value is None:
         return None
@@ -328,6 +358,7 @@ def validate_config(chan: Channel, config: Mapping[str, Any] | None, *, allow_pr
         "url": lambda v: _check_url(v, allow_private=allow_private),
         "secret": _check_secret,
         "bucket": _check_bucket,
+        "role_arn": _check_role_arn,
         "prefix": _check_prefix,
     }
     for step in chan.steps:
@@ -346,6 +377,47 @@ def validate_config(chan: Channel, config: Mapping[str, Any] | None, *, allow_pr
     if chan.delivery == "s3":
         out["prefix"] = str(raw.get("prefix") or "").strip("/")
     return out
+
+
+@dataclass(frozen=True)
+class S3Platform:
+    """What an S3 export must never target: the platform's own AWS account and buckets."""
+
+    account_id: str
+    buckets: frozenset[str] = frozenset()
+
+
+def export_external_id(account_id: str, bucket: str) -> str:
+    """The ExternalId Audiens passes when it assumes an export role: fixed by Audiens, never by the caller.
+
+    It names the Audiens account, so another tenant who names the same role gets a different ExternalId
+    and the role's trust policy refuses it (the confused-deputy guard AWS documents for third parties).
+    """
+    return f"{EXTERNAL_ID_PREFIX}{account_id}:{bucket}"
+
+
+def _role_account(role_arn: str) -> str:
+    match = _ROLE_ARN.fullmatch(role_arn)
+    return match.group(1) if match else ""
+
+
+def check_s3_export_target(config: Mapping[str, Any], platform: S3Platform) -> None:
+    """Refuse (422, naming the step) a bucket of the platform or a role of the platform's own account."""
+    bucket = str(config.get("bucket", ""))
+    if bucket in platform.buckets or bucket.endswith(f"-{platform.account_id}"):
+        raise ValidationError(
+            f"Step 'bucket' (Bucket) is invalid: {bucket!r} belongs to the Audiens platform; export to a bucket "
+            "of your own AWS account.",
+            code="invalid_destination_config",
+            details=[{"step": "bucket", "field": "bucket", "message": "a bucket of the Audiens platform"}],
+        )
+    if _role_account(str(config.get("role_arn", ""))) == platform.account_id:
+        raise ValidationError(
+            "Step 'access' (Access) is invalid: the role must be in your own AWS account (the bucket owner's), "
+            "not in the Audiens platform account.",
+            code="invalid_destination_config",
+            details=[{"step": "access", "field": "role_arn", "message": "a role of the Audiens platform account"}],
+        )
 
 
 def masked_config(chan: Channel, config: Mapping[str, Any]) -> dict[str, Any]:
@@ -461,6 +533,24 @@ def taxonomy_body(*, segment_id: str, name: str, category: str, action: str, ver
 def sign(secret: str, body: bytes) -> str:
     """``sha256=<hex HMAC-SHA256(secret, raw body)>``, the value of :data:`SIGNATURE_HEADER`."""
     return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+@dataclass(frozen=True)
+class S3Target:
+    """Where an s3_export destination writes, and the role (with its ExternalId) it writes as."""
+
+    bucket: str
+    role_arn: str
+    external_id: str
+
+    @property
+    def owner_account(self) -> str:
+        """The role's account: the bucket must belong to it (sent as ExpectedBucketOwner)."""
+        return _role_account(self.role_arn)
+
+
+def s3_target(config: Mapping[str, Any]) -> S3Target:
+    return S3Target(str(config["bucket"]), str(config.get("role_arn", "")), str(config.get("external_id", "")))
 
 
 def s3_object_key(prefix: str, segment_id: str) -> str:

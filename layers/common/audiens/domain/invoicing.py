@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date
 from decimal import Decimal
@@ -214,6 +214,9 @@ class InvoiceInputs:
     segments: Mapping[str, SegmentInfo] = field(default_factory=dict)
     traits: Mapping[str, TraitInfo] = field(default_factory=dict)
     population_of: PopulationOf = field(default=lambda _node: 0)
+    population_in: Callable[[Node], PopulationOf] | None = None
+    """Populations of a rule's parts in the context of that rule (NOT against the rule's sources); when absent,
+    ``population_of`` serves every rule."""
     provider_names: Mapping[str, str] = field(default_factory=dict)
 
 
@@ -473,7 +476,9 @@ def build_invoice(inputs: InvoiceInputs) -> Invoice:
             continue
         plan = plans.get(segment.segment_id)
         if plan is None:
-            plan = compile_attribution(rule_tree(segment.rule), inputs.traits, inputs.population_of)
+            tree = rule_tree(segment.rule)
+            population = inputs.population_in(tree) if inputs.population_in is not None else inputs.population_of
+            plan = compile_attribution(tree, inputs.traits, population)
             plans[segment.segment_id] = plan
         charges.touched.update(plan.feed_uses)
         for feed_use, impressions in plan.attribute(row.impressions).items():
@@ -481,11 +486,11 @@ def build_invoice(inputs: InvoiceInputs) -> Invoice:
 
     for feed_row in inputs.feed_usage:
         _check_impressions(feed_row.impressions, f"feed {feed_row.feed_id} / {feed_row.use_case}")
+        key = (feed_row.feed_id, feed_row.use_case)
+        charges.touched.add(key)  # reported, even if never charged: the billing report's no-usage flag reads this
         if feed_row.use_case == USE_CONTENT_OPTIMIZATION:
             uncharged[(REASON_CONTENT_OPTIMIZATION, feed_row.feed_id, None, feed_row.use_case)] += feed_row.impressions
             continue
-        key = (feed_row.feed_id, feed_row.use_case)
-        charges.touched.add(key)
         charges.add(key, UNKNOWN_CHANNEL, feed_row.impressions)
 
     def provider_name(provider_id: str) -> str:
@@ -657,10 +662,12 @@ def _report_rows(
             units: int | None = 1
             no_usage = False
         else:
-            # The use cases this plan actually charged (another plan may be cheaper for some of them).
-            mine = [(feed_id, use) for use in first.use_cases if cpm_plans.get((feed_id, use)) in subs]
-            reported = [key for key in mine if key in touched]
-            no_usage = not reported
+            # The flag means exactly "nothing was reported for this feed and any of the plan's use cases",
+            # whichever plan ended up charging it (a flat fee covering it, or another CPM plan of the period).
+            uses = [(feed_id, use) for use in first.use_cases]
+            no_usage = not any(key in touched for key in uses)
+            # Units are what this plan charged: the use cases it was the chosen CPM plan for.
+            mine = [key for key in uses if cpm_plans.get(key) in subs]
             units = None if no_usage else sum(charged.get(key, 0) for key in mine)
         rows.append(
             ReportRow(

@@ -23,7 +23,7 @@ from decimal import Decimal
 from typing import Any, Final, Literal
 
 from audiens.domain.money import discounted_price, format_price, minor_units, parse_discount_pct, parse_price
-from audiens.domain.periods import Period
+from audiens.domain.periods import Period, rfc3339
 from audiens.errors import ConflictError, NotFoundError, ValidationError
 
 __all__ = [
@@ -43,9 +43,12 @@ __all__ = [
     "check_feed_deletable",
     "check_plans",
     "check_trait_ids",
+    "content_optimization_cpm_message",
     "feed_name",
     "format_discount",
+    "is_unbillable_plan",
     "parse_discount",
+    "parse_plan_price",
     "price_for",
 ]
 
@@ -89,6 +92,9 @@ class Plan:
     unit: str
     price: Decimal
     currency: str
+    price_changed_at: datetime | None = None
+    """When the current price took effect, if it was changed after the plan was created."""
+    original_price: Decimal | None = None
 
     def as_json(self, discount_pct: Decimal | None = None) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -99,6 +105,8 @@ class Plan:
             "currency": self.currency,
             "billing_cycle": "monthly_in_arrears",
         }
+        if self.price_changed_at is not None:
+            out["price_effective_from"] = rfc3339(self.price_changed_at)
         if discount_pct is not None:
             out["discount_pct"] = format_discount(discount_pct)
             out["discounted_price"] = format_price(price_for(self, discount_pct), self.currency)
@@ -217,6 +225,8 @@ def check_plans(raw_plans: Sequence[Mapping[str, Any]]) -> list[PlanSpec]:
         unit = raw.get("unit")
         if unit not in UNITS:
             problems.add(f"{where}.unit", "invalid_plan", f"unit must be one of {', '.join(UNITS)}, got {unit!r}.")
+        elif unit == "cpm" and CONTENT_OPTIMIZATION in use_cases:
+            problems.add(f"{where}.unit", "cpm_content_optimization", content_optimization_cpm_message(index))
         price: Decimal | None = None
         try:
             price = parse_price(raw.get("price"))
@@ -254,6 +264,27 @@ def check_plans(raw_plans: Sequence[Mapping[str, Any]]) -> list[PlanSpec]:
             details=[{"field": "plans"}],
         )
     return specs
+
+
+def parse_plan_price(raw: object) -> Decimal:
+    """A plan's new list price: the same rules as at creation (a plain decimal string, never a float)."""
+    try:
+        return parse_price(raw)
+    except ValidationError as error:
+        raise ValidationError(error.message, code=error.code, details=[{"field": "price"}]) from error
+
+
+def content_optimization_cpm_message(index: int | None = None) -> str:
+    which = f"Plan {index + 1} (plans.{index})" if index is not None else "This plan"
+    return (
+        f"{which} is a cpm plan for content_optimization: content optimization is offered as a flat fee only, "
+        "because its usage never counts toward CPM totals (a cpm plan for it could never be billed)."
+    )
+
+
+def is_unbillable_plan(unit: str, use_cases: Iterable[str]) -> bool:
+    """A ``cpm`` plan naming ``content_optimization``: refused at creation, never subscribable (DOMAIN.md §6)."""
+    return unit == "cpm" and CONTENT_OPTIMIZATION in use_cases
 
 
 def check_trait_ids(trait_ids: Iterable[str]) -> tuple[str, ...]:
@@ -300,6 +331,11 @@ def check_can_subscribe(
     """
     if feed.provider_id == buyer_id:
         raise ValidationError("A provider cannot subscribe to its own feed.", code="own_feed")
+    if is_unbillable_plan(plan.unit, plan.use_cases) and feed.is_active and may_see:
+        # Only plans stored before the rule existed can be like this; a subscription to one could never be billed.
+        raise ValidationError(
+            content_optimization_cpm_message(), code="cpm_content_optimization", details=[{"field": "plan_id"}]
+        )
     if not feed.is_active or not may_see:
         # A buyer who may not see the feed learns nothing about it (API.md: never reveal it exists).
         raise NotFoundError(f"Plan {plan.plan_id} not found.")

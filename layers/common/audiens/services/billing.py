@@ -243,6 +243,7 @@ class BillingService:
                 segments=segments,
                 traits=traits,
                 population_of=inputs.population_of,
+                population_in=inputs.population_in,
                 provider_names={pid: party.name for pid, party in parties.items()},
             )
         )
@@ -399,7 +400,11 @@ class BillingService:
 
     def get_invoice(self, caller: Caller, invoice_id: str) -> InvoiceView:
         stored = self._store.get_invoice(invoice_id)
-        if stored is None or not (caller.is_operator or stored.invoice.buyer_id == caller.account_id):
+        if (
+            stored is None
+            or not stored.invoice.lines  # charged nothing: no document (DOMAIN.md §9)
+            or not (caller.is_operator or stored.invoice.buyer_id == caller.account_id)
+        ):
             raise NotFoundError(f"Invoice {invoice_id} does not exist.", code="invoice_not_found")
         return self._status(stored, {})
 

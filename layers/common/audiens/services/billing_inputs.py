@@ -26,7 +26,7 @@ from typing import Protocol
 
 from audiens.domain import sketches
 from audiens.domain.accounts import DEFAULT_REVENUE_SHARE
-from audiens.domain.attribution import TraitInfo
+from audiens.domain.attribution import PopulationOf, TraitInfo
 from audiens.domain.channels import channel as catalog_channel
 from audiens.domain.invoicing import (
     CPM,
@@ -69,7 +69,7 @@ class SketchReader(Protocol):
 class _Cache:
     traits: dict[str, TraitDef]
     sketches: dict[str, Sketch]
-    populations: dict[Node, int]
+    populations: dict[tuple[Node, tuple[str, ...] | None], int]
     universes: dict[tuple[str, ...], Sketch]
 
 
@@ -201,7 +201,18 @@ class ProductBillingInputs:
         return out
 
     def population_of(self, node: Node) -> int:
-        cached = self._cache.populations.get(node)
+        """A sub-expression's estimate on its own (NOT taken against the sources of its own traits)."""
+        return self._population(node, None)
+
+    def population_in(self, rule: Node) -> PopulationOf:
+        """Populations of the parts of ``rule`` as its estimate sees them (DOMAIN.md §8): a ``NOT x`` is the
+        users of the sources of *the rule's* traits, less ``x``; one user id across sources is one user."""
+        known = self._load_traits(trait_ids(rule))
+        sources = _source_ids(known[t] for t in trait_ids(rule) if t in known)
+        return lambda node: self._population(node, sources)
+
+    def _population(self, node: Node, sources: tuple[str, ...] | None) -> int:
+        cached = self._cache.populations.get((node, sources))
         if cached is not None:
             return cached
         ids = trait_ids(node)
@@ -213,14 +224,16 @@ class ProductBillingInputs:
         if isinstance(node, Trait):
             population = sketches.estimate(by_trait[node.id]).population
         else:
-            universe = self._universe([known[t] for t in ids if t in known]) if sketches.needs_universe(node) else None
+            universe = None
+            if sketches.needs_universe(node):
+                own = _source_ids(known[t] for t in ids if t in known)
+                universe = self._universe(sources if sources is not None else own)
             population = sketches.estimate(sketches.evaluate(node, by_trait, universe)).population
-        self._cache.populations[node] = population
+        self._cache.populations[(node, sources)] = population
         return population
 
-    def _universe(self, traits: Iterable[TraitDef]) -> Sketch:
-        """Everyone the traits' sources have seen: what NOT is taken against (as the audience builder does)."""
-        source_ids = tuple(sorted({t.source_id for t in traits if t.source_id}))
+    def _universe(self, source_ids: tuple[str, ...]) -> Sketch:
+        """Everyone the sources have seen (a union: the same user id in two sources is one user)."""
         if source_ids not in self._cache.universes:
             loaded = self._onboarding.load_sketches((s, "ALL") for s in source_ids)
             self._cache.universes[source_ids] = sketches.union(loaded.values())
@@ -237,6 +250,10 @@ class ProductBillingInputs:
             share = account.revenue_share if account.revenue_share is not None else DEFAULT_REVENUE_SHARE
             out[account_id] = Party(account_id, account.company_name, Decimal(share))
         return out
+
+
+def _source_ids(traits: Iterable[TraitDef]) -> tuple[str, ...]:
+    return tuple(sorted({t.source_id for t in traits if t.source_id}))
 
 
 def _channel_name(channel_id: str) -> str | None:

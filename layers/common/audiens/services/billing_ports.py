@@ -22,7 +22,7 @@ Contract of the inputs, per (buyer, period), once the period is CLOSING (usage f
 
 from __future__ import annotations
 
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -61,6 +61,8 @@ class BillingInputs(Protocol):
 
     def population_of(self, node: Node) -> int: ...
 
+    def population_in(self, rule: Node) -> Callable[[Node], int]: ...
+
     def parties(self, account_ids: Collection[str]) -> dict[str, Party]: ...
 
 
@@ -87,9 +89,14 @@ class BillingRun:
 class RunCounts:
     """Documents the run has stored so far (from the counter shards, read consistently)."""
 
-    invoices: int = 0
+    invoices: int = 0  # buyers whose invoice was computed and stored (with or without lines)
     payouts: int = 0
     providers: frozenset[str] = field(default_factory=frozenset)
+    empty: int = 0  # of ``invoices``, those with no line: stored for exactly-once, never a document
+
+    @property
+    def documents(self) -> int:
+        return self.invoices - self.empty
 
 
 @dataclass(frozen=True)

@@ -21,10 +21,10 @@ from typing import Any, Literal
 
 from audiens.domain import channels as rules
 from audiens.domain.accounts import Principal
-from audiens.domain.channels import Channel, Destination, SegmentMapping
+from audiens.domain.channels import Channel, Destination, S3Platform, SegmentMapping
 from audiens.domain.onboarding import Segment
 from audiens.domain.quotas import check_quota
-from audiens.errors import ConflictError, NotFoundError
+from audiens.errors import ConflictError, NotFoundError, ValidationError
 from audiens.observability import logger
 from audiens.ports import OnboardingRepository
 from audiens.ports_marketplace import ChannelRepository, DeliveryError, ObjectExporter, PushQueue, WebhookClient
@@ -63,6 +63,7 @@ class ChannelService:
         exporter: ObjectExporter | None = None,
         allow_private_targets: bool = False,
         max_receives: int = 4,
+        s3_platform: S3Platform | None = None,
     ) -> None:
         self._repo = repo
         self._segments = segments
@@ -71,6 +72,7 @@ class ChannelService:
         self._exporter = exporter
         self._allow_private = allow_private_targets
         self._max_receives = max_receives
+        self._s3_platform = s3_platform
 
     # ------------------------------------------------------------------------------------------- catalog
     @staticmethod
@@ -89,12 +91,16 @@ class ChannelService:
         now: datetime,
     ) -> Destination:
         chan = rules.channel(channel_id)
+        checked_name = rules.check_destination_name(name)
+        checked = rules.validate_config(chan, config, allow_private=self._allow_private)
+        if chan.delivery == "s3":
+            checked = self._proven_s3_export(principal.account_id, checked)
         destination = Destination(
             destination_id=new_id("dst"),
             account_id=principal.account_id,
             channel_id=chan.channel_id,
-            name=rules.check_destination_name(name),
-            config=rules.validate_config(chan, config, allow_private=self._allow_private),
+            name=checked_name,
+            config=checked,
             content_optimization=content_optimization,
             status="active",
             created_at=now,
@@ -102,6 +108,34 @@ class ChannelService:
         check_quota("destinations", len(self.list_destinations(principal)))
         self._repo.put_destination(destination)
         return destination
+
+    def _proven_s3_export(self, account_id: str, config: dict[str, Any]) -> dict[str, Any]:
+        """Never a platform bucket or role; and the caller proves the bucket is theirs before it is stored.
+
+        Audiens assumes the caller's role with an ExternalId it derives from the caller's account (a role
+        that trusts another tenant's ExternalId refuses), then writes and deletes a probe object with
+        ExpectedBucketOwner = the role's account (a bucket of a third party that trusts the role refuses).
+        """
+        if self._exporter is None or self._s3_platform is None:
+            raise RuntimeError("S3 export is not configured")
+        rules.check_s3_export_target(config, self._s3_platform)
+        proven = {**config, "external_id": rules.export_external_id(account_id, config["bucket"])}
+        probe = rules.s3_object_key(proven.get("prefix", ""), ".audiens-access-check")
+        try:
+            self._exporter.verify(rules.s3_target(proven), probe)
+        except DeliveryError as error:
+            message = (
+                f"Audiens (AWS account {self._s3_platform.account_id}) could not write s3://{proven['bucket']}/{probe} "
+                f"as {proven['role_arn']} with ExternalId {proven['external_id']}: {rules.short_error(str(error))} "
+                "Check the role's trust policy (that account, that ExternalId), its s3:PutObject/s3:DeleteObject "
+                "permission on the bucket, and that the bucket belongs to the role's account."
+            )
+            raise ValidationError(
+                f"Step 'access' (Access) is invalid: {message}",
+                code="invalid_destination_config",
+                details=[{"step": "access", "field": "role_arn", "message": message}],
+            ) from error
+        return proven
 
     def get_destination(self, principal: Principal, destination_id: str) -> Destination:
         destination = self._repo.get_destination(destination_id)
@@ -344,11 +378,19 @@ class ChannelService:
             return
         if self._exporter is None:
             raise RuntimeError("S3 export is not configured")
+        target = rules.s3_target(destination.config)
+        if self._s3_platform is not None:
+            try:
+                rules.check_s3_export_target(destination.config, self._s3_platform)
+            except ValidationError as error:
+                raise DeliveryError(error.message) from error
+        if not target.role_arn or not target.external_id:
+            raise DeliveryError("this S3 destination has no export role: create it again with the access step")
         key = rules.s3_object_key(destination.config.get("prefix", ""), mapping.segment_id)
         if mapping.action == "remove":
-            self._exporter.delete(destination.config["bucket"], key)
+            self._exporter.delete(target, key)
         else:
-            self._exporter.put(destination.config["bucket"], key, body)
+            self._exporter.put(target, key, body)
 
     # ---------------------------------------------------------------------------------- read API (usage)
     def segment_usage_keys(self, account_id: str) -> list[SegmentUsageKey]:

@@ -318,6 +318,24 @@ class MarketplaceService:
         self._repo.put_discount(feed_id, buyer_id, discount, now)
         return discount
 
+    # ---------------------------------------------------------------------------------------------- plans
+    def change_plan_price(self, principal: Principal, feed_id: str, plan_id: str, price: object, now: datetime) -> Plan:
+        """A new list price from ``now`` on; periods already ended keep the price in force at their end."""
+        feed = self._own_feed(principal, feed_id)
+        if feed.status == "deleted" or plan_id not in feed.plan_ids:
+            raise NotFoundError(f"Plan {plan_id} not found in feed {feed_id}.")
+        new_price = rules.parse_plan_price(price)
+        plan = self._repo.get_plan(plan_id)
+        if plan is None:
+            raise NotFoundError(f"Plan {plan_id} not found in feed {feed_id}.")
+        if new_price == plan.price:
+            return plan
+        if not self._repo.change_plan_price(plan, new_price, now):
+            raise ConflictError("The plan changed meanwhile; read it again and retry.", code="conflict")
+        changed = self._repo.get_plan(plan_id)
+        assert changed is not None
+        return changed
+
     def list_discounts(self, principal: Principal, feed_id: str) -> dict[str, Decimal]:
         self._own_feed(principal, feed_id)
         return self._repo.list_discounts(feed_id)
@@ -413,25 +431,25 @@ class MarketplaceService:
     def billable_subscriptions(self, buyer_id: str, period: Period) -> list[BillableSubscription]:
         """The buyer's subscriptions active at any moment of ``period``, with everything an invoice line needs.
 
-        The discount is the one in force when this is read (the close reads it on the 6th); the list
-        price and unit are the plan's, which never change after the feed is created.
+        Terms are those in force at the period's last instant (DOMAIN.md §9): the plan's list price and
+        the buyer's discount as they stood just before ``period.end``, read from their history, so a change
+        made after the period (even before its close runs) never touches it.
         """
         subs = [s for s in self._repo.buyer_subscriptions(buyer_id) if s.active_during(period)]
-        return self._billable(subs)
-
-    def _billable(self, subs: Sequence[Subscription]) -> list[BillableSubscription]:
         if not subs:
             return []
         plans = self._repo.get_plans(s.plan_id for s in subs)
         feeds = self._repo.get_feeds(s.feed_id for s in subs)
         names = self._provider_names({s.provider_id for s in subs})
-        discounts: dict[tuple[str, str], Decimal] = {}
+        discounts: dict[str, Decimal] = {}
+        prices: dict[str, Decimal] = {}
         out: list[BillableSubscription] = []
         for s in sorted(subs, key=lambda s: (s.start_date, s.subscription_id)):
             plan, feed = plans[s.plan_id], feeds[s.feed_id]
-            key = (s.feed_id, s.buyer_id)
-            if key not in discounts:
-                discounts[key] = self._repo.get_discount(s.feed_id, s.buyer_id)
+            if s.feed_id not in discounts:
+                discounts[s.feed_id] = self._repo.discount_before(s.feed_id, buyer_id, period.end)
+            if s.plan_id not in prices:
+                prices[s.plan_id] = self._repo.plan_price_before(plan, period.end)
             out.append(
                 BillableSubscription(
                     subscription_id=s.subscription_id,
@@ -443,9 +461,9 @@ class MarketplaceService:
                     provider_name=names.get(s.provider_id, ""),
                     use_cases=plan.use_cases,
                     unit=plan.unit,
-                    list_price=plan.price,
+                    list_price=prices[s.plan_id],
                     currency=plan.currency,
-                    discount_pct=discounts[key],
+                    discount_pct=discounts[s.feed_id],
                     start_date=s.start_date,
                     end_date=s.end_date,
                 )

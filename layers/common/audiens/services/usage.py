@@ -13,6 +13,7 @@ last transaction), so a crash half-way and a redelivered event converge to the s
 from __future__ import annotations
 
 import hashlib
+import json
 import secrets
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -75,6 +76,8 @@ INLINE_CSV_CHARS: Final = 5_000_000
 """Lambda responses are limited to 6 MB: a bigger template (~60,000 segment rows) is handed out through S3."""
 CHUNK_BYTES: Final = 1 << 20
 DEFAULT_PAGE_ROWS: Final = 10_000
+PAGE_JSON_CHARS: Final = 4_000_000
+"""A page also stops at this much JSON (ASCII-escaped), so long names cannot reach Lambda's 6 MB response limit."""
 
 
 # ------------------------------------------------------------------------------------------ results
@@ -189,6 +192,7 @@ class UsageService:
         max_rows: int = MAX_FILE_ROWS,
         upload_url_seconds: int = UPLOAD_URL_SECONDS,
         inline_csv_chars: int = INLINE_CSV_CHARS,
+        page_json_chars: int = PAGE_JSON_CHARS,
     ) -> None:
         self._repo = repo
         self._catalog = catalog
@@ -200,6 +204,7 @@ class UsageService:
         self._max_rows = max_rows
         self._upload_url_seconds = upload_url_seconds
         self._inline_csv_chars = inline_csv_chars
+        self._page_json_chars = page_json_chars
 
     # ------------------------------------------------------------------------------ the window
     def window_view(self, period: Period, now: datetime) -> dict[str, Any]:
@@ -257,8 +262,14 @@ class UsageService:
             start = next((i + 1 for i, row in enumerate(rows) if _row_cursor(row) == cursor), -1)
             if start < 0:
                 raise ValidationError("The cursor is not valid for this listing.", code="invalid_cursor")
-        page = rows[start : start + limit]
-        more = start + limit < len(rows)
+        page: list[dict[str, Any]] = []
+        size = 0
+        for row in rows[start : start + limit]:
+            size += len(json.dumps(row, default=str)) + 2
+            if page and size > self._page_json_chars:
+                break
+            page.append(row)
+        more = start + len(page) < len(rows)
         return {
             "period": str(period),
             "kind": kind,
