@@ -19,6 +19,10 @@ A runtime meant to stay up for a working day cannot keep what moto 5.2.5 keeps, 
   back if it fails, which is what the whole-table copy achieved for them (the other items are not
   touched by the transaction), without replacing the table object under concurrent writers.
 
+* **A PUT body read as a form.** werkzeug parses any body sent as ``application/x-www-form-urlencoded``
+  (what ``curl --data-binary`` sends by default) as a form, and moto then stored an empty S3 object; S3
+  stores the bytes. A PUT's body is never parsed as a form here.
+
 ``apply()`` installs them only on the moto versions they were written against (``PATCHED_MOTO_VERSIONS``);
 on another version it logs that they were skipped, and ``tests/functional/test_local_runtime_memory.py``
 fails until someone checks whether that version still needs them.
@@ -53,7 +57,7 @@ def apply() -> Callable[[], None]:
             ", ".join(sorted(PATCHED_MOTO_VERSIONS)),
         )
         return lambda: None
-    undo = [stop_tracking_model_instances(), back_up_transactions_per_item()]
+    undo = [stop_tracking_model_instances(), back_up_transactions_per_item(), put_bodies_are_not_forms()]
 
     def undo_all() -> None:
         for step in reversed(undo):
@@ -178,5 +182,26 @@ def back_up_transactions_per_item() -> Callable[[], None]:
     def undo() -> None:
         DynamoDBBackend.transact_write_items = original  # type: ignore[method-assign]
         models.copy = original_copy
+
+    return undo
+
+
+def put_bodies_are_not_forms() -> Callable[[], None]:
+    """moto's requests parse form data for every method but PUT (an object upload's body is the object)."""
+    from moto.core.request import Request
+
+    inherited = "want_form_data_parsed" not in Request.__dict__
+    original = Request.want_form_data_parsed
+
+    def want_form_data_parsed(self: Any) -> bool:
+        return self.method != "PUT" and bool(self.environ.get("CONTENT_TYPE"))
+
+    Request.want_form_data_parsed = property(want_form_data_parsed)  # type: ignore[assignment,method-assign]
+
+    def undo() -> None:
+        if inherited:
+            del Request.want_form_data_parsed
+        else:
+            Request.want_form_data_parsed = original  # type: ignore[method-assign]
 
     return undo
