@@ -1,6 +1,6 @@
-"""Where moto's memory grows without bound, and the runtime's fixes: one seam, guarded by moto's version.
+"""Where moto 5.2.5 does not last a working day, and the runtime's fixes: one seam, guarded by moto's version.
 
-A runtime meant to stay up for a working day cannot keep what moto 5.2.5 keeps:
+A runtime meant to stay up for a working day cannot keep what moto 5.2.5 keeps, nor fail at a reset:
 
 * **Every model object ever built.** ``moto.core.common_models.BaseModel.__new__`` appends each instance
   (every DynamoDB item, SQS message, S3 key, EventBridge event...) to a class-level list,
@@ -8,6 +8,9 @@ A runtime meant to stay up for a working day cannot keep what moto 5.2.5 keeps:
   (``/moto-api/data.json``), which the runtime does not serve, and a last ``dispose()`` of S3 keys at reset,
   which the bucket pass before it already does. Deleted items, consumed messages and overwritten objects
   are thus never freed.
+* **A reset that races with imports.** moto's reset walks its registry of model classes, which a moto
+  service imported meanwhile by another thread grows: ``dictionary changed size during iteration``. The
+  reset here walks a copy.
 * **A deep copy of the table per TransactWriteItems.** ``DynamoDBBackend.transact_write_items`` backs up
   each table the transaction touches with ``copy.deepcopy`` (once per action), to put the whole table
   back if an action fails. Every copied item went to the list above: after a few thousand transactions
@@ -16,7 +19,11 @@ A runtime meant to stay up for a working day cannot keep what moto 5.2.5 keeps:
   back if it fails, which is what the whole-table copy achieved for them (the other items are not
   touched by the transaction), without replacing the table object under concurrent writers.
 
-``apply()`` installs both only on the moto versions they were written against (``PATCHED_MOTO_VERSIONS``);
+* **A PUT body read as a form.** werkzeug parses any body sent as ``application/x-www-form-urlencoded``
+  (what ``curl --data-binary`` sends by default) as a form, and moto then stored an empty S3 object; S3
+  stores the bytes. A PUT's body is never parsed as a form here.
+
+``apply()`` installs them only on the moto versions they were written against (``PATCHED_MOTO_VERSIONS``);
 on another version it logs that they were skipped, and ``tests/functional/test_local_runtime_memory.py``
 fails until someone checks whether that version still needs them.
 """
@@ -50,7 +57,7 @@ def apply() -> Callable[[], None]:
             ", ".join(sorted(PATCHED_MOTO_VERSIONS)),
         )
         return lambda: None
-    undo = [stop_tracking_model_instances(), back_up_transactions_per_item()]
+    undo = [stop_tracking_model_instances(), back_up_transactions_per_item(), put_bodies_are_not_forms()]
 
     def undo_all() -> None:
         for step in reversed(undo):
@@ -59,21 +66,42 @@ def apply() -> Callable[[], None]:
     return undo_all
 
 
+def _reset_model_data() -> None:
+    """moto's ``reset_model_data`` over a copy of its registry.
+
+    moto iterates the registry of model classes while another thread may be importing a moto service
+    (the runtime imports moto's CloudFormation, hence every service, in the background while it starts),
+    which adds classes to it: moto's reset then failed with ``dictionary changed size during iteration``.
+    """
+    from moto.core.model_instances import model_data
+
+    for models in list(model_data.values()):
+        for model in list(models.values()):
+            model.instances_tracked = []  # type: ignore[attr-defined]
+
+
 def stop_tracking_model_instances() -> Callable[[], None]:
     """``BaseModel.__new__`` without the append to ``instances_tracked``; empties the lists kept so far."""
+    from moto.core import model_instances
+    from moto.core import models as core_models
     from moto.core.common_models import BaseModel
-    from moto.core.model_instances import reset_model_data
+    from moto.moto_api._internal import models as api_models
 
     original = BaseModel.__dict__["__new__"]
+    original_resets = (model_instances.reset_model_data, core_models.reset_model_data, api_models.reset_model_data)
 
     def __new__(cls: type, *args: Any, **kwargs: Any) -> Any:
         return object.__new__(cls)
 
     BaseModel.__new__ = __new__  # type: ignore[assignment]
-    reset_model_data()
+    for module in (model_instances, core_models, api_models):
+        module.reset_model_data = _reset_model_data  # type: ignore[attr-defined]
+    _reset_model_data()
 
     def undo() -> None:
         BaseModel.__new__ = original
+        for module, reset in zip((model_instances, core_models, api_models), original_resets, strict=True):
+            module.reset_model_data = reset  # type: ignore[attr-defined]
 
     return undo
 
@@ -154,5 +182,26 @@ def back_up_transactions_per_item() -> Callable[[], None]:
     def undo() -> None:
         DynamoDBBackend.transact_write_items = original  # type: ignore[method-assign]
         models.copy = original_copy
+
+    return undo
+
+
+def put_bodies_are_not_forms() -> Callable[[], None]:
+    """moto's requests parse form data for every method but PUT (an object upload's body is the object)."""
+    from moto.core.request import Request
+
+    inherited = "want_form_data_parsed" not in Request.__dict__
+    original = Request.want_form_data_parsed
+
+    def want_form_data_parsed(self: Any) -> bool:
+        return self.method != "PUT" and bool(self.environ.get("CONTENT_TYPE"))
+
+    Request.want_form_data_parsed = property(want_form_data_parsed)  # type: ignore[assignment,method-assign]
+
+    def undo() -> None:
+        if inherited:
+            del Request.want_form_data_parsed
+        else:
+            Request.want_form_data_parsed = original  # type: ignore[method-assign]
 
     return undo

@@ -26,6 +26,7 @@ import threading
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from itertools import islice
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -34,7 +35,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("local_runtime")
 
-FORMAT = 1
+FORMAT = 2
 SNAPSHOT = "snapshot"
 MANIFEST = "state.json"
 
@@ -126,13 +127,13 @@ class StateStore:
                 "`make reset` clears it"
             )
         resources = self.runtime.template.resources
-        for logical_id, items in manifest.get("tables", {}).items():
+        for logical_id, saved in manifest.get("tables", {}).items():
             if logical_id not in resources or logical_id not in self.runtime.catalog.physical:
                 log.warning(
-                    "state: table %s is no longer in the template; its %d items are dropped", logical_id, len(items)
+                    "state: table %s is no longer in the template; its %d items are dropped", logical_id, saved["items"]
                 )
                 continue
-            restored.items += self._put_items(self.runtime.resource(logical_id), [_decode(i) for i in items])
+            restored.items += self._put_items(self.runtime.resource(logical_id), self.snapshot / saved["file"])
         for logical_id, objects in manifest.get("buckets", {}).items():
             if logical_id not in resources or logical_id not in self.runtime.catalog.physical:
                 log.warning("state: bucket %s is no longer in the template; its objects are dropped", logical_id)
@@ -147,14 +148,16 @@ class StateStore:
         self.restored = restored
         return restored
 
-    def _put_items(self, table: str, items: list[dict[str, Any]]) -> int:
-        dynamodb = self.runtime.client("dynamodb")
-        for start in range(0, len(items), 25):
-            requests = [{"PutRequest": {"Item": item}} for item in items[start : start + 25]]
-            pending: dict[str, Any] = {table: requests}
-            while pending:
-                pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-        return len(items)
+    def _put_items(self, table: str, path: Path) -> int:
+        """The items of a table's file (one JSON item a line), 25 to a BatchWriteItem."""
+        dynamodb, count = self.runtime.client("dynamodb"), 0
+        with path.open() as lines:
+            while batch := [_decode(json.loads(line)) for line in islice(lines, 25)]:
+                pending: dict[str, Any] = {table: [{"PutRequest": {"Item": item}} for item in batch]}
+                while pending:
+                    pending = dynamodb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+                count += len(batch)
+        return count
 
     def _put_objects(self, logical_id: str, objects: list[dict[str, Any]]) -> int:
         s3, bucket = self.runtime.client("s3"), self.runtime.resource(logical_id)
@@ -208,6 +211,7 @@ class StateStore:
             work = self.folder / f".{SNAPSHOT}-{os.getpid()}-{threading.get_ident()}"
             shutil.rmtree(work, ignore_errors=True)
             (work / "objects").mkdir(parents=True)
+            (work / "tables").mkdir()
             manifest: dict[str, Any] = {
                 "format": FORMAT,
                 "saved_at": datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -220,7 +224,9 @@ class StateStore:
             }
             for logical_id, _ in self.runtime.template.of_type("AWS::DynamoDB::Table"):
                 if logical_id in self.runtime.catalog.physical:
-                    manifest["tables"][logical_id] = self._items(self.runtime.resource(logical_id))
+                    name = f"tables/{logical_id}.jsonl"
+                    count = self._items(self.runtime.resource(logical_id), work / name)
+                    manifest["tables"][logical_id] = {"file": name, "items": count}
             for logical_id, _ in self.runtime.template.of_type("AWS::S3::Bucket"):
                 if logical_id in self.runtime.catalog.physical:
                     manifest["buckets"][logical_id] = self._objects(logical_id, work / "objects")
@@ -234,16 +240,19 @@ class StateStore:
                 self.snapshot.rename(previous)
             work.rename(self.snapshot)
             shutil.rmtree(previous, ignore_errors=True)
-            items = sum(len(v) for v in manifest["tables"].values())
+            items = sum(saved["items"] for saved in manifest["tables"].values())
             log.info("state: saved %d items to %s in %.2f s", items, self.snapshot, time.monotonic() - started)
             return self.snapshot
 
-    def _items(self, table: str) -> list[Any]:
-        dynamodb = self.runtime.client("dynamodb")
-        items: list[Any] = []
-        for page in dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
-            items += [_encode(item) for item in page.get("Items", [])]
-        return items
+    def _items(self, table: str, path: Path) -> int:
+        """Write the table's items to ``path``, one JSON item a line, a scan page at a time (memory stays flat)."""
+        dynamodb, count = self.runtime.client("dynamodb"), 0
+        with path.open("w") as out:
+            for page in dynamodb.get_paginator("scan").paginate(TableName=table, ConsistentRead=True):
+                for item in page.get("Items", []):
+                    out.write(json.dumps(_encode(item)) + "\n")
+                    count += 1
+        return count
 
     def _objects(self, logical_id: str, folder: Path) -> list[dict[str, Any]]:
         s3, bucket = self.runtime.client("s3"), self.runtime.resource(logical_id)

@@ -184,3 +184,40 @@ def test_with_the_patches_a_successful_transaction_and_its_conditions_behave_as_
     assert refused.value.response["Error"]["Code"] == "TransactionCanceledException"
     assert "ConditionalCheckFailed" in str(refused.value)
     assert _item(table, "new", "1") is not None
+
+
+@pytest.fixture
+def growing_registry() -> Iterator[None]:
+    """A registry entry whose reset registers another model class, as a moto service imported meanwhile does."""
+    from moto.core import model_instances
+
+    class Grows:
+        @property
+        def instances_tracked(self) -> list[Any]:
+            return []
+
+        @instances_tracked.setter
+        def instances_tracked(self, value: list[Any]) -> None:
+            model_instances.model_data.setdefault("late-service", {})["Late"] = type("Late", (), {})()
+
+    model_instances.model_data["growing-service"]["Grows"] = Grows()
+    try:
+        yield
+    finally:
+        model_instances.model_data.pop("growing-service", None)
+        model_instances.model_data.pop("late-service", None)
+
+
+def test_without_the_patches_a_reset_fails_when_a_service_is_imported_meanwhile(growing_registry: None) -> None:
+    from moto.core.model_instances import reset_model_data
+
+    with pytest.raises(RuntimeError, match="dictionary changed size during iteration"):
+        reset_model_data()
+
+
+def test_with_the_patches_a_reset_survives_a_service_imported_meanwhile(growing_registry: None, patched: None) -> None:
+    from moto.core.model_instances import model_data
+    from moto.moto_api._internal import models as api_models
+
+    api_models.reset_model_data()  # what POST /moto-api/reset calls
+    assert "late-service" in model_data

@@ -48,8 +48,8 @@ def _s3(rt: LocalRuntime, signature_version: str = "s3v4", key_id: str = "testin
     )
 
 
-def _send(method: str, url: str, body: bytes | None = None) -> tuple[int, bytes]:
-    request = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": "text/csv"})
+def _send(method: str, url: str, body: bytes | None = None, content_type: str = "text/csv") -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body, method=method, headers={"Content-Type": content_type})
     try:
         with urllib.request.urlopen(request, timeout=30) as response:
             return int(response.status), bytes(response.read())
@@ -182,3 +182,13 @@ def test_the_check_follows_the_real_clock_not_the_business_clock() -> None:
     early = s3_auth.check("GET", target, headers, {"testing": "testing"}, now - timedelta(minutes=20))
     assert early is not None and early.message == "Request is not valid yet"
     assert s3_auth.check("GET", target, {"Host": "elsewhere:1"}, {"testing": "testing"}, now) is not None
+
+
+def test_a_body_sent_as_a_form_is_stored_as_sent(rt: LocalRuntime) -> None:
+    # curl --data-binary sends application/x-www-form-urlencoded; S3 stores the bytes, whatever the type
+    bucket, s3 = rt.resource("UploadsBucket"), _s3(rt)
+    url = _presign(s3, "PUT", bucket, "buyer-a/curl.csv")
+    assert _send("PUT", url, b"Segment ID,Usage\r\nseg_1,7\r\n", "application/x-www-form-urlencoded")[0] == 200
+    got = s3.get_object(Bucket=bucket, Key="buyer-a/curl.csv")
+    assert got["Body"].read() == b"Segment ID,Usage\r\nseg_1,7\r\n"
+    assert got["ContentType"] == "application/x-www-form-urlencoded"
