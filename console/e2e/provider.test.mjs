@@ -45,8 +45,8 @@ describe("provider journey", { concurrency: false }, () => {
       let raw = "";
       req.on("data", (c) => (raw += c));
       req.on("end", () => {
-        hook.received.push({ headers: req.headers, body: JSON.parse(raw) });
-        res.writeHead(200).end();
+        hook.received.push({ headers: req.headers, body: JSON.parse(raw), failed: hook.failing });
+        res.writeHead(hook.failing ? 503 : 200).end();
       });
     });
     await new Promise((r) => hook.server.listen(0, "127.0.0.1", r));
@@ -267,7 +267,15 @@ describe("provider journey", { concurrency: false }, () => {
     await page.getByRole("link", { name: "Active sports fans" }).click();
     await page.getByRole("heading", { level: 1, name: "Active sports fans" }).waitFor();
     await page.getByRole("heading", { name: "Analytics: cumulative population" }).waitFor();
-    await page.locator(".recharts-area-area, .empty").first().waitFor();
+    await page.getByText(/No data yet/).waitFor(); // a new segment: no day recorded yet
+    // The daily schedule (03:00 UTC) records the day's population; fire it now rather than wait for the clock.
+    assert.equal((await api("POST", "/_local/schedules/DailyMaintenanceFunction.Daily/run")).status, 200);
+    await eventually(async () => {
+      await page.reload();
+      return page.locator(".recharts-area-dots circle, .recharts-area-dot").first().waitFor({ timeout: 3_000 }).then(() => true, () => false);
+    });
+    await page.getByRole("cell", { name: "2026-10-09" }).waitFor();
+    await page.getByText(/Sports fans OR Travellers/).waitFor();
     await shot("08-segment-detail");
     state.segment = new URL(page.url()).pathname.split("/").pop();
   });
@@ -295,9 +303,15 @@ describe("provider journey", { concurrency: false }, () => {
     await page.getByRole("button", { name: "Close" }).click();
     const card = page.getByRole("article", { name: "Destination Northwind hook" });
     await card.getByLabel("Segment to map to Northwind hook").selectOption({ label: "Active sports fans" });
+    hook.failing = true; // the receiver is down for the first delivery
     await card.getByRole("button", { name: "Map segment" }).click();
+    await card.getByText("failed", { exact: true }).waitFor({ timeout: 30_000 });
+    await card.getByRole("cell", { name: /503/ }).waitFor();
+    hook.failing = false;
+    await card.getByRole("button", { name: "Retry push of Active sports fans" }).click();
     await card.getByText("pushed", { exact: true }).waitFor({ timeout: 30_000 });
     assert.equal(hook.received.at(-1).body.name, "Active sports fans");
+    assert.equal(hook.received.at(-1).failed, false);
     await shot("10-channels");
   });
 

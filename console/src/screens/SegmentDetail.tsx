@@ -1,9 +1,10 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState } from "react";
 import { Link, useNavigate, useParams } from "react-router-dom";
-import { Area, AreaChart, CartesianGrid, Line, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
+import { Area, AreaChart, CartesianGrid, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { api, call } from "../api/client";
 import { Empty, ErrorText, number, QueryView } from "../ui";
+import { useTraits } from "./Traits";
 
 export default function SegmentDetail() {
   const { segmentId = "" } = useParams();
@@ -13,6 +14,9 @@ export default function SegmentDetail() {
     queryKey: ["analytics", segmentId],
     queryFn: () => call(api.GET("/v1/segments/{segment_id}/analytics", path)),
   });
+  const traits = useTraits();
+  const named = (rule: string) =>
+    rule.replace(/[A-Za-z0-9_-]+/g, (token) => traits.data?.traits.find((t) => t.trait_id === token)?.name ?? token);
   const client = useQueryClient();
   const navigate = useNavigate();
   const [confirming, setConfirming] = useState(false);
@@ -38,7 +42,10 @@ export default function SegmentDetail() {
               <dt>Category</dt>
               <dd>{s.category}</dd>
               <dt>Rule</dt>
-              <dd><code>{s.rule}</code></dd>
+              <dd>
+                <code>{s.rule}</code>
+                {traits.data ? <div>{named(s.rule)}</div> : null}
+              </dd>
               <dt>Visibility</dt>
               <dd>{s.visibility}</dd>
               <dt>CPM</dt>
@@ -86,8 +93,7 @@ export default function SegmentDetail() {
                       <XAxis dataKey="date" fontSize={12} />
                       <YAxis fontSize={12} />
                       <Tooltip />
-                      <Area dataKey="population" name="users" stroke="#2f6fde" fill="#cfe0ff" isAnimationActive={false} />
-                      <Line dataKey="upper_bound" name="upper bound" stroke="#999" dot={false} isAnimationActive={false} />
+                      <Area dataKey="population" name="users" stroke="#2f6fde" fill="#cfe0ff" dot={{ r: 4, fill: "#2f6fde" }} isAnimationActive={false} />
                     </AreaChart>
                   </ResponsiveContainer>
                 </figure>
