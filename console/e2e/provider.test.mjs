@@ -382,6 +382,16 @@ describe("provider journey", { concurrency: false }, () => {
     await page.getByLabel("API key").fill(state.key);
     await page.getByRole("button", { name: "Sign in" }).click();
     await page.getByRole("heading", { level: 1, name: "API keys" }).waitFor(); // back where the user signed out
+    // Revoking the key in use: the next call is refused and the console goes back to sign-in, saying why.
+    await page.getByRole("button", { name: "Revoke initial key" }).click();
+    await page.getByRole("row", { name: /initial key/ }).getByRole("alert").filter({ hasText: /last active API key/ }).waitFor();
+    await page.getByLabel("Key name").fill("laptop");
+    await page.getByRole("button", { name: "Create key" }).click();
+    await page.getByRole("button", { name: "Revoke laptop" }).waitFor();
+    await page.getByRole("button", { name: "Revoke initial key" }).click();
+    await page.getByText(/Your API key was refused/).waitFor();
+    await page.getByLabel("API key").waitFor();
+    assert.equal(await page.evaluate(() => sessionStorage.getItem("audiens.api_key")), null);
     assert.deepEqual(state.pageErrors ?? [], [], "no uncaught error in the page");
   });
 });

@@ -5,6 +5,8 @@ export type Schemas = components["schemas"];
 
 /** The API key lives in sessionStorage only: it leaves with the tab and never appears in a URL. */
 export const KEY_STORAGE = "audiens.api_key";
+/** Dispatched on window when the API refuses the stored key (401). */
+export const UNAUTHORIZED_EVENT = "audiens:unauthorized";
 
 export function storedKey(): string | null {
   return sessionStorage.getItem(KEY_STORAGE);

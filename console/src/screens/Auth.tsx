@@ -147,6 +147,11 @@ export function SignIn() {
   return (
     <main className="auth">
       <h1>Sign in to Audiens</h1>
+      {auth.refused ? (
+        <p className="warning" role="alert">
+          Your API key was refused (revoked or unknown): sign in with another key.
+        </p>
+      ) : null}
       <form onSubmit={submit} noValidate>
         <Field label="API key" hint="Kept in this tab only (session storage); closing the tab signs you out.">
           {(props) => (

@@ -71,6 +71,7 @@ export default function Keys() {
                         Revoke {k.name}
                       </button>
                     ) : null}
+                    {revoke.variables === k.key_id ? <ErrorText error={revoke.error} /> : null}
                   </td>
                 </tr>
               ))}
@@ -78,7 +79,6 @@ export default function Keys() {
           </table>
         )}
       </QueryView>
-      <ErrorText error={revoke.error} />
     </>
   );
 }
