@@ -341,7 +341,33 @@ describe("provider journey", { concurrency: false }, () => {
     await feed.getByRole("button", { name: "Set discount" }).click();
     await feed.getByText(`${buyer.account_id}: 10 %`).waitFor();
     await feed.getByText(/1 active subscriptions/).waitFor();
+    // A private feed: the buyer asks for access, the provider approves it here.
+    const feeds = (await api("GET", "/v1/feeds", { key: state.key })).body.feeds;
+    const privateFeed = (
+      await api("POST", "/v1/feeds", {
+        key: state.key,
+        body: { name: "Northwind Youth (private)", description: "Younger audiences.", trait_ids: [state.traits["Under 35"].trait_id], visibility: "private", plans: [{ use_cases: ["segments_and_overlap"], unit: "flat_fee", price: "100.00" }] },
+      })
+    ).body;
+    assert.equal((await api("POST", `/v1/feeds/${privateFeed.feed_id}/activate`, { key: state.key })).status, 200);
+    assert.equal((await api("POST", `/v1/feeds/${privateFeed.feed_id}/access-requests`, { key: buyer.api_key })).status, 201);
+    await page.reload();
+    const travel = page.getByRole("article", { name: "Feed Northwind Youth (private)" });
+    await travel.getByRole("button", { name: `Approve ${buyer.account_id}` }).click();
+    await travel.getByText(/approved/).waitFor();
+    const seen = (await api("GET", "/v1/marketplace/feeds", { key: buyer.api_key })).body.feeds.map((f) => f.name);
+    assert.ok(seen.includes("Northwind Youth (private)"), "the approved buyer sees the private feed");
     await shot("11-marketplace");
+    // An algorithmic trait modeled on the feed.
+    state.feedId = feeds.find((f) => f.name === "Northwind Interests").feed_id;
+    await nav("Traits");
+    const algo = page.getByRole("form", { name: "Create an algorithmic trait" });
+    await algo.getByLabel("Seed trait").selectOption({ label: "Sports fans" });
+    await algo.getByRole("checkbox", { name: "Northwind Interests" }).check();
+    await algo.getByLabel("Algorithmic trait name").fill("Sports look-alikes");
+    await algo.getByRole("button", { name: "Create algorithmic trait" }).click();
+    // Modeling needs a modeling subscription to the feed: the API says so, next to the form.
+    await algo.getByRole("alert").filter({ hasText: /modeling subscription/ }).waitFor();
   });
 
   step("revenue of a closed period by buyer and by channel, and the billing report as CSV", async () => {

@@ -78,10 +78,12 @@ function CreateFeed() {
           <label key={t.trait_id} className="inline">
             <input
               type="checkbox"
+              disabled={Boolean(t.feed_id)}
               checked={traitIds.includes(t.trait_id)}
               onChange={() => setTraitIds((c) => (c.includes(t.trait_id) ? c.filter((x) => x !== t.trait_id) : [...c, t.trait_id]))}
             />{" "}
             {t.name}
+            {t.feed_id ? <span className="muted"> (already in feed {t.feed_id})</span> : null}
           </label>
         ))}
         {fieldError(create.error, "trait_ids") ? <p className="error">{fieldError(create.error, "trait_ids")}</p> : null}

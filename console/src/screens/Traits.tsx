@@ -55,7 +55,7 @@ export default function Traits() {
                   <td>
                     {t.condition ? <code>{JSON.stringify(t.condition)}</code> : null}
                     {t.modeled_on_feed_ids?.length ? `seed ${t.seed_trait_id ?? ""}, on ${t.modeled_on_feed_ids.join(", ")}` : null}
-                    {t.feed_id ? `from feed ${t.feed_id}` : null}
+                    {t.feed_id ? ` · in feed ${t.feed_id}` : null}
                   </td>
                   <td className="num">{number(t.population)}</td>
                   <td className="num">
