@@ -39,7 +39,7 @@ test: venv console ## Unit, functional, end-to-end and console tests (the local 
 	cd console && npm test && npm run e2e
 
 # The web console: `npm ci` when the lockfile changed, a build when a source or the OpenAPI document did.
-CONSOLE_SOURCES := $(shell find console/src -type f 2>/dev/null) console/index.html console/vite.config.ts \
+CONSOLE_SOURCES := $(shell find console/src console/test -type f 2>/dev/null) console/index.html console/vite.config.ts \
 	console/tsconfig.json docs/openapi.json
 console/node_modules/.package-lock.json: console/package-lock.json
 	cd console && npm ci --no-audit --no-fund

@@ -177,7 +177,7 @@ function Wizard({ channel, onClose }: { channel: Channel; onClose: () => void })
             )}
           </Field>
         ))}
-        {error ? <ErrorText error={error} /> : null}
+        {error && !error.forField("name") && !step.fields.some((f) => error.forField(f.name)) ? <ErrorText error={error} /> : null}
         {next.error && !(next.error instanceof ApiError) ? <ErrorText error={next.error} /> : null}
         <div className="row">
           <button type="button" className="secondary" onClick={() => (index === 0 ? onClose() : setIndex(index - 1))}>
