@@ -44,11 +44,11 @@ $(STAMP): requirements-dev.txt layers/common/requirements.txt constraints.txt
 venv: $(STAMP) ## Create the virtualenv with the pinned dependencies
 
 .PHONY: demo
-demo: venv ## Start the local runtime and run the whole story end to end, then stop
+demo: venv console ## Start the local runtime and run the whole story end to end, then stop
 	$(BIN)/python -m demo
 
 .PHONY: up
-up: venv ## Run the local runtime in the foreground (API on 127.0.0.1:3000, state kept in .audiens/state, Ctrl-C stops)
+up: venv console ## Run the local runtime in the foreground (console and API on 127.0.0.1:3000, state kept in .audiens/state, Ctrl-C stops)
 	$(BIN)/python -m local_runtime
 
 .PHONY: reset
@@ -57,9 +57,21 @@ reset: ## Clear the local runtime's kept state (accounts, files, queues, outbox)
 	@echo "The local runtime's state (.audiens/state) is cleared."
 
 .PHONY: test
-test: venv ## Unit, functional and end-to-end tests (the local runtime is started for real)
+test: venv console ## Unit, functional, end-to-end and console tests (the local runtime is started for real)
 	$(BIN)/python -m pytest tests/unit tests/functional -n 2 --dist loadfile -q
 	$(BIN)/python -m pytest tests/e2e -n 2 --dist loadfile -q
+	cd console && npm test && npm run e2e
+
+# The web console: `npm ci` when the lockfile changed, a build when a source or the OpenAPI document did.
+CONSOLE_SOURCES := $(shell find console/src console/test -type f 2>/dev/null) console/index.html console/vite.config.ts \
+	console/tsconfig.json docs/openapi.json
+console/node_modules/.package-lock.json: console/package-lock.json
+	cd console && npm ci --no-audit --no-fund
+console/dist/index.html: console/node_modules/.package-lock.json $(CONSOLE_SOURCES)
+	cd console && npm run build
+
+.PHONY: console
+console: console/dist/index.html ## Build the web console when stale (types generated from docs/openapi.json)
 
 # The contract test in `make test` runs a few examples per operation; this runs many more.
 FUZZ_EXAMPLES ?= 200

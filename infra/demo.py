@@ -486,6 +486,7 @@ def main() -> int:
             f"Local runtime up in {time.monotonic() - started:.1f} s: "
             f"API {runtime.api_url} · AWS (moto) {runtime.aws_endpoint}"
         )
+        say(f"The web console is served at {runtime.api_url}/")
         api = Client(runtime.api_url)
         receiver: WebhookReceiver | None = None
         try:

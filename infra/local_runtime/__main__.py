@@ -91,6 +91,7 @@ def describe(runtime: object, key: str) -> str:
         f"Audiens local runtime ready in {runtime.ready_seconds:.1f} s "
         f"(local clock {runtime.clock.now():%Y-%m-%dT%H:%M:%SZ})",
         "",
+        f"  console          {runtime.api_url}/",
         f"  API              {runtime.api_url}",
         f"  API docs         {runtime.api_url}/docs",
         f"  AWS (moto)       {runtime.aws_endpoint}   (AWS_ENDPOINT_URL; any credentials, region {runtime.region})",

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-from . import apigw
+from . import apigw, console
 from .apigw import MAX_BODY_BYTES, AuthorizerConfigurationError, MalformedResponseError, RestApi, Route
 from .clock import rfc3339
 from .runtime import StillBusyError
@@ -185,6 +185,7 @@ class Gateway:
         self.url = f"http://127.0.0.1:{self.port}"
         self._thread: threading.Thread | None = None
         self._assets = _swagger_asset_dir()
+        self._console = console.BUCKET in runtime.template.resources  # the template serves a web console
 
     def start(self) -> None:
         self._thread = threading.Thread(
@@ -217,6 +218,9 @@ class Gateway:
                 )
                 return
             self._local(request, request.command, path, body)
+            return
+        if self._console and console.is_console_path(request.command, path):
+            console.serve(request, path)
             return
         self._api(request, path, url.query, request_id)
 

@@ -80,7 +80,7 @@ class AccountsService:
         return account
 
     def _activation_body(self, account: Account, token: str, expires: datetime) -> str:
-        link = f"{self._public_base_url}/v1/accounts/activate?token={token}"
+        link = f"{self._public_base_url}/activate?token={token}"
         return (
             f"Welcome to Audiens, {account.company_name}!\n\n"
             f"Activate your account with this link (valid until {expires.strftime('%Y-%m-%dT%H:%M:%SZ')}):\n"
