@@ -59,9 +59,11 @@ describe("sign-up", () => {
 });
 
 describe("activation", () => {
-  it("activates once and shows the key with its warning", async () => {
+  it("activates when asked, not on opening the link, and shows the key with its warning", async () => {
     handler = () => json(200, { account_id: "acc_1", api_key: "aud_secret_key_0123456789abcdef" });
     mount(<Activate />, "/activate?token=tok_1");
+    expect(calls).toHaveLength(0);
+    await userEvent.click(screen.getByRole("button", { name: "Activate my account" }));
     expect(await screen.findByLabelText("API key")).toHaveTextContent("aud_secret_key_0123456789abcdef");
     expect(screen.getByText(/shown once/)).toBeInTheDocument();
     expect(calls.filter((c) => c.path === "/v1/accounts/activate")).toHaveLength(1);
@@ -71,6 +73,7 @@ describe("activation", () => {
   it("explains a used link", async () => {
     handler = () => json(409, { error: { code: "token_already_used", message: "This activation link was already used.", details: [] } });
     mount(<Activate />, "/activate?token=tok_1");
+    await userEvent.click(screen.getByRole("button", { name: "Activate my account" }));
     expect(await screen.findByText(/already used/, { selector: ".error" })).toBeInTheDocument();
   });
 });

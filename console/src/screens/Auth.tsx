@@ -1,9 +1,9 @@
 import { useMutation } from "@tanstack/react-query";
-import { useEffect, useRef, useState, type FormEvent } from "react";
+import { useState, type FormEvent } from "react";
 import { Link, useLocation, useNavigate, useSearchParams } from "react-router-dom";
 import { api, ApiError, call } from "../api/client";
 import { useAuth } from "../auth";
-import { CopyButton, ErrorText, Field, fieldError, Loading } from "../ui";
+import { CopyButton, ErrorText, Field, fieldError } from "../ui";
 
 export function SignUp() {
   const [company, setCompany] = useState("");
@@ -63,18 +63,13 @@ export function SignUp() {
 export function Activate() {
   const [params] = useSearchParams();
   const token = params.get("token") ?? "";
-  const started = useRef(false);
   const auth = useAuth();
   const navigate = useNavigate();
+  // Activation is a POST made when the user presses the button, never on page load: a mail scanner that
+  // opens the link cannot use up the single-use token.
   const activation = useMutation({
     mutationFn: () => call(api.POST("/v1/accounts/activate", { body: { token } })),
   });
-  useEffect(() => {
-    if (token && !started.current) {
-      started.current = true; // the token is single-use: activate once, even if the page renders twice
-      activation.mutate();
-    }
-  }, [token, activation]);
   if (!token) {
     return (
       <main className="auth">
@@ -88,7 +83,14 @@ export function Activate() {
   return (
     <main className="auth">
       <h1>Activate your account</h1>
-      {activation.isPending || activation.isIdle ? <Loading what="your activation" /> : null}
+      {activation.isIdle || activation.isPending ? (
+        <>
+          <p>Activate your account to get its first API key. The key is shown once: have a safe place ready to keep it.</p>
+          <button type="button" onClick={() => activation.mutate()} disabled={activation.isPending}>
+            {activation.isPending ? "Activating…" : "Activate my account"}
+          </button>
+        </>
+      ) : null}
       {activation.isError ? (
         <>
           <ErrorText error={activation.error} />
