@@ -109,6 +109,7 @@ def apply(document: dict[str, Any], routes: list[Route]) -> dict[str, Any]:
     schemas = components.setdefault("schemas", {})
     schemas.pop("HTTPValidationError", None)
     schemas.pop("ValidationError", None)
+    schemas.pop("ResponseValidationError", None)  # Powertools' own; unused, and its items point at the one above
     schemas[ERROR_SCHEMA] = ERROR_BODY
     components["securitySchemes"] = {
         SECURITY_SCHEME: {
