@@ -79,6 +79,16 @@ def test_openapi_describes_every_api_md_path() -> None:
         assert path in spec["paths"], path
 
 
+def test_every_reference_of_the_openapi_document_resolves() -> None:
+    # A dangling $ref passes the drift test but breaks every generated client (the console's included)
+    import json
+
+    document = json.loads((ROOT / "docs" / "openapi.json").read_text())
+    refs = set(re.findall(r'"\$ref":\s*"#/components/schemas/([^"]+)"', json.dumps(document)))
+    assert refs, "the document references its schemas"
+    assert sorted(refs - set(document["components"]["schemas"])) == []
+
+
 def test_domain_imports_nothing_with_io() -> None:
     forbidden = {"boto3", "botocore", "pynamodb", "aws_lambda_powertools", "audiens.dal", "audiens.services"}
     for path in (ROOT / "layers" / "common" / "audiens" / "domain").glob("*.py"):
