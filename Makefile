@@ -8,7 +8,7 @@ PYTHON_VERSION := 3.12
 comma := ,
 ifeq ($(origin PYTHON),undefined)
 PYTHON := $(shell for p in python$(PYTHON_VERSION) $$(pyenv root 2>/dev/null)/versions/$(PYTHON_VERSION).*/bin/python$(PYTHON_VERSION) \
-	$$HOME/.pyenv/versions/$(PYTHON_VERSION).*/bin/python$(PYTHON_VERSION) /usr/local/bin/python$(PYTHON_VERSION); do \
+	$${PYENV_ROOT:-$$HOME/.pyenv}/versions/$(PYTHON_VERSION).*/bin/python$(PYTHON_VERSION) /usr/local/bin/python$(PYTHON_VERSION); do \
 	"$$p" -c 'import sys; assert sys.version_info[:2] == ($(subst .,$(comma),$(PYTHON_VERSION)))' 2>/dev/null \
 	&& { "$$p" -c 'import sys; print(sys.executable)'; break; }; done)
 endif
@@ -48,8 +48,13 @@ demo: venv ## Start the local runtime and run the whole story end to end, then s
 	$(BIN)/python -m demo
 
 .PHONY: up
-up: venv ## Run the local runtime in the foreground (API on 127.0.0.1:3000, Ctrl-C stops)
+up: venv ## Run the local runtime in the foreground (API on 127.0.0.1:3000, state kept in .audiens/state, Ctrl-C stops)
 	$(BIN)/python -m local_runtime
+
+.PHONY: reset
+reset: ## Clear the local runtime's kept state (accounts, files, queues, outbox): the next `make up` starts empty
+	rm -rf .audiens/state
+	@echo "The local runtime's state (.audiens/state) is cleared."
 
 .PHONY: test
 test: venv ## Unit, functional and end-to-end tests (the local runtime is started for real)

@@ -7,10 +7,12 @@ traits, usage rows), event batches into the source (DynamoDB transactions), esti
 (transactions with a condition check), presigned usage-file uploads (S3 → EventBridge → UsageIngest),
 sign-ups (SQS → email worker → SES) and API keys created and revoked (authorizer cache flushes).
 
-Every minute it prints the resident memory of the runtime's process and of its function workers, and the
-requests done and failed in that minute. The verdict compares the last sample with the one taken after the
-first (warm-up) minute: growth <= 10 % of the total passes. ``--minutes`` (default 60) and ``--rate``
-(requests per second, default 4: the machine is shared).
+Every minute it prints the resident memory of the runtime's process and of its function workers, the items
+stored in DynamoDB (the data the traffic wrote, which moto holds in the runtime's process as DynamoDB would
+hold it on disk), and the requests done and answered unexpectedly in that minute. The verdict compares the
+last sample with the one taken after the first (warm-up) minute: growth <= 10 % of the total (the runtime and
+its workers) passes. ``--minutes`` (default 60) and ``--rate`` (requests per second, default 4: the machine
+is shared).
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import shutil
 import signal
 import socket
 import subprocess
@@ -30,6 +33,8 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "infra")]
+
+import boto3  # noqa: E402
 
 from local_client import Client  # noqa: E402
 
@@ -71,6 +76,12 @@ def _children(pid: int) -> list[int]:
 def memory(pid: int) -> tuple[int, int]:
     """(the runtime's own RSS, the sum of its workers' RSS), in KiB."""
     return _rss_kib(pid), sum(_rss_kib(child) for child in _children(pid))
+
+
+def stored_items(dynamodb: Any) -> int:
+    """Items in every table: the data the traffic stored, which the runtime must hold (as DynamoDB would)."""
+    tables = dynamodb.list_tables()["TableNames"]
+    return sum(int(dynamodb.describe_table(TableName=name)["Table"].get("ItemCount", 0)) for name in tables)
 
 
 class Soak:
@@ -211,6 +222,7 @@ def run(minutes: float, rate: float) -> int:
         )
     signal.signal(signal.SIGTERM, lambda signum, frame: sys.exit(128 + signum))
     api = Client(f"http://127.0.0.1:{api_port}", timeout=60)
+    passed = False
     try:
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
@@ -226,8 +238,15 @@ def run(minutes: float, rate: float) -> int:
         soak.set_up()
         mix = soak.mix()
         print(f"soak: {minutes:g} min at {rate:g} requests/s, runtime pid {runtime.pid}, log {log_path}", flush=True)
-        header = ("minute", "runtime MiB", "workers MiB", "total MiB", "requests", "unexpected")
-        print("{:>6} {:>12} {:>12} {:>10} {:>9} {:>10}".format(*header))
+        header = ("minute", "runtime MiB", "workers MiB", "total MiB", "items", "requests", "unexpected")
+        print("{:>6} {:>12} {:>12} {:>10} {:>8} {:>9} {:>10}".format(*header))
+        dynamodb = boto3.client(
+            "dynamodb",
+            endpoint_url=f"http://127.0.0.1:{aws_port}",
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+        )
         samples: list[tuple[int, int]] = []
         interval = 1.0 / rate
         started = time.monotonic()
@@ -258,7 +277,7 @@ def run(minutes: float, rate: float) -> int:
                 samples.append((own, workers))
                 print(
                     f"{len(samples):>6} {own / 1024:>12.1f} {workers / 1024:>12.1f} {(own + workers) / 1024:>10.1f} "
-                    f"{done:>9} {failed:>10}",
+                    f"{stored_items(dynamodb):>8} {done:>9} {failed:>10}",
                     flush=True,
                 )
                 done = failed = 0
@@ -266,7 +285,8 @@ def run(minutes: float, rate: float) -> int:
             print(f"soak: unexpected statuses by step: {unexpected}")
         if len(samples) < 2:
             print("soak: too short for a verdict (two samples needed: --minutes 2 or more)")
-            return 0
+            passed = not unexpected
+            return 0 if passed else 1
         base, last = sum(samples[0]), sum(samples[-1])
         growth = (last - base) / base
         runtime_growth = (samples[-1][0] - samples[0][0]) / samples[0][0]
@@ -275,13 +295,18 @@ def run(minutes: float, rate: float) -> int:
             f"soak: total RSS {base / 1024:.1f} -> {last / 1024:.1f} MiB after minute 1: {growth:+.1%} "
             f"(runtime alone {runtime_growth:+.1%}); target <= {GROWTH_LIMIT:.0%}: {verdict}"
         )
-        return 0 if verdict == "PASS" and not unexpected else 1
+        passed = verdict == "PASS" and not unexpected
+        return 0 if passed else 1
     finally:
         runtime.terminate()
         try:
             runtime.wait(30)
         except subprocess.TimeoutExpired:
             runtime.kill()
+        if passed:
+            shutil.rmtree(state, ignore_errors=True)
+        else:
+            print(f"soak: the runtime's state and log are kept in {state}", file=sys.stderr)
 
 
 def main() -> int:

@@ -24,8 +24,15 @@ def main() -> int:
     parser.add_argument("--api-port", type=int, default=int(os.environ.get("AUDIENS_API_PORT", "3000")))
     parser.add_argument("--aws-port", type=int, default=int(os.environ.get("AUDIENS_AWS_PORT", "4566")))
     parser.add_argument("--clock", default=os.environ.get("AUDIENS_CLOCK"), help="start of the local clock (RFC 3339)")
+    parser.add_argument(
+        "--state-dir",
+        default=os.environ.get("AUDIENS_STATE_DIR"),
+        help="where the state is kept across restarts (default: .audiens/state next to the template)",
+    )
+    parser.add_argument("--no-state", action="store_true", help="start empty and keep nothing at stop")
     parser.add_argument("--verbose", "-v", action="store_true", help="debug logging")
     args = parser.parse_args()
+    state_dir = None if args.no_state else args.state_dir or Path(args.template).resolve().parent / ".audiens" / "state"
 
     logging.basicConfig(
         level=logging.DEBUG if args.verbose else logging.INFO,
@@ -45,13 +52,19 @@ def main() -> int:
     signal.signal(signal.SIGTERM, on_signal)
 
     from local_runtime.runtime import LocalRuntime, operator_key
+    from local_runtime.state import StateError
 
-    runtime = LocalRuntime(args.template, api_port=args.api_port, aws_port=args.aws_port, clock=args.clock)
+    runtime = LocalRuntime(
+        args.template, api_port=args.api_port, aws_port=args.aws_port, clock=args.clock, state_dir=state_dir
+    )
     try:
         runtime.start()
     except OSError as error:
         reason = error.strerror if error.errno == errno.EADDRINUSE else error
         print(f"local runtime: cannot start: {reason}", file=sys.stderr)
+        return 1
+    except StateError as error:
+        print(f"local runtime: cannot start: {error}", file=sys.stderr)
         return 1
     try:
         print(describe(runtime, operator_key()), flush=True)
@@ -81,9 +94,20 @@ def describe(runtime: object, key: str) -> str:
         f"  API              {runtime.api_url}",
         f"  API docs         {runtime.api_url}/docs",
         f"  AWS (moto)       {runtime.aws_endpoint}   (AWS_ENDPOINT_URL; any credentials, region {runtime.region})",
-        f"  local endpoints  {runtime.api_url}/_local/clock  /_local/schedules  /_local/outbox  /_local/queues",
+        f"  local endpoints  {runtime.api_url}/_local/clock  /_local/idle  /_local/schedules  /_local/outbox"
+        "  /_local/queues",
         "",
     ]
+    if runtime.state is None:
+        lines += ["  State            in memory only: nothing is kept when it stops (--no-state)", ""]
+    else:
+        restored = runtime.state.restored
+        found = f"restored {restored}" if restored and runtime.state.exists() else "empty: a fresh start"
+        lines += [
+            f"  State            {runtime.state.folder}  ({found})",
+            "                   kept across restarts (saved every minute and at stop); `make reset` clears it",
+            "",
+        ]
     for logical_id, resource in runtime.template.resources.items():
         kind = kinds.get(str(resource.get("Type")))
         if kind and logical_id in runtime.catalog.physical:

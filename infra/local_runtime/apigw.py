@@ -101,6 +101,9 @@ class Route:
         return (*tuple(score), 3), params  # an exact-length match beats a greedy one at the same depth
 
 
+PRUNE_AT = 1024  # cached authorizer results kept before the expired ones are dropped
+
+
 @dataclass
 class Authorizer:
     name: str
@@ -124,7 +127,11 @@ class Authorizer:
     def remember(self, token: str, response: dict[str, Any]) -> None:
         if self.ttl_s > 0:
             with self.lock:
-                self.cache[token] = (time.monotonic() + self.ttl_s, response)
+                now = time.monotonic()
+                if len(self.cache) >= PRUNE_AT:  # tokens never seen again would otherwise stay all day
+                    for stale in [k for k, (expires, _) in self.cache.items() if expires <= now]:
+                        del self.cache[stale]
+                self.cache[token] = (now + self.ttl_s, response)
 
     def flush(self) -> None:
         with self.lock:

@@ -275,6 +275,7 @@ class Moto:
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._sent_at: dict[str, str] = {}
+        self._restored_outbox: list[dict[str, Any]] = []
         self._now: Callable[[], datetime] | None = None
         self.endpoint = ""
         self._undo_speedups: Callable[[], None] | None = None
@@ -339,10 +340,37 @@ class Moto:
             setattr(backend, name, stamped)
 
     def outbox(self) -> list[dict[str, Any]]:
-        emails = []
+        emails = list(self._restored_outbox)
         for message in list(self._ses_backend().sent_messages):
             emails.append(self._describe(message))
         return emails
+
+    def restore_outbox(self, emails: list[dict[str, Any]]) -> None:
+        """Emails sent before a restart (from the saved state): listed first in the outbox."""
+        self._restored_outbox = list(emails)
+
+    def queue_messages(self, queue_url: str) -> list[dict[str, Any]]:
+        """A queue's messages as stored, read without receiving them (receiving would hide them from consumers)."""
+        from moto.sqs.models import sqs_backends
+
+        queue = sqs_backends[ACCOUNT_ID][self.region].queues.get(queue_url.rstrip("/").rsplit("/", 1)[-1])
+        messages = []
+        for message in list(getattr(queue, "_messages", [])):
+            attributes = {}
+            for name, value in (message.message_attributes or {}).items():
+                text = value.get("StringValue", value.get("string_value"))
+                if text is not None:
+                    attributes[name] = {"DataType": value.get("DataType", value.get("data_type")), "StringValue": text}
+            messages.append(
+                {
+                    "id": message.id,
+                    "body": message.body,
+                    "attributes": attributes,
+                    "group_id": message.group_id,
+                    "deduplication_id": message.deduplication_id,
+                }
+            )
+        return messages
 
     def _describe(self, message: Any) -> dict[str, Any]:
         message_id = getattr(message, "id", None) or (getattr(message, "ids", None) or [""])[0]

@@ -58,6 +58,14 @@ class Clock:
             listener(target)
         return target
 
+    def offset_seconds(self) -> float:
+        """How far the local clock is ahead of real UTC time (negative: behind)."""
+        return self._offset.total_seconds()
+
+    def set_offset(self, seconds: float) -> datetime:
+        """Put the clock ``seconds`` ahead of real time (what a saved state restores)."""
+        return self.set(datetime.now(UTC) + timedelta(seconds=seconds))
+
     def advance(self, delta: timedelta) -> datetime:
         return self.set(self.now() + delta)
 

@@ -49,6 +49,10 @@ def error_body(code: str, message: str, details: list[Any] | None = None) -> byt
     return json.dumps({"error": {"code": code, "message": message, "details": details or []}}).encode()
 
 
+def _invalid(request: _Handler, message: str, detail: dict[str, str]) -> None:
+    request.respond(422, {"Content-Type": "application/json"}, error_body("validation_error", message, [detail]))
+
+
 def _swagger_asset_dir() -> Path | None:
     spec = importlib.util.find_spec("aws_lambda_powertools")
     if spec is None or not spec.submodule_search_locations:
@@ -396,14 +400,10 @@ class Gateway:
         """The ``timeout`` (seconds) of a waiting request; None once a 422 has been answered."""
         timeout = payload.get("timeout", DEFAULT_IDLE_TIMEOUT_S)
         if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not 0 < timeout <= MAX_IDLE_TIMEOUT_S:
-            request.respond(
-                422,
-                {"Content-Type": "application/json"},
-                error_body(
-                    "validation_error",
-                    f"timeout is a number of seconds, more than 0 and at most {MAX_IDLE_TIMEOUT_S}.",
-                    [{"field": "timeout", "code": "invalid_timeout", "message": f"got {timeout!r}"}],
-                ),
+            _invalid(
+                request,
+                f"timeout is a number of seconds, more than 0 and at most {MAX_IDLE_TIMEOUT_S}.",
+                {"field": "timeout", "code": "invalid_timeout", "message": f"got {timeout!r}"},
             )
             return None
         return float(timeout)
@@ -444,25 +444,17 @@ class Gateway:
                 return
             moment = self.runtime.clock.set(value)
         except TypeError as error:
-            request.respond(
-                422,
-                {"Content-Type": "application/json"},
-                error_body(
-                    "validation_error",
-                    'Send {"now": "<RFC 3339 time>", "wait": true} to wait for the work the new time triggers.',
-                    [{"field": "wait", "code": "invalid_wait", "message": str(error)}],
-                ),
+            _invalid(
+                request,
+                'Send {"now": "<RFC 3339 time>", "wait": true} to wait for the work the new time triggers.',
+                {"field": "wait", "code": "invalid_wait", "message": str(error)},
             )
             return
         except ValueError as error:
-            request.respond(
-                422,
-                {"Content-Type": "application/json"},
-                error_body(
-                    "validation_error",
-                    'Send {"now": "<RFC 3339 time>"}, e.g. {"now": "2026-11-06T00:00:00Z"}.',
-                    [{"field": "now", "code": "invalid_time", "message": str(error)}],
-                ),
+            _invalid(
+                request,
+                'Send {"now": "<RFC 3339 time>"}, e.g. {"now": "2026-11-06T00:00:00Z"}.',
+                {"field": "now", "code": "invalid_time", "message": str(error)},
             )
             return
         if not wait:

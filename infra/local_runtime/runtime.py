@@ -27,6 +27,7 @@ from .intrinsics import IntrinsicError
 from .scheduler import Scheduler
 from .sources import EventBridgeSource, SqsSource, _Poller, queue_name_of
 from .stack import Catalog, PhysicalIdPendingError, create_stack, plan_stack
+from .state import StateStore
 from .template import Template
 from .workers import FunctionPool, Invocation
 
@@ -81,6 +82,8 @@ class LocalRuntime:
         region: str | None = None,
         stack_name: str | None = None,
         function_log: str | os.PathLike[str] | None = None,
+        state_dir: str | os.PathLike[str] | None = None,
+        state_save_interval: float = 60.0,
     ) -> None:
         self.template = Template.load(template)
         # Where the functions' own output (their CloudWatch logs) goes: the runtime's stdout/stderr by default.
@@ -88,7 +91,11 @@ class LocalRuntime:
         self.function_log: str | None = str(log) if log else None
         self.region = region or os.environ.get("AWS_DEFAULT_REGION") or os.environ.get("AWS_REGION") or "us-east-1"
         self.stack_name = stack_name or os.environ.get("AUDIENS_STACK_NAME") or "audiens-local"
-        self.clock = Clock(clock if clock is not None else os.environ.get("AUDIENS_CLOCK") or None)
+        start_clock = clock if clock is not None else os.environ.get("AUDIENS_CLOCK") or None
+        self.clock = Clock(start_clock)
+        self._clock_given = start_clock is not None
+        # Kept across restarts only when asked (``make up``); tests and the demo start from a fresh state.
+        self.state = StateStore(self, state_dir, state_save_interval) if state_dir is not None else None
         self._api_port = api_port
         self._aws_port = aws_port
         self._parameter_overrides = dict(parameters or {})
@@ -160,6 +167,10 @@ class LocalRuntime:
         # moto's CloudFormation imports every moto service (seconds): begin while the rest is set up.
         threading.Thread(target=importlib.import_module, args=("moto.cloudformation.parsing",), daemon=True).start()
         self._install_sigterm()
+        if self.state is not None and not self._clock_given:
+            offset = self.state.saved_clock_offset()
+            if offset is not None:
+                self.clock.set_offset(offset)
         self.gateway = Gateway(self, self._api_port)  # bound first: PublicBaseUrl needs its port
         self.parameters = self.template.parameter_values(self._local_parameters())
         self.moto = Moto(self._aws_port, self.region)
@@ -180,6 +191,8 @@ class LocalRuntime:
                 pool.stop()
             self._prepare_functions()
         self._verify_ses_identities()
+        if self.state is not None:  # before any event source exists: restored objects fire no S3 event
+            log.info("state: restored %s from %s", self.state.restore(), self.state.snapshot)
         for event in self.template.events():
             if event.type not in SUPPORTED_EVENTS:
                 log.warning("%s.%s: event type %s is not emulated locally", event.function_id, event.name, event.type)
@@ -200,6 +213,8 @@ class LocalRuntime:
             if poller.enabled:
                 poller.start()
         self.scheduler.start()
+        if self.state is not None:
+            self.state.start()
 
     def _prepare_functions(self) -> None:
         """A pool per function and the API's routes; the API's pools start at once, the others on first use."""
@@ -460,6 +475,12 @@ class LocalRuntime:
             pool.stop()
         for poller in self.pollers:
             poller.join(3)
+        if self.state is not None and self.state.restored is not None and self.ready_seconds is not None:
+            self.state.stop()
+            try:
+                self.state.save()
+            except Exception:
+                log.exception("state: the snapshot at stop failed; the previous one is kept")
         if self.moto is not None:
             self.moto.stop()
         if self._previous_sigterm is not None:

@@ -384,10 +384,26 @@ def _body_dest(api: ApiClient, provider: Provider, message: dict[str, Any]) -> s
 def test_s3_export_writes_the_taxonomy_file_and_deletes_it_on_removal(
     api: ApiClient, provider: Provider, push_url: str
 ) -> None:
+    from audiens.wiring import channel_service
+
+    # moto accepts any ExternalId and ignores ExpectedBucketOwner: check what is sent
+    assumed: list[dict[str, Any]] = []
+    sts = channel_service()._exporter._sts  # type: ignore[union-attr]
+    sts.meta.events.register("provide-client-params.sts.AssumeRole", lambda params, **_: assumed.append(params))
+    writes: list[dict[str, Any]] = []
+    session_events = boto3._get_default_session().events
+
+    def record(params: dict[str, Any], **_: Any) -> None:
+        writes.append(params)
+
+    for operation in ("PutObject", "DeleteObject"):
+        session_events.register(f"provide-client-params.s3.{operation}", record)
     s3 = customer_s3()
     s3.create_bucket(Bucket="partner-taxonomy")
     config = {"bucket": "partner-taxonomy", "role_arn": EXPORT_ROLE, "prefix": "audiens/segments"}
     did = _destination(api, provider.key, "s3_export", config).body["destination_id"]
+    expected = {"RoleArn": EXPORT_ROLE, "ExternalId": f"audiens:{provider.account_id}:partner-taxonomy"}
+    assert assumed and all(expected.items() <= call.items() for call in assumed)
     # Then the access check's probe object is gone again
     assert s3.list_objects_v2(Bucket="partner-taxonomy").get("KeyCount") == 0
     segment = _segment(api, provider)
@@ -405,6 +421,11 @@ def test_s3_export_writes_the_taxonomy_file_and_deletes_it_on_removal(
     assert _mappings(api, provider.key, did)[segment["segment_id"]]["push_status"] == "removed"
     # It can be mapped again afterwards
     assert _map(api, provider.key, did, segment["segment_id"]).body["version"] == 3
+    for operation in ("PutObject", "DeleteObject"):
+        session_events.unregister(f"provide-client-params.s3.{operation}", record)
+    exports = [w for w in writes if w["Bucket"] == "partner-taxonomy"]
+    # the probe's put and delete, the upsert, the removal: each for the role's account only
+    assert len(exports) == 4 and all(w["ExpectedBucketOwner"] == CUSTOMER_ACCOUNT for w in exports)
 
 
 def test_an_s3_export_to_a_missing_bucket_fails_visibly(api: ApiClient, provider: Provider, push_url: str) -> None:

@@ -226,6 +226,20 @@ def test_invalid_or_unsupported_expressions_are_rejected(expression: str) -> Non
         parse_expression(expression)
 
 
+def test_the_authorizer_cache_drops_expired_tokens_instead_of_growing_all_day() -> None:
+    from local_runtime import apigw
+
+    authorizer = apigw.Authorizer(name="a", function_id="f", header="Authorization", validation=None, ttl_s=300)
+    # Given a full cache of results for tokens whose time has passed (never presented again)
+    for i in range(apigw.PRUNE_AT):
+        authorizer.cache[f"old-{i}"] = (time.monotonic() - 1, {"principalId": str(i)})
+    authorizer.cache["live"] = (time.monotonic() + 300, {"principalId": "live"})
+    # When another token is remembered, Then the expired ones are dropped and the live ones kept
+    authorizer.remember("fresh", {"principalId": "fresh"})
+    assert sorted(authorizer.cache) == ["fresh", "live"]
+    assert authorizer.cached("fresh") == {"principalId": "fresh"}
+
+
 def test_clock_is_settable_and_keeps_ticking() -> None:
     clock = Clock("2026-11-03T10:00:00Z")
     assert abs((clock.now() - parse_time("2026-11-03T10:00:00Z")).total_seconds()) < 1
@@ -744,7 +758,7 @@ def test_a_busy_port_is_named_when_the_runtime_cannot_start(variable: str) -> No
         env = {**os.environ, "PYTHONPATH": f"{ROOT / 'infra'}", "AUDIENS_API_PORT": "0", "AUDIENS_AWS_PORT": "0"}
         env[variable] = str(port)
         done = subprocess.run(
-            [sys.executable, "-m", "local_runtime", "--template", str(FIXTURE)],
+            [sys.executable, "-m", "local_runtime", "--template", str(FIXTURE), "--no-state"],
             cwd=ROOT,
             env=env,
             capture_output=True,
@@ -850,8 +864,9 @@ def _children(pid: int) -> set[int]:
     return found
 
 
-def test_python_m_local_runtime_on_the_real_template_starts_prints_and_stops_cleanly() -> None:
+def test_python_m_local_runtime_on_the_real_template_starts_prints_and_stops_cleanly(tmp_path: Path) -> None:
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'infra'}", "AUDIENS_API_PORT": "0", "AUDIENS_AWS_PORT": "0"}
+    env["AUDIENS_STATE_DIR"] = str(tmp_path / "state")
     env.pop("AUDIENS_OPERATOR_KEY", None)
     process = subprocess.Popen(
         [sys.executable, "-m", "local_runtime"],
@@ -874,6 +889,8 @@ def test_python_m_local_runtime_on_the_real_template_starts_prints_and_stops_cle
         assert (
             "audiens-accounts-local" in output and "/docs" in output and "aud_operator_local_development_key" in output
         )
+        assert f"State            {tmp_path / 'state'}  (empty: a fresh start)" in output
+        assert "`make reset` clears it" in output
         ready = float(re.search(r"ready in ([\d.]+) s", output).group(1))  # type: ignore[union-attr]
         assert ready < ready_limit_s()
         url = urlsplit(api_url)
@@ -893,3 +910,4 @@ def test_python_m_local_runtime_on_the_real_template_starts_prints_and_stops_cle
     assert code == 0
     time.sleep(0.2)
     assert not [pid for pid in workers if Path(f"/proc/{pid}").exists()], "a worker outlived the runtime"
+    assert (tmp_path / "state" / "snapshot" / "state.json").is_file(), "the state is saved at stop"

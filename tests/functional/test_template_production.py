@@ -81,9 +81,13 @@ def test_assuming_customer_roles_excludes_the_platform_account() -> None:
 def test_the_api_has_one_stage_with_access_logs_and_the_function_times_out_before_the_gateway() -> None:
     out = translated()["Resources"]
     stages = [r for r in out.values() if r["Type"] == "AWS::ApiGateway::Stage"]
-    assert len(stages) == 1, "SAM's implicit 'Stage' stage is back (Globals.Api.OpenApiVersion)"
+    assert len(stages) == 1
+    deployments = [r for r in out.values() if r["Type"] == "AWS::ApiGateway::Deployment"]
+    # a Deployment with a StageName is SAM's implicit, unthrottled "Stage" stage (Globals.Api.OpenApiVersion)
+    assert deployments and all("StageName" not in d["Properties"] for d in deployments), deployments
     assert stages[0]["Properties"]["StageName"] == {"Ref": "Stage"}
     assert "DestinationArn" in stages[0]["Properties"]["AccessLogSetting"]
+    assert out["Api"]["DependsOn"] == "ApiGatewayAccount"  # the account's CloudWatch role comes first
     assert functions()["ApiFunction"]["Properties"]["Timeout"] < 29
 
 

@@ -57,7 +57,7 @@ def accounts_service() -> AccountsService:
     return AccountsService(
         DynamoAccountRepository(settings.region),
         email_queue=SqsEmailQueue(settings.email_queue_url, settings.region) if settings.email_queue_url else None,
-        email_sender=SesEmailSender(settings.region),
+        email_sender=SesEmailSender(settings.region, settings.ses_configuration_set),
         authorizer_cache=ApiGatewayAuthorizerCache(settings.region),
         operator_key_hash=settings.operator_key_hash,
         public_base_url=settings.public_base_url,

@@ -38,8 +38,11 @@ class SqsEmailQueue:
 
 
 class SesEmailSender:
-    def __init__(self, region: str) -> None:
+    """Sends through the stage's SES configuration set, which suppresses bounced and complaining addresses."""
+
+    def __init__(self, region: str, configuration_set: str | None = None) -> None:
         self._region = region
+        self._configuration_set = configuration_set
 
     @cached_property
     def _client(self) -> Any:
@@ -53,6 +56,7 @@ class SesEmailSender:
                 "Subject": {"Data": subject, "Charset": "UTF-8"},
                 "Body": {"Text": {"Data": body, "Charset": "UTF-8"}},
             },
+            **({"ConfigurationSetName": self._configuration_set} if self._configuration_set else {}),
         )
         return str(response["MessageId"])
 
