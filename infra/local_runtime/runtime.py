@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import gc
 import hashlib
 import importlib
 import json
@@ -105,6 +106,7 @@ class LocalRuntime:
         self.pollers: list[_Poller] = []
         self.parameters: dict[str, Any] = {}
         self.ready_seconds: float | None = None
+        self._froze = False
         self._started = False
         self._stopped = False
         self._previous_sigterm: Any = None
@@ -157,6 +159,12 @@ class LocalRuntime:
         except BaseException:
             self.stop()
             raise
+        # moto's and botocore's modules and models, and any restored state, are ~400,000 objects that live as
+        # long as the runtime; every full collection walked them all again: a 250-300 ms pause of every
+        # request in flight, the p99 of the heavier views. Frozen, it walks what came since (10-40 ms).
+        gc.collect()
+        gc.freeze()
+        self._froze = True
         self.ready_seconds = time.monotonic() - started
         log.info("local runtime ready in %.2f s: API %s, AWS %s", self.ready_seconds, self.api_url, self.aws_endpoint)
         return self
@@ -483,6 +491,8 @@ class LocalRuntime:
                 log.exception("state: the snapshot at stop failed; the previous one is kept")
         if self.moto is not None:
             self.moto.stop()
+        if self._froze:
+            gc.unfreeze()
         if self._previous_sigterm is not None:
             with contextlib.suppress(ValueError):
                 signal.signal(signal.SIGTERM, self._previous_sigterm)
