@@ -71,6 +71,13 @@ def index_partition_query() -> Callable[[], None]:
     per thread (the runtime serves requests in parallel); tests/functional/test_local_runtime.py checks
     the answers match moto's unpatched ones.
     """
+    if moto_patches.moto_version() not in moto_patches.PATCHED_MOTO_VERSIONS:
+        logging.getLogger(__name__).warning(
+            "moto %s: index queries are left as moto answers them (written for %s)",
+            moto_patches.moto_version(),
+            ", ".join(sorted(moto_patches.PATCHED_MOTO_VERSIONS)),
+        )
+        return lambda: None
     from moto.dynamodb.models.dynamo_type import Item
     from moto.dynamodb.models.table import SecondaryIndex, Table
 
