@@ -60,6 +60,12 @@ def _company(api: ApiClient, key: str) -> str:
     return str(_ok(api.call("GET", "/v1/me", key=key))["company_name"])
 
 
+def _sports_feed(api: ApiClient, make_account: Any, *plans: dict[str, Any]) -> tuple[Any, dict[str, Any]]:
+    """A provider whose source saw ten sports fans, and its active feed "Sports fans" with these plans."""
+    provider = make_provider(api, make_account, {"sports": range(0, 10)})
+    return provider, create_feed(api, provider, [provider.traits["sports"]], plans=list(plans))
+
+
 # --------------------------------------------------------------------------- defect 1: content optimization
 
 
@@ -108,12 +114,8 @@ def _make_legacy_cpm_content_optimization(plan_ids: list[str], subscription_ids:
 def test_given_a_stored_cpm_content_optimization_plan_then_nobody_can_subscribe_and_the_close_bills_it_nothing(
     api: ApiClient, make_account: Any, operator_key: str, stack: dict[str, str]
 ) -> None:
-    provider = make_provider(api, make_account, {"sports": range(0, 10)})
-    feed = create_feed(
-        api,
-        provider,
-        [provider.traits["sports"]],
-        plans=[plan(SNO, "flat_fee", "10"), plan(["content_optimization"], "flat_fee", "5")],
+    provider, feed = _sports_feed(
+        api, make_account, plan(SNO, "flat_fee", "10"), plan(["content_optimization"], "flat_fee", "5")
     )
     co_plan = plan_id(feed, "content_optimization")
     holder, newcomer = make_account(["buyer"]), make_account(["buyer"])
@@ -148,17 +150,13 @@ def test_given_a_stored_cpm_content_optimization_plan_then_nobody_can_subscribe_
 def test_given_usage_covered_by_a_flat_fee_then_the_cpm_row_is_not_flagged_no_usage_and_silence_is(
     api: ApiClient, make_account: Any, operator_key: str, stack: dict[str, str]
 ) -> None:
-    provider = make_provider(api, make_account, {"sports": range(0, 10)})
-    feed = create_feed(
+    provider, feed = _sports_feed(
         api,
-        provider,
-        [provider.traits["sports"]],
-        plans=[
-            plan(SNO, "flat_fee", "10"),
-            plan(["activation"], "cpm", "2.00"),
-            plan(["activation"], "flat_fee", "30"),
-            plan(["modeling"], "cpm", "3.00"),
-        ],
+        make_account,
+        plan(SNO, "flat_fee", "10"),
+        plan(["activation"], "cpm", "2.00"),
+        plan(["activation"], "flat_fee", "30"),
+        plan(["modeling"], "cpm", "3.00"),
     )
     buyer = make_account(["buyer"])
     key = buyer["api_key"]
@@ -200,12 +198,12 @@ def test_given_usage_covered_by_a_flat_fee_then_the_cpm_row_is_not_flagged_no_us
 def test_given_terms_changed_during_and_after_october_then_october_bills_those_of_its_last_instant(
     api: ApiClient, make_account: Any, operator_key: str, stack: dict[str, str]
 ) -> None:
-    provider = make_provider(api, make_account, {"sports": range(0, 10)})
-    feed = create_feed(
+    provider, feed = _sports_feed(
         api,
-        provider,
-        [provider.traits["sports"]],
-        plans=[plan(SNO, "flat_fee", "100"), plan(["activation"], "cpm", "2.00"), plan(["modeling"], "cpm", "3.00")],
+        make_account,
+        plan(SNO, "flat_fee", "100"),
+        plan(["activation"], "cpm", "2.00"),
+        plan(["modeling"], "cpm", "3.00"),
     )
     buyer = make_account(["buyer"])
     key = buyer["api_key"]
@@ -376,13 +374,7 @@ def test_property_an_invoice_with_terms_changed_after_the_period_equals_the_one_
 def test_given_a_buyer_whose_usage_charges_nothing_then_it_gets_no_invoice_and_zero_lines_are_left_out(
     api: ApiClient, make_account: Any, operator_key: str, stack: dict[str, str]
 ) -> None:
-    provider = make_provider(api, make_account, {"sports": range(0, 10)})
-    feed = create_feed(
-        api,
-        provider,
-        [provider.traits["sports"]],
-        plans=[plan(SNO, "cpm", "1.00"), plan(["activation"], "cpm", "2.00")],
-    )
+    provider, feed = _sports_feed(api, make_account, plan(SNO, "cpm", "1.00"), plan(["activation"], "cpm", "2.00"))
     silent, payer = make_account(["buyer"]), make_account(["buyer"])
     for buyer in (silent, payer):
         for use in ("segments_and_overlap", "activation"):
