@@ -26,7 +26,7 @@ export async function startRuntime(clock) {
   const python = join(ROOT, ".venv", "bin", "python");
   const [apiPort, awsPort] = [await freePort(), await freePort()];
   const log = createWriteStream(join(OUTPUT, "runtime.log"));
-  const child = spawn(python, ["-m", "local_runtime", "--api-port", String(apiPort), "--aws-port", String(awsPort), "--clock", clock], {
+  const child = spawn(python, ["-m", "local_runtime", "--no-state", "--api-port", String(apiPort), "--aws-port", String(awsPort), "--clock", clock], {
     cwd: ROOT,
     env: { ...process.env, PYTHONPATH: "layers/common:infra:.", AUDIENS_OPERATOR_KEY: OPERATOR_KEY },
     stdio: ["ignore", "pipe", "pipe"],

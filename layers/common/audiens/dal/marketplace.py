@@ -203,10 +203,6 @@ class DynamoMarketplaceRepository:
             return {}
         return {i.feed_id: _to_feed(i) for i in FeedItem.batch_get(keys)}
 
-    def active_subscription_count(self, feed_id: str) -> int:
-        item = FeedItem.get(_feed_pk(feed_id), "META", consistent_read=True, attributes_to_get=["active_subs"])
-        return int(getattr(item, "active_subs", 0) or 0)
-
     def list_feeds(self, provider_id: str) -> list[Feed]:
         items = FeedItem.by_owner.query(f"ACCT#{provider_id}#FEEDS")
         return [_to_feed(i) for i in items if isinstance(i, FeedItem) and i.status != "deleted"]

@@ -21,7 +21,7 @@ from typing import Any
 
 from botocore.exceptions import ClientError
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
@@ -55,7 +55,6 @@ MAX_MERGE_ATTEMPTS = 20
 MAX_TRANSACTION_ITEMS = 100
 MAX_TRANSACTION_SKETCH_BYTES = 3_000_000  # TransactWriteItems takes 4 MB in all
 SKETCH_CACHE_ENTRIES = 1_000
-ALL_SK = "ALL"
 
 
 def _source_pk(source_id: str) -> str:
@@ -64,10 +63,6 @@ def _source_pk(source_id: str) -> str:
 
 def _catalog_pk(account_id: str) -> str:
     return f"ACCT#{account_id}#DP"
-
-
-def dp_sk(key: str, value: str) -> str:
-    return f"DP#{key}#{value}"
 
 
 def _ts(value: datetime) -> str:
@@ -80,11 +75,6 @@ def _epoch(value: datetime) -> int:
 
 def _conditional_failed(error: Exception) -> bool:
     return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
-
-
-def _tx_reasons(error: TransactWriteError) -> list[str]:
-    reasons = getattr(error, "cancellation_reasons", None) or []
-    return [r.code if r is not None else "None" for r in reasons]
 
 
 class _SketchCache:

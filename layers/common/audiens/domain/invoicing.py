@@ -106,7 +106,6 @@ CPM: Final = "cpm"
 FLAT_FEE: Final = "flat_fee"
 Unit = Literal["cpm", "flat_fee"]
 
-USE_SEGMENTS_AND_OVERLAP: Final = "segments_and_overlap"
 USE_CONTENT_OPTIMIZATION: Final = "content_optimization"
 USE_CASES: Final = ("segments_and_overlap", "modeling", "activation", "content_optimization")
 SEGMENT_USE_CASE: Final = "activation"

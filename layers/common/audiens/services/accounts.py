@@ -5,7 +5,6 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import Decimal
 
 from audiens.domain import accounts as rules
 from audiens.domain.accounts import Account, ApiKey, OutgoingEmail, Principal
@@ -196,7 +195,3 @@ class AccountsService:
         if key.revoked_at is not None or account.status != "active":
             return None
         return Principal(account_id=account.account_id, roles=account.roles, key_id=key.key_id)
-
-
-def revenue_share_text(value: Decimal | None) -> str | None:
-    return None if value is None else f"{value:.2f}" if value.as_tuple().exponent >= -2 else str(value)  # type: ignore[operator]

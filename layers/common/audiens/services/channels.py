@@ -412,6 +412,3 @@ class ChannelService:
                     )
                 )
         return sorted(keys, key=lambda k: (k.segment_id, k.destination_id))
-
-    def destinations_by_id(self, destination_ids: list[str]) -> dict[str, Destination]:
-        return self._repo.get_destinations(destination_ids)

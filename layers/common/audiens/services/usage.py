@@ -74,7 +74,6 @@ DOWNLOAD_URL_SECONDS: Final = 900
 DOWNLOADS_PREFIX: Final = "downloads/"
 INLINE_CSV_CHARS: Final = 5_000_000
 """Lambda responses are limited to 6 MB: a bigger template (~60,000 segment rows) is handed out through S3."""
-CHUNK_BYTES: Final = 1 << 20
 DEFAULT_PAGE_ROWS: Final = 10_000
 PAGE_JSON_CHARS: Final = 4_000_000
 """A page also stops at this much JSON (ASCII-escaped), so long names cannot reach Lambda's 6 MB response limit."""
