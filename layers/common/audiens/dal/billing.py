@@ -37,6 +37,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from audiens.dal.aws import client
+from audiens.dal.base import connection
 from audiens.dal.billing_models import (
     BillingRunItem,
     FailedJobItem,
@@ -172,7 +173,7 @@ class DynamoBillingStore:
 
     @cached_property
     def _connection(self) -> Connection:
-        return Connection(region=self._region)
+        return connection(self._region)
 
     def _transact(self, build: Callable[[TransactWrite], None]) -> None:
         """Run a transaction, retrying the conflicts concurrent workers cause; conditions failing propagate."""

@@ -26,6 +26,7 @@ from pynamodb.exceptions import PutError, TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from audiens.dal.aws import client
+from audiens.dal.base import connection
 from audiens.dal.period_models import OPEN, PeriodStateItem
 from audiens.dal.usage_models import (
     FEED_PREFIX,
@@ -146,7 +147,7 @@ class DynamoUsageRepository:
 
     @cached_property
     def _connection(self) -> Connection:
-        return Connection(region=self._region)
+        return connection(self._region)
 
     # ------------------------------------------------------------------------------ the period
     def period_state(self, period: Period) -> str:
