@@ -95,6 +95,7 @@ WRITE_UNITS_PER_KEY = 1000.0
 READ_UNITS_PER_KEY = 3000.0
 IDEMPOTENCY_WINDOW_S = 600.0
 
+FAULT_KINDS = ("InternalServerError", "ServiceUnavailable", "ThrottlingException", "LostAnswer")
 WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
 DATA_PLANE = frozenset(
     {
@@ -249,7 +250,7 @@ class TableSchema:
             index["IndexName"]: keys(index["KeySchema"])
             for index in (table.get("GlobalSecondaryIndexes") or []) + (table.get("LocalSecondaryIndexes") or [])
         }
-        mode = (table.get("BillingModeSummary") or {}).get("BillingMode")
+        mode = (table.get("BillingModeSummary") or {}).get("BillingMode") or table.get("BillingMode")
         if mode is None:  # moto omits the summary for on-demand tables; provisioned ones show their units
             provisioned = table.get("ProvisionedThroughput") or {}
             mode = "PROVISIONED" if provisioned.get("WriteCapacityUnits") else "PAY_PER_REQUEST"
@@ -407,6 +408,7 @@ class Limits:
             self._random = random.Random(str(seed) if seed is not None else None)
             self._usage: dict[tuple[str, str], _KeyUsage] = {}
             self._tokens.clear()
+            self._injected: list[tuple[str | None, str]] = []
             self.counters: dict[str, int] = {
                 "requests": 0,
                 "faults": 0,
@@ -453,6 +455,9 @@ class Limits:
         attempt = Attempt(operation=operation, request=request, body=body)
         if operation not in DATA_PLANE:
             attempt.settled = True
+            if operation == "CreateTable" and request.get("KeySchema"):  # known without a DescribeTable later
+                with contextlib.suppress(KeyError, TypeError):
+                    self.learn_table(TableSchema.from_description(request))
             return attempt
         with self._lock:
             self.counters["requests"] += 1
@@ -482,6 +487,8 @@ class Limits:
         attempt.settled = True
         try:
             return self._settle(attempt, status, body)
+        except KeyError:  # a table the engine cannot describe: moto's answer as it is
+            return body
         finally:
             if attempt.held and self.hold_s > 0:
                 time.sleep(self.hold_s)
@@ -497,13 +504,33 @@ class Limits:
                     self._tokens_running.pop(attempt.token, None)
 
     # ------------------------------------------------------------------------------------------- faults
+    def inject(self, kind: str, operation: str | None = None) -> None:
+        """Fail the next attempt of ``operation`` (any when None) with a transient fault of ``kind``.
+
+        Kinds: ``InternalServerError``, ``ServiceUnavailable``, ``ThrottlingException``, and ``LostAnswer``
+        (the request is carried out, then answered with an InternalServerError).
+        """
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}: one of {', '.join(FAULT_KINDS)}")
+        with self._lock:
+            self._injected.append((operation, kind))
+
     def _draw_fault(self, operation: str) -> Answer | None:
-        if self.fault_rate <= 0 or self._random.random() >= self.fault_rate:
-            return None
-        kind = self._random.choice(("InternalServerError", "ServiceUnavailable", "ThrottlingException"))
+        kind = None
+        for i, (wanted, injected) in enumerate(self._injected):
+            if wanted in (None, operation):
+                kind = injected
+                del self._injected[i]
+                break
+        if kind is None:
+            if self.fault_rate <= 0 or self._random.random() >= self.fault_rate:
+                return None
+            kind = self._random.choice(("InternalServerError", "ServiceUnavailable", "ThrottlingException"))
+            if kind == "InternalServerError" and operation == "TransactWriteItems" and self._random.random() < 0.5:
+                kind = "LostAnswer"
+        if kind == "LostAnswer":
+            return Answer(0, {})  # carried out, then the answer is lost (see begin)
         if kind == "InternalServerError":
-            if operation == "TransactWriteItems" and self._random.random() < 0.5:
-                return Answer(0, {"lose": True})  # committed, then the answer is lost: decided in _judge
             return error(500, "InternalServerError", "Internal server error")
         if kind == "ServiceUnavailable":
             return error(503, "ServiceUnavailable", "Service Unavailable", message_key="Message")
@@ -1085,7 +1112,7 @@ def reset(seed: int | str | None = None) -> None:
 
 
 @contextlib.contextmanager
-def enabled(engine: Limits) -> Iterator[Limits]:
+def enabled(engine: Limits | None) -> Iterator[Limits | None]:
     """``with enabled(Limits(...)):`` the hooks consult ``engine`` inside the block."""
     previous = use(engine)
     try:
@@ -1097,6 +1124,7 @@ def enabled(engine: Limits) -> Iterator[Limits]:
 # ------------------------------------------------------------------------------------- botocore adapter
 _local = threading.local()
 _installed = False
+REFUSED_URL = "http://refused.dynamodb-limits.invalid/"
 
 
 class _RawBody:
@@ -1126,7 +1154,11 @@ def _on_send(request: Any, **_: Any) -> Any:
     attempt = engine.begin(_operation(request), data)
     if attempt.answer is not None:
         answer = attempt.answer
-        return AWSResponse(request.url, answer.status, answer.headers(), _RawBody(answer.encoded()))
+        url = request.url
+        # botocore calls every before-send handler and keeps the first answer; moto's stubber, a later
+        # handler, must not carry out the request refused here: pointed at no AWS endpoint, it passes.
+        request.url = REFUSED_URL
+        return AWSResponse(url, answer.status, answer.headers(), _RawBody(answer.encoded()))
     if attempt.body is not data:
         request.body = attempt.body
         request.headers["Content-Length"] = str(len(attempt.body))
@@ -1141,15 +1173,21 @@ def _on_parse(response_dict: dict[str, Any], **_: Any) -> None:
     if attempt is None or engine is None:
         return
     result = engine.finish(attempt, int(response_dict.get("status_code", 0)), response_dict.get("body") or b"")
-    if isinstance(result, Answer):
+    if isinstance(result, Answer):  # moto carried it out, the answer is an error all the same
         response_dict["status_code"] = result.status
         response_dict["body"] = result.encoded()
         response_dict["headers"] = {**dict(response_dict.get("headers") or {}), **result.headers()}
+        _local.replaced = result
     elif result is not response_dict.get("body"):
         response_dict["body"] = result
 
 
-def _on_retry_check(caught_exception: Any = None, **_: Any) -> None:
+def _on_retry_check(response: Any = None, caught_exception: Any = None, **_: Any) -> None:
+    """Runs before botocore's retry handler decides: the HTTP status must say what the answer says."""
+    replaced: Answer | None = getattr(_local, "replaced", None)
+    _local.replaced = None
+    if replaced is not None and response is not None:
+        response[0].status_code = replaced.status
     attempt: Attempt | None = getattr(_local, "attempt", None)
     if attempt is not None and caught_exception is not None:
         _local.attempt = None
@@ -1161,7 +1199,7 @@ def _on_retry_check(caught_exception: Any = None, **_: Any) -> None:
 HOOKS = (
     ("before-send.dynamodb", _on_send),
     ("before-parse.dynamodb", _on_parse),
-    ("needs-retry.dynamodb", _on_retry_check),
+    ("needs-retry.dynamodb.*", _on_retry_check),
 )
 
 

@@ -209,7 +209,10 @@ class LocalRuntime:
         if self.state is not None:  # before any event source exists: restored objects fire no S3 event
             log.info("state: restored %s from %s", self.state.restore(), self.state.snapshot)
         if self.limits is not None:  # after the restore: putting the state back is not traffic
-            self.limits.learn_tables(self.moto.client("dynamodb"))
+            dynamodb = self.moto.client("dynamodb")
+            self.limits.learn_tables(dynamodb)
+            if self.limits.describe is None:  # tables created later (by a test, say) are described when met
+                self.limits.describe = lambda name: dict(dynamodb.describe_table(TableName=name)["Table"])
             self.moto.limits = self.limits
             log.info(
                 "dynamodb: DynamoDB's limits enforced (faults %.1f %%, time scale %g)",
