@@ -370,6 +370,9 @@ class Limits:
         self.write_units_per_key = write_units_per_key
         self.read_units_per_key = read_units_per_key
         self.describe = describe
+        # Extra seconds each request to a table takes (table name -> seconds): a slow DynamoDB, to make a
+        # handler outlive its timeout in a test.
+        self.latency: dict[str, float] = {}
         self._clock = clock
         self._lock = threading.RLock()
         self._tables: dict[str, TableSchema] = {}
@@ -459,6 +462,9 @@ class Limits:
                 with contextlib.suppress(KeyError, TypeError):
                     self.learn_table(TableSchema.from_description(request))
             return attempt
+        delay = max((self.latency.get(t, 0.0) for t in _tables_of(request)), default=0.0)
+        if delay > 0:
+            time.sleep(delay)
         with self._lock:
             self.counters["requests"] += 1
             fault = self._draw_fault(operation)
@@ -1064,6 +1070,16 @@ class Limits:
             "fault_rate": self.fault_rate,
             **counters,
         }
+
+
+def _tables_of(request: dict[str, Any]) -> set[str]:
+    tables = {str(request["TableName"])} if "TableName" in request else set()
+    tables.update(str(t) for t in request.get("RequestItems") or {})
+    for action in request.get("TransactItems") or []:
+        for spec in action.values():
+            if isinstance(spec, dict) and "TableName" in spec:
+                tables.add(str(spec["TableName"]))
+    return tables
 
 
 def _update_size(spec: dict[str, Any]) -> int:

@@ -424,6 +424,21 @@ def test_lambda_error_timeout_or_malformed_result_is_502_default_5xx(rt: LocalRu
     assert echo(rt, "/items/after-errors")["event"]["pathParameters"] == {"id": "after-errors"}
 
 
+def test_api_gateway_gives_up_at_its_integration_timeout_with_504(rt: LocalRuntime) -> None:
+    """A function whose Timeout is longer than API Gateway's 29 s: the client gets 504 at 29 s."""
+    rt.gateway.integration_timeout_s = 0.5  # /slow's function has a 1 s Timeout: longer than this gateway's
+    try:
+        started = time.monotonic()
+        reply = call(rt, "GET", "/slow")
+        waited = time.monotonic() - started
+    finally:
+        rt.gateway.integration_timeout_s = 29.0
+    # 504 INTEGRATION_TIMEOUT, its body the template's DEFAULT_5XX one (it has no INTEGRATION_TIMEOUT response)
+    assert (reply.status, reply.json()["error"]["message"]) == (504, "fixture: went wrong")
+    assert waited < 1.0
+    rt.wait_idle(timeout=10)  # the function itself ran on until its own timeout
+
+
 # ----------------------------------------------------------------------------------------------- SQS
 def test_sqs_batch_partial_failure_and_poison_message_to_dlq(rt: LocalRuntime) -> None:
     sqs = rt.client("sqs")
