@@ -280,7 +280,7 @@ def test_given_a_closing_or_closed_period_when_usage_is_written_for_it_then_it_i
 ) -> None:
     # Given October usage stored by the usage module, and the close begun (CLOSING) or completed (CLOSED)
     from audiens.domain.usage_reports import ChangeSource, UsageChange
-    from audiens.ports_usage import PeriodClosedError
+    from audiens.ports.usage import PeriodClosedError
     from audiens.wiring import usage_repository
 
     repo = usage_repository()

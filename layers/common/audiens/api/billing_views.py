@@ -13,8 +13,8 @@ from audiens.api.csv_render import to_csv
 from audiens.domain.invoicing import InvoiceLine, Payout, ReportRow
 from audiens.domain.money import format_money, format_price
 from audiens.domain.periods import rfc3339
+from audiens.ports.billing import StoredPayout
 from audiens.services.billing import InvoiceView, RunReport
-from audiens.services.billing_ports import StoredPayout
 
 __all__ = [
     "INVOICE_CSV_HEADER",

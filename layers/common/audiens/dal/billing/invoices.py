@@ -30,7 +30,7 @@ from audiens.dal.billing_models import (
 from audiens.domain.invoicing import Invoice, ProviderSlice
 from audiens.domain.periods import Period
 from audiens.errors import ConflictError, NotFoundError, ValidationError
-from audiens.services.billing_ports import BillingRun, StoredInvoice
+from audiens.ports.billing import BillingRun, StoredInvoice
 
 
 def _to_invoice(item: InvoiceItem) -> StoredInvoice:

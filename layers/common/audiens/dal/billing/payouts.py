@@ -26,7 +26,7 @@ from audiens.dal.billing_models import (
 from audiens.domain.invoicing import Payout, ProviderSlice
 from audiens.domain.periods import Period
 from audiens.errors import ValidationError
-from audiens.services.billing_ports import BillingRun, StoredPayout
+from audiens.ports.billing import BillingRun, StoredPayout
 
 
 def _to_payout(item: PayoutItem) -> StoredPayout:

@@ -27,7 +27,7 @@ from audiens.dal.billing_models import (
 )
 from audiens.dal.period_models import CLOSED, CLOSING, OPEN, PeriodStateItem
 from audiens.domain.periods import Period
-from audiens.services.billing_ports import BillingRun, FailedJob, RunCounts
+from audiens.ports.billing import BillingRun, FailedJob, RunCounts
 
 
 def _to_run(item: BillingRunItem) -> BillingRun:
