@@ -587,7 +587,6 @@ class Limits:
 
     def _judge_transact_write(self, attempt: Attempt) -> Answer | None:
         actions = attempt.request.get("TransactItems") or []
-        token = attempt.request.get("ClientRequestToken")
         if self.validation and len(actions) > TRANSACTION_ACTIONS:
             return validation(
                 "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: "
@@ -596,32 +595,58 @@ class Limits:
         digest = hashlib.sha256(
             _canonical({k: v for k, v in attempt.request.items() if k != "ClientRequestToken"}).encode()
         ).hexdigest()
-        if token is not None:
-            now = self._clock()
-            with self._lock:
-                self._tokens = {t: v for t, v in self._tokens.items() if v[1] > now}
-                seen = self._tokens.get(str(token))
-                running = self._tokens_running.get(str(token))
-            if seen is not None or running is not None:
-                first_digest = seen[0] if seen is not None else running
-                if first_digest != digest:
-                    return error(
-                        400,
-                        "IdempotentParameterMismatchException",
-                        "Request parameters did not match those of the original request with the same "
-                        "client request token",
-                        message_key="Message",
-                    )
-                if seen is None:
-                    return error(
-                        400,
-                        "TransactionInProgressException",
-                        "Transaction with the same client request token is in progress",
-                        message_key="Message",
-                    )
-                self._count("idempotent_replays")
-                return Answer(200, {"__replay__": True})
+        seen = self._check_token(attempt, digest)
+        if seen is not None:
+            return seen
+        parsed = self._transaction_items(actions)
+        if isinstance(parsed, Answer):
+            return parsed
+        refs, charges = parsed
+        with self._lock:
+            refused = self._transaction_refused(refs, charges)
+            if refused is not None:
+                return refused
+            self._consume(charges)
+            attempt.write_charges = charges
+            if self.conflicts:
+                self._hold(attempt, refs, "write")
+            if attempt.token is not None:
+                self._tokens_running[attempt.token] = digest
+        return None
+
+    def _check_token(self, attempt: Attempt, digest: str) -> Answer | None:
+        """DynamoDB's idempotency window for a ClientRequestToken (None: a new token, or none at all)."""
+        token = attempt.request.get("ClientRequestToken")
+        if token is None:
+            return None
+        now = self._clock()
+        with self._lock:
+            self._tokens = {t: v for t, v in self._tokens.items() if v[1] > now}
+            seen = self._tokens.get(str(token))
+            running = self._tokens_running.get(str(token))
+        if seen is None and running is None:
             attempt.token, attempt.token_digest = str(token), digest
+            return None
+        first_digest = seen[0] if seen is not None else running
+        if first_digest != digest:
+            return error(
+                400,
+                "IdempotentParameterMismatchException",
+                "Request parameters did not match those of the original request with the same client request token",
+                message_key="Message",
+            )
+        if seen is None:
+            return error(
+                400,
+                "TransactionInProgressException",
+                "Transaction with the same client request token is in progress",
+                message_key="Message",
+            )
+        self._count("idempotent_replays")
+        return Answer(200, {"__replay__": True})
+
+    def _transaction_items(self, actions: list[dict[str, Any]]) -> tuple[list[tuple[str, str]], list[_Charge]] | Answer:
+        """Each action's item and write units; or the ValidationException DynamoDB gives the transaction."""
         refs: list[tuple[str, str]] = []
         charges: list[_Charge] = []
         total = 0
@@ -630,8 +655,7 @@ class Limits:
             schema = self.table(spec["TableName"])
             if kind == "Put":
                 item = spec.get("Item") or {}
-                key = schema.key_of(item)
-                size = item_size(item)
+                key, size = schema.key_of(item), item_size(item)
                 if self.validation and size > ITEM_LIMIT:
                     return validation("Item size has exceeded the maximum allowed size")
             else:
@@ -647,35 +671,32 @@ class Limits:
             return validation("Transaction request cannot include multiple operations on one item")
         if self.validation and total > TRANSACTION_BYTES:
             return validation("Transaction request size has exceeded the maximum allowed size of 4 MB")
-        with self._lock:
-            if self.conflicts:
-                busy = [self._held.get(ref) for ref in refs]
-                if any(h is not None for h in busy):
-                    self.counters["conflicts"] += 1
-                    return cancelled(
-                        [
-                            {"Code": "TransactionConflict", "Message": CONFLICT_MESSAGE} if h else {"Code": "None"}
-                            for h in busy
-                        ]
-                    )
-            throttled = self._throttled(charges)
-            if throttled is not None:
-                self.counters["throttled"] += 1
+        return refs, charges
+
+    def _transaction_refused(self, refs: list[tuple[str, str]], charges: list[_Charge]) -> Answer | None:
+        """A conflict with a transaction in flight, or a throttled partition key (under the lock)."""
+        if self.conflicts:
+            busy = [self._held.get(ref) for ref in refs]
+            if any(h is not None for h in busy):
+                self.counters["conflicts"] += 1
                 return cancelled(
                     [
-                        {"Code": "ThrottlingError", "Message": IN_TRANSACTION_THROTTLE_MESSAGE}
-                        if i in throttled
-                        else {"Code": "None"}
-                        for i in range(len(charges))
+                        {"Code": "TransactionConflict", "Message": CONFLICT_MESSAGE} if h else {"Code": "None"}
+                        for h in busy
                     ]
                 )
-            self._consume(charges)
-            attempt.write_charges = charges
-            if self.conflicts:
-                self._hold(attempt, refs, "write")
-            if attempt.token is not None:
-                self._tokens_running[attempt.token] = digest
-        return None
+        throttled = self._throttled(charges)
+        if throttled is None:
+            return None
+        self.counters["throttled"] += 1
+        return cancelled(
+            [
+                {"Code": "ThrottlingError", "Message": IN_TRANSACTION_THROTTLE_MESSAGE}
+                if i in throttled
+                else {"Code": "None"}
+                for i in range(len(charges))
+            ]
+        )
 
     def _judge_transact_get(self, attempt: Attempt) -> Answer | None:
         actions = attempt.request.get("TransactItems") or []
