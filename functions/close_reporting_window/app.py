@@ -25,6 +25,7 @@ from audiens.wiring import billing_service
 
 def check_close(now: datetime) -> dict[str, Any]:
     period = Period.of(now).previous()
+    status: str
     try:
         status = billing_service().run_report(period).run.status
     except NotFoundError:
