@@ -981,7 +981,10 @@ class Limits:
             if attempt.doomed:
                 self._count("conflicts")
                 return cancelled(
-                    [{"Code": "TransactionConflict", "Message": CONFLICT_MESSAGE} for _ in attempt.held or [None]]
+                    [
+                        {"Code": "TransactionConflict", "Message": CONFLICT_MESSAGE}
+                        for _ in attempt.request.get("TransactItems") or [{}]
+                    ]
                 )
             self._charge_transact_get(attempt, answer)
         elif op == "GetItem":
