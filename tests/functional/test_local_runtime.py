@@ -519,7 +519,12 @@ def test_dynamodb_limits_judge_every_process_request(rt: LocalRuntime) -> None:
         "Message": "Item size has exceeded the maximum allowed size",
     }
     held = {"Put": {"TableName": table, "Item": {"pk": {"S": f"held-{uuid.uuid4().hex}"}}}}
-    in_flight = rt.limits.begin("TransactWriteItems", json.dumps({"TransactItems": [held]}).encode())
+    fault_rate, rt.limits.fault_rate = rt.limits.fault_rate, 0.0  # the transaction held here must not fail
+    try:
+        in_flight = rt.limits.begin("TransactWriteItems", json.dumps({"TransactItems": [held]}).encode())
+    finally:
+        rt.limits.fault_rate = fault_rate
+    assert in_flight.answer is None
     try:
         with pytest.raises(ddb.exceptions.TransactionCanceledException) as cancelled:
             ddb.transact_write_items(TransactItems=[held])
