@@ -193,6 +193,7 @@ def billing_service() -> BillingService:
         DynamoBillingStore(settings.region),
         inputs_factory=lambda: billing_inputs(),  # looked up at call time, so tests can substitute it
         jobs=SqsBillingJobs(settings.invoice_jobs_queue_url, settings.payout_jobs_queue_url, settings.region),
+        usage=usage_ledger() if settings.usage_table else None,
         currency=settings.billing_currency,
         due_day=settings.reporting_due_day,
     )

@@ -56,6 +56,7 @@ from audiens.services.billing_ports import (
     RunCounts,
     StoredInvoice,
     StoredPayout,
+    UsageFreeze,
 )
 
 InvoiceStatus = Literal["draft", "issued", "void"]
@@ -122,6 +123,7 @@ class BillingService:
         inputs: BillingInputs | None = None,
         inputs_factory: Callable[[], BillingInputs] | None = None,
         jobs: BillingJobs | None = None,
+        usage: UsageFreeze | None = None,
         currency: str = "USD",
         due_day: int = DEFAULT_DUE_DAY,
     ) -> None:
@@ -130,6 +132,7 @@ class BillingService:
         self._inputs = inputs
         self._inputs_factory = inputs_factory
         self._jobs = jobs
+        self._usage = usage
         self.currency = currency
         self._due_day = due_day
 
@@ -159,6 +162,10 @@ class BillingService:
         if run is not None and run.status == "completed":
             return CloseResult(run=run, created=False)
         self._store.begin_closing(period, run_id_for(period), now)
+        if self._usage is not None and (run is None or not run.payouts_planned):
+            held = self._usage.freeze_period(period)  # each buyer's usage, once no write holds it
+            if held:
+                logger.info("usage still being written at the close", extra={"period": str(period), "buyers": held})
         buyers: list[str] | None = None
         created = False
         if run is None:
@@ -263,6 +270,8 @@ class BillingService:
         stored = self._store.get_invoice(invoice_id)
         outcome: JobOutcome = "duplicate"
         if stored is None:
+            if self._usage is not None:
+                self._usage.freeze(buyer_id, period)  # UsageLeaseHeldError: a write still runs; retried later
             invoice = self.compute_invoice(buyer_id, period)
             if self._store.store_invoice(run, invoice, list(provider_slices(invoice).values()), now):
                 outcome = "created"

@@ -66,6 +66,18 @@ class BillingInputs(Protocol):
     def parties(self, account_ids: Collection[str]) -> dict[str, Party]: ...
 
 
+class UsageFreeze(Protocol):
+    """The usage module's freeze (``UsageLedger``): after it, a buyer's usage of the period never changes."""
+
+    def freeze_period(self, period: Period) -> list[str]:
+        """Freeze every buyer who reported; returns those a write still holds (frozen by their invoice job)."""
+        ...
+
+    def freeze(self, buyer_id: str, period: Period) -> None:
+        """Freeze one buyer's usage; ``UsageLeaseHeldError`` while a write that began earlier still runs."""
+        ...
+
+
 @dataclass(frozen=True)
 class BillingRun:
     run_id: str
