@@ -24,7 +24,6 @@ import hashlib
 import json
 import random
 import time
-import zlib
 from collections.abc import Callable, Sequence
 from datetime import datetime
 from decimal import Decimal
@@ -37,6 +36,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from audiens.dal.aws import client
+from audiens.dal.billing_documents import INVOICES, PAYOUTS, SLICES
 from audiens.dal.billing_models import (
     BillingRunItem,
     FailedJobItem,
@@ -48,17 +48,7 @@ from audiens.dal.billing_models import (
     RunPayeesItem,
 )
 from audiens.dal.period_models import CLOSED, CLOSING, OPEN, PeriodStateItem
-from audiens.domain.invoicing import (
-    Invoice,
-    Payout,
-    ProviderSlice,
-    invoice_from_dict,
-    invoice_to_dict,
-    payout_from_dict,
-    payout_to_dict,
-    slice_from_dict,
-    slice_to_dict,
-)
+from audiens.domain.invoicing import Invoice, Payout, ProviderSlice
 from audiens.domain.periods import Period
 from audiens.errors import ConflictError, NotFoundError, ValidationError
 from audiens.observability import logger
@@ -86,15 +76,6 @@ def payees_pk(period: Period | str) -> str:
 
 def _shard(entity_id: str) -> str:
     return f"{int(hashlib.sha256(entity_id.encode()).hexdigest()[:8], 16) % COUNTER_SHARDS:02d}"
-
-
-def _pack(document: dict[str, Any]) -> bytes:
-    return zlib.compress(json.dumps(document, separators=(",", ":"), sort_keys=True).encode(), 6)
-
-
-def _unpack(blob: bytes) -> dict[str, Any]:
-    data: dict[str, Any] = json.loads(zlib.decompress(blob))
-    return data
 
 
 def _reasons(error: TransactWriteError) -> list[str]:
@@ -143,7 +124,7 @@ def _to_run(item: BillingRunItem) -> BillingRun:
 
 def _to_invoice(item: InvoiceItem) -> StoredInvoice:
     return StoredInvoice(
-        invoice=invoice_from_dict(_unpack(item.document)),
+        invoice=INVOICES.unpack(item.document),
         run_id=item.run_id,
         created_at=item.created_at,
         indexed=bool(item.indexed),
@@ -153,7 +134,7 @@ def _to_invoice(item: InvoiceItem) -> StoredInvoice:
 
 
 def _to_payout(item: PayoutItem) -> StoredPayout:
-    return StoredPayout(payout=payout_from_dict(_unpack(item.document)), run_id=item.run_id, created_at=item.created_at)
+    return StoredPayout(payout=PAYOUTS.unpack(item.document), run_id=item.run_id, created_at=item.created_at)
 
 
 def _slice_item(piece: ProviderSlice) -> ProviderSliceItem:
@@ -162,7 +143,7 @@ def _slice_item(piece: ProviderSlice) -> ProviderSliceItem:
         f"INVOICE#{piece.buyer_id}",
         invoice_id=piece.invoice_id,
         buyer_id=piece.buyer_id,
-        document=_pack(slice_to_dict(piece)),
+        document=SLICES.pack(piece),
     )
 
 
@@ -348,7 +329,7 @@ class DynamoBillingStore:
             currency=invoice.currency,
             total=str(invoice.total),
             line_count=len(invoice.lines),
-            document=_pack(invoice_to_dict(invoice)),
+            document=INVOICES.pack(invoice),
             indexed=indexed,
             created_at=now,
             gsi1pk=f"INVOICES#{invoice.period}" if listed else None,
@@ -478,7 +459,7 @@ class DynamoBillingStore:
     # --------------------------------------------------------------------------------- payouts
     def provider_slices(self, period: Period, provider_id: str) -> list[ProviderSlice]:
         return [
-            slice_from_dict(_unpack(item.document))
+            SLICES.unpack(item.document)
             for item in ProviderSliceItem.query(f"PAYIN#{period}#{provider_id}", consistent_read=True)
         ]
 
@@ -500,7 +481,7 @@ class DynamoBillingStore:
             gross=str(payout.gross),
             amount=str(payout.amount),
             platform_fee=str(payout.platform_fee),
-            document=_pack(payout_to_dict(payout)),
+            document=PAYOUTS.pack(payout),
             created_at=now,
             gsi1pk=f"PAYOUTS#{payout.period}",
             gsi1sk=payout.provider_id,
