@@ -1,7 +1,9 @@
 """InvoiceWorkerFunction: SQS batch of ``{run_id, period, buyer_id}`` → one invoice each, partial failures.
 
-A job that fails on its last allowed delivery is recorded on the run (``failed_jobs``) before it goes to
-the dead-letter queue, so the run reports it; the other records of the batch commit regardless.
+A job on its last allowed delivery is recorded on the run (``failed_jobs``) before the batch runs, so a
+timeout or crash (after which nothing can be recorded) still leaves it reported when it goes to the
+dead-letter queue; a job that then succeeds resolves its record. An exception overwrites the record with
+its error. The other records of the batch commit regardless.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from audiens.config import get_settings
 from audiens.domain.periods import Period
+from audiens.errors import AppError
 from audiens.observability import count, logger, metrics
 from audiens.services.billing import RunCache
 from audiens.wiring import billing_service
@@ -26,6 +29,23 @@ _runs: RunCache = {}  # the run, read once per invocation (cleared at each one)
 
 def _sent_at(record: SQSRecord) -> datetime:
     return datetime.fromtimestamp(int(record.attributes.sent_timestamp) / 1000, tz=UTC)
+
+
+def _last_deliveries(event: dict[str, Any]) -> list[tuple[Period, str, int, datetime]]:
+    """The batch's jobs on their last allowed delivery (a malformed one is left to fail on its own)."""
+    limit = get_settings().billing_job_max_receives
+    found = []
+    for raw in event.get("Records") or []:
+        record = SQSRecord(raw)
+        attempts = int(record.attributes.approximate_receive_count)
+        if attempts < limit:
+            continue
+        try:
+            job = json.loads(record.body)
+            found.append((Period.parse(job["period"]), str(job["buyer_id"]), attempts, _sent_at(record)))
+        except (ValueError, KeyError, TypeError, AppError):
+            continue
+    return found
 
 
 def _invoice(record: SQSRecord) -> None:
@@ -55,4 +75,7 @@ def _invoice(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     _runs.clear()
+    last = _last_deliveries(event)
+    if last:  # recorded before they run: a timeout or crash cannot skip the record
+        billing_service().record_last_deliveries("invoice", last)
     return process_partial_response(event=event, record_handler=_invoice, processor=processor, context=context)

@@ -6,6 +6,7 @@ the SQS queues and their DLQs from the template, both workers with partial batch
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +18,8 @@ from audiens.domain.periods import Period
 from audiens.services.billing import BillingService
 from tests.functional.billing_helpers import Billing, billing, standard_world
 from tests.support.aws import REGION, drain
-from tests.support.billing import PERIOD, utc
+from tests.support.billing import PERIOD, deliver, utc
+from tests.support.lambda_api import load_handler
 
 __all__ = ["billing"]  # the fixture, re-exported for pytest
 
@@ -216,6 +218,51 @@ def test_given_a_poison_invoice_job_when_it_fails_every_delivery_then_it_lands_i
     assert again["invoice_jobs_sent"] == 1
     billing.invoices()
     billing.payouts()
+    assert_exactly_once(billing)
+
+
+class _KilledAtTimeout(BaseException):
+    """What a Lambda timeout is to the handler: it stops, no ``except Exception`` runs, nothing is recorded."""
+
+
+def test_given_an_invoice_job_killed_at_its_timeout_on_every_delivery_then_every_dead_lettered_job_is_on_the_run(
+    billing: Billing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given buyer_2's invoice outlives the worker's timeout on every delivery (the whole batch is cut short)
+    standard_world(billing.inputs)
+    original = BillingService.process_invoice_job
+
+    def slow(self: BillingService, **job: Any) -> Any:
+        if job["buyer_id"] == "buyer_2":
+            raise _KilledAtTimeout()
+        return original(self, **job)
+
+    monkeypatch.setattr(BillingService, "process_invoice_job", slow)
+    handler = load_handler("InvoiceWorkerFunction")
+
+    def lambda_runtime(event: dict[str, Any], context: Any) -> Any:
+        try:
+            return handler(event, context)
+        except _KilledAtTimeout:
+            raise RuntimeError("Task timed out after 120.00 seconds") from None  # the batch is retried whole
+
+    billing.close()
+    # When the queue drains (5 deliveries each, then the redrive policy)
+    deliver(billing.stack["InvoiceJobsQueue"], lambda_runtime)
+    # Then every job in the DLQ whose invoice does not exist is on the run's failed jobs, with the reason
+    # (a batch-mate stored before the kill was dead-lettered with its batch, but its invoice exists)
+    dead = {json.loads(m["Body"])["buyer_id"] for m in drain(billing.stack["InvoiceJobsDeadLetterQueue"])}
+    invoiced = {i.buyer_id for i in billing.invoice_items()}
+    assert "buyer_2" in dead and "buyer_2" not in invoiced
+    report = billing.run()
+    assert {f.entity_id for f in report.failed_jobs} == dead - invoiced
+    assert all("timed out or crashed" in f.error and f.attempts == 5 for f in report.failed_jobs)
+    # And once the job fits its timeout again, closing re-sends what is missing and the run completes
+    monkeypatch.setattr(BillingService, "process_invoice_job", original)
+    billing.close()
+    billing.invoices()
+    billing.payouts()
+    assert billing.run().failed_jobs == []
     assert_exactly_once(billing)
 
 

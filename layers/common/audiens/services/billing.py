@@ -27,7 +27,6 @@ from typing import Literal
 from audiens.domain.invoicing import (
     GroupBy,
     Invoice,
-    InvoiceInputs,
     Party,
     Payout,
     ReportRow,
@@ -38,14 +37,13 @@ from audiens.domain.invoicing import (
     payout_id_for,
     provider_slices,
     revenue_groups,
-    rule_tree,
     run_id_for,
 )
 from audiens.domain.money import minor_units
 from audiens.domain.periods import DEFAULT_DUE_DAY, Period, period_to_close, rfc3339, window
-from audiens.domain.rules import trait_ids
 from audiens.errors import ConflictError, NotFoundError, ValidationError
 from audiens.observability import logger
+from audiens.services.billing_lookups import invoice_inputs
 from audiens.services.billing_ports import (
     BillingInputs,
     BillingJobs,
@@ -223,37 +221,8 @@ class BillingService:
 
     # ======================================================================= invoice jobs
     def compute_invoice(self, buyer_id: str, period: Period) -> Invoice:
-        """The buyer's invoice from the frozen inputs (pure computation once the inputs are read)."""
-        inputs = self.inputs
-        subscriptions = inputs.subscriptions(buyer_id, period)
-        segment_usage = inputs.segment_usage(buyer_id, period)
-        feed_usage = inputs.feed_usage(buyer_id, period)
-        segments = inputs.segments(sorted({row.segment_id for row in segment_usage}))
-        needed: set[str] = set()
-        for segment in segments.values():
-            if segment.owner_id == buyer_id:
-                needed.update(trait_ids(rule_tree(segment.rule)))
-        traits = inputs.traits(sorted(needed)) if needed else {}
-        party_ids = {buyer_id} | {s.provider_id for s in subscriptions}
-        party_ids.update(s.owner_id for s in segments.values() if s.owner_id != buyer_id)
-        parties = inputs.parties(sorted(party_ids))
-        buyer = parties.get(buyer_id)
-        return build_invoice(
-            InvoiceInputs(
-                buyer_id=buyer_id,
-                buyer_name=buyer.name if buyer else buyer_id,
-                period=period,
-                currency=self.currency,
-                subscriptions=subscriptions,
-                segment_usage=segment_usage,
-                feed_usage=feed_usage,
-                segments=segments,
-                traits=traits,
-                population_of=inputs.population_of,
-                population_in=inputs.population_in,
-                provider_names={pid: party.name for pid, party in parties.items()},
-            )
-        )
+        """The buyer's invoice from the frozen inputs, in one pass over its usage (memory flat in its rows)."""
+        return build_invoice(invoice_inputs(self.inputs, buyer_id, period, self.currency))
 
     def process_invoice_job(
         self, *, run_id: str, period: Period, buyer_id: str, now: datetime, runs: RunCache | None = None
@@ -356,6 +325,21 @@ class BillingService:
         self._store.record_failure(
             period, FailedJob(kind=kind, entity_id=entity_id, error=error, attempts=attempts, failed_at=now)
         )
+
+    def record_last_deliveries(self, kind: JobKind, jobs: list[tuple[Period, str, int, datetime]]) -> None:
+        """Record each job on its last allowed delivery as failed *before* it runs: if the worker then times
+        out or crashes (nothing can be recorded after that), the run still reports it; if the job succeeds,
+        its document exists and the record no longer counts (``unresolved_failures``). ``jobs`` holds
+        (period, buyer or provider id, receive count, time)."""
+        for period, entity_id, attempts, now in jobs:
+            self.record_failure(
+                kind=kind,
+                period=period,
+                entity_id=entity_id,
+                error="its last delivery did not finish: the worker timed out or crashed",
+                attempts=attempts,
+                now=now,
+            )
 
     def unresolved_failures(self, period: Period) -> list[FailedJob]:
         """Failed jobs whose document still does not exist (a redriven job that succeeded is resolved)."""

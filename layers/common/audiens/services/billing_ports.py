@@ -22,7 +22,7 @@ Contract of the inputs, per (buyer, period), once the period is CLOSING (usage f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -51,9 +51,13 @@ class BillingInputs(Protocol):
 
     def subscriptions(self, buyer_id: str, period: Period) -> list[Subscription]: ...
 
-    def segment_usage(self, buyer_id: str, period: Period) -> list[SegmentUsage]: ...
+    def segment_usage(self, buyer_id: str, period: Period) -> Iterable[SegmentUsage]:
+        """The buyer's segment-level usage, streamed (consumed once)."""
+        ...
 
-    def feed_usage(self, buyer_id: str, period: Period) -> list[FeedUsage]: ...
+    def feed_usage(self, buyer_id: str, period: Period) -> Iterable[FeedUsage]:
+        """The buyer's feed-level usage, streamed (consumed once)."""
+        ...
 
     def segments(self, segment_ids: Collection[str]) -> dict[str, SegmentInfo]: ...
 
