@@ -14,6 +14,7 @@ import logging
 import socket
 import threading
 import urllib.request
+import zlib
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from http import HTTPStatus
@@ -22,7 +23,7 @@ from typing import Any
 import boto3
 from botocore.config import Config
 
-from . import moto_patches, s3_auth
+from . import dynamodb_limits, moto_patches, s3_auth
 
 log = logging.getLogger("local_runtime")
 
@@ -264,7 +265,39 @@ def _dynamodb_direct(environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]
     return f"{code} {reason}", pairs, data
 
 
-def _keep_alive_moto_server(port: int) -> Any:
+def _dynamodb_limited(
+    engine: dynamodb_limits.Limits, environ: dict[str, Any]
+) -> tuple[str, list[tuple[str, str]], bytes]:
+    """A DynamoDB request judged by the limits engine before and after moto (``dynamodb_limits``)."""
+    operation = str(environ.get("HTTP_X_AMZ_TARGET", "")).rpartition(".")[2]
+    body = environ["wsgi.input"].getvalue()
+    attempt = engine.begin(operation, body)
+    if attempt.answer is not None:
+        return _limits_answer(attempt.answer)
+    if attempt.body is not body:
+        environ["wsgi.input"] = io.BytesIO(attempt.body)
+        environ["CONTENT_LENGTH"] = str(len(attempt.body))
+    try:
+        status, headers, data = _dynamodb_direct(environ)
+    except BaseException:
+        engine.abandon(attempt)
+        raise
+    result = engine.finish(attempt, int(status.split(" ", 1)[0]), data)
+    if isinstance(result, dynamodb_limits.Answer):
+        return _limits_answer(result)
+    if result is data:
+        return status, headers, data
+    kept = [(k, v) for k, v in headers if k.lower() not in ("content-length", "x-amz-crc32")]
+    return status, [*kept, ("x-amz-crc32", str(zlib.crc32(result)))], result
+
+
+def _limits_answer(answer: dynamodb_limits.Answer) -> tuple[str, list[tuple[str, str]], bytes]:
+    data = answer.encoded()
+    headers = [*answer.headers().items(), ("x-amz-crc32", str(zlib.crc32(data)))]
+    return f"{answer.status} {HTTPStatus(answer.status).phrase}", headers, data
+
+
+def _keep_alive_moto_server(port: int, limits: Callable[[], dynamodb_limits.Limits | None] = lambda: None) -> Any:
     """moto's ThreadedMotoServer, serving HTTP/1.1 keep-alive.
 
     werkzeug's development server closes every connection, so each AWS call of a function pays a new
@@ -321,7 +354,11 @@ def _keep_alive_moto_server(port: int) -> Any:
                     headers, data = [("Content-Type", "application/xml")], refusal.xml()
                     log.info("s3: %s %s refused: %s", self.command, self.path.partition("?")[0], refusal.code)
                 elif dynamodb:
-                    status, headers, data = _dynamodb_direct(environ)
+                    engine = limits()
+                    if engine is None:
+                        status, headers, data = _dynamodb_direct(environ)
+                    else:
+                        status, headers, data = _dynamodb_limited(engine, environ)
                 else:
                     status, headers, data = _call_wsgi(self.server.app, environ)
             except Exception:
@@ -369,7 +406,9 @@ class Moto:
         for name in ("werkzeug", "moto"):
             logging.getLogger(name).setLevel(logging.ERROR)
         self.region = region
-        self._server = _keep_alive_moto_server(port)
+        # DynamoDB's limits, judged here for every process's requests (None: moto as it is).
+        self.limits: dynamodb_limits.Limits | None = None
+        self._server = _keep_alive_moto_server(port, lambda: self.limits)
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._sent_at: dict[str, str] = {}
@@ -402,13 +441,17 @@ class Moto:
     def client(self, service: str) -> Any:
         with self._lock:
             if service not in self._clients:
+                # DynamoDB's transient faults (dynamodb_limits) are retried as DynamoDB's SDKs retry them.
+                attempts = 10 if service == "dynamodb" else 3
                 self._clients[service] = boto3.session.Session().client(
                     service,
                     endpoint_url=self.endpoint,
                     region_name=self.region,
                     aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
                     aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
-                    config=Config(max_pool_connections=64, retries={"max_attempts": 2, "mode": "standard"}),
+                    config=Config(
+                        max_pool_connections=64, retries={"total_max_attempts": attempts, "mode": "standard"}
+                    ),
                 )
             return self._clients[service]
 

@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 from .apigw import Authorizer, RestApi, Route
 from .aws import ACCOUNT_ID, DUMMY_CREDENTIALS, Moto
 from .clock import Clock
+from .dynamodb_limits import Limits
 from .intrinsics import IntrinsicError
 from .scheduler import Scheduler
 from .sources import EventBridgeSource, SqsSource, _Poller, queue_name_of
@@ -69,6 +70,8 @@ class LocalRuntime:
     ``api_port`` / ``aws_port`` 0 pick free ports. ``clock`` (or env AUDIENS_CLOCK) sets the start of the
     local clock. ``parameters`` override template parameters; ``pool_sizes`` the worker count per function.
     Only one runtime at a time per process: moto's state is process-wide and is reset at start.
+    ``dynamodb_limits``: DynamoDB's limits in front of moto (``dynamodb_limits.py``): None reads
+    AUDIENS_DYNAMODB_LIMITS / AUDIENS_FAULT_RATE..., False turns them off, or an engine to use.
     """
 
     def __init__(
@@ -85,6 +88,7 @@ class LocalRuntime:
         function_log: str | os.PathLike[str] | None = None,
         state_dir: str | os.PathLike[str] | None = None,
         state_save_interval: float = 60.0,
+        dynamodb_limits: Limits | bool | None = None,
     ) -> None:
         self.template = Template.load(template)
         # Where the functions' own output (their CloudWatch logs) goes: the runtime's stdout/stderr by default.
@@ -99,6 +103,9 @@ class LocalRuntime:
         self.state = StateStore(self, state_dir, state_save_interval) if state_dir is not None else None
         self._api_port = api_port
         self._aws_port = aws_port
+        if dynamodb_limits is None or dynamodb_limits is True:
+            dynamodb_limits = Limits.from_env()
+        self.limits: Limits | None = dynamodb_limits or None
         self._parameter_overrides = dict(parameters or {})
         self._pool_sizes = {**DEFAULT_POOL_SIZES, **_pool_sizes_from_env(), **(pool_sizes or {})}
         self.pools: dict[str, FunctionPool] = {}
@@ -201,6 +208,14 @@ class LocalRuntime:
         self._verify_ses_identities()
         if self.state is not None:  # before any event source exists: restored objects fire no S3 event
             log.info("state: restored %s from %s", self.state.restore(), self.state.snapshot)
+        if self.limits is not None:  # after the restore: putting the state back is not traffic
+            self.limits.learn_tables(self.moto.client("dynamodb"))
+            self.moto.limits = self.limits
+            log.info(
+                "dynamodb: DynamoDB's limits enforced (faults %.1f %%, time scale %g)",
+                self.limits.fault_rate * 100,
+                self.limits.time_scale,
+            )
         for event in self.template.events():
             if event.type not in SUPPORTED_EVENTS:
                 log.warning("%s.%s: event type %s is not emulated locally", event.function_id, event.name, event.type)

@@ -10,13 +10,20 @@ from typing import Any
 import pytest
 
 from tests.e2e.client import Client
+from tests.support.limits import apply_suite_defaults, engine_for
+
+apply_suite_defaults()
 
 OPERATOR_KEY = "aud_operator_e2e_key_0123456789abcdef"
 
 
 @pytest.fixture(scope="module")
-def runtime() -> Iterator[Any]:
-    """One runtime per test module (moto's state is process-wide, so runtimes never overlap)."""
+def runtime(request: pytest.FixtureRequest) -> Iterator[Any]:
+    """One runtime per test module (moto's state is process-wide, so runtimes never overlap).
+
+    DynamoDB's limits and transient faults are on (AUDIENS_DYNAMODB_LIMITS, the suite's default), seeded
+    with the module's name.
+    """
     from local_runtime import LocalRuntime
 
     os.environ["AUDIENS_OPERATOR_KEY"] = OPERATOR_KEY
@@ -26,6 +33,7 @@ def runtime() -> Iterator[Any]:
         aws_port=0,
         clock="2026-11-03T10:00:00Z",
         parameters={"OperatorKeyHash": hashlib.sha256(OPERATOR_KEY.encode()).hexdigest()},
+        dynamodb_limits=engine_for(request.node.nodeid) or False,
     ) as rt:
         yield rt
 

@@ -22,8 +22,13 @@ os.environ.pop("AWS_ENDPOINT_URL", None)
 
 from moto import mock_aws
 
+from local_runtime import dynamodb_limits
 from tests.support.aws import create_stack
 from tests.support.lambda_api import OPERATOR_KEY, OPERATOR_KEY_HASH, ApiClient, function_environment
+from tests.support.limits import apply_suite_defaults, engine_for
+
+apply_suite_defaults()
+dynamodb_limits.install_botocore_hooks()  # before any botocore session exists; inert until an engine is used
 
 
 def _clear_caches() -> None:
@@ -40,17 +45,34 @@ def _clear_caches() -> None:
 
 
 @pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, str]]:
-    """Given the template's tables, queues and buckets in moto, and the functions' environment set."""
+def stack(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Given the template's tables, queues and buckets in moto, and the functions' environment set.
+
+    DynamoDB's limits (conflicts, throughput, sizes, transient faults) judge every call made in the test
+    when AUDIENS_DYNAMODB_LIMITS=real (the suite's default); ``limits`` is that engine.
+    """
     with mock_aws():
         physical = create_stack()
         env = function_environment(physical, {"Stage": "test", "OperatorKeyHash": OPERATOR_KEY_HASH})
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         boto3.client("ses", region_name="us-east-1").verify_email_identity(EmailAddress=env["SENDER_EMAIL"])
+        engine = engine_for(request.node.nodeid)
+        if engine is not None:
+            engine.learn_tables(boto3.client("dynamodb", region_name="us-east-1"))
+        previous = dynamodb_limits.use(engine)
         _clear_caches()
-        yield physical
-        _clear_caches()
+        try:
+            yield physical
+        finally:
+            dynamodb_limits.use(previous)
+            _clear_caches()
+
+
+@pytest.fixture
+def limits(stack: dict[str, str]) -> dynamodb_limits.Limits | None:
+    """The DynamoDB limits engine judging this test's calls (None when AUDIENS_DYNAMODB_LIMITS is off)."""
+    return dynamodb_limits.current()
 
 
 @pytest.fixture

@@ -9,6 +9,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
+from audiens.dal.base import connection
 from audiens.dal.models import AccountItem, ActivationTokenItem, ApiKeyItem, EmailClaimItem, OutgoingEmailItem
 from audiens.domain.accounts import Account, ApiKey, OutgoingEmail
 from audiens.errors import ConflictError, NotFoundError, ValidationError
@@ -89,7 +90,7 @@ class DynamoAccountRepository:
 
     def _transaction(self) -> TransactWrite:
         if self._connection is None:  # one botocore client per repository, not one per transaction
-            self._connection = Connection(region=self._region)
+            self._connection = connection(self._region)
         return TransactWrite(connection=self._connection)
 
     def create_pending(

@@ -36,6 +36,7 @@ from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from audiens.dal.aws import client
+from audiens.dal.base import connection
 from audiens.dal.billing_documents import INVOICES, PAYOUTS, SLICES
 from audiens.dal.billing_models import (
     BillingRunItem,
@@ -153,7 +154,7 @@ class DynamoBillingStore:
 
     @cached_property
     def _connection(self) -> Connection:
-        return Connection(region=self._region)
+        return connection(self._region)
 
     def _transact(self, build: Callable[[TransactWrite], None]) -> None:
         """Run a transaction, retrying the conflicts concurrent workers cause; conditions failing propagate."""

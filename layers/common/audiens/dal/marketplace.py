@@ -18,6 +18,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
+from audiens.dal.base import connection
 from audiens.dal.marketplace_models import (
     AccessItem,
     DiscountChangeItem,
@@ -123,7 +124,7 @@ class DynamoMarketplaceRepository:
     @cached_property
     def _connection(self) -> Connection:
         # One connection (one botocore client) per repository: creating a client costs more than a transaction.
-        return Connection(region=self._region)
+        return connection(self._region)
 
     def _transaction(self) -> TransactWrite:
         return TransactWrite(connection=self._connection)

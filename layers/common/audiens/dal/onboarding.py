@@ -26,6 +26,7 @@ from pynamodb.expressions.condition import size
 from pynamodb.transactions import TransactWrite
 
 from audiens.dal.aws import client
+from audiens.dal.base import connection
 from audiens.dal.onboarding_models import (
     ActivityItem,
     FileItem,
@@ -180,7 +181,7 @@ class DynamoOnboardingRepository:
     def _connection(self) -> Connection:
         # One connection (one botocore client) per process: a new one per transaction reloads the
         # service model, which costs more than the transaction itself.
-        return Connection(region=self._region)
+        return connection(self._region)
 
     def _transaction(self) -> TransactWrite:
         return TransactWrite(connection=self._connection)
