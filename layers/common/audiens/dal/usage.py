@@ -38,7 +38,7 @@ from audiens.dal.usage_models import (
     UsageItem,
     account_uploads_pk,
     audit_pk,
-    period_pk,
+    buyer_shard_pks,
     sha_pk,
     shard_of,
     upload_pk,
@@ -233,7 +233,8 @@ class DynamoUsageRepository:
     def buyers_with_usage(self, period: Period) -> list[str]:
         return [
             item.buyer_id
-            for item in PeriodBuyerItem.query(period_pk(str(period)), PeriodBuyerItem.sk.startswith("BUYER#"))
+            for pk in buyer_shard_pks(str(period))
+            for item in PeriodBuyerItem.query(pk, PeriodBuyerItem.sk.startswith("BUYER#"))
         ]
 
     def audit(self, buyer_id: str, period: Period) -> list[dict[str, Any]]:

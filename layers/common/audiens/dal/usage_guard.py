@@ -23,7 +23,7 @@ from typing import Any, Final, cast
 from botocore.exceptions import ClientError
 
 from audiens.dal.period_models import CLOSING, OPEN, PeriodStateItem
-from audiens.dal.usage_models import PeriodBuyerItem, guard_pk, period_pk
+from audiens.dal.usage_models import PeriodBuyerItem, buyers_pk, guard_pk
 from audiens.dal.usage_writes import Retry, classify
 from audiens.observability import logger
 from audiens.ports_usage import PeriodClosedError, UsageLeaseHeldError
@@ -94,7 +94,7 @@ class UsageGuards:
             "buyer_id": {"S": buyer_id},
             "period": {"S": period},
         }
-        marker = PeriodBuyerItem(period_pk(period), f"BUYER#{buyer_id}", buyer_id=buyer_id).serialize()
+        marker = PeriodBuyerItem(buyers_pk(period, buyer_id), f"BUYER#{buyer_id}", buyer_id=buyer_id).serialize()
         items = [
             self.period_check(period),
             {"Put": {"TableName": self._table, "Item": guard, "ConditionExpression": "attribute_not_exists(pk)"}},

@@ -8,7 +8,7 @@ USAGE#<buyer>#<YYYY-MM>#<shard>            USE#FEED#<feed_id>#<use_case>        
 AUDIT#<buyer>#<YYYY-MM>#<shard>            <at>#<ref>#<S|F>#<k1>#<k2>               who/when/old/new of one write
 GUARD#<buyer>#<YYYY-MM>                    STATE                                    the buyer's write guard and leases
 PERIOD#<YYYY-MM>                           STATE                                    the close's state (period_models)
-PERIOD#<YYYY-MM>                           BUYER#<buyer>                            the buyer reported usage for P
+PERIOD#<YYYY-MM>#BUYERS#<shard>            BUYER#<buyer>                            the buyer reported usage for P
 UPLOAD#<upload_id>                         META                                     a usage file (gsi1: the account's)
 UPLOADSHA#<account>#<YYYY-MM>#<kind>       <sha256>                                 content already accepted
 =========================================  =======================================  ==================================
@@ -16,10 +16,11 @@ UPLOADSHA#<account>#<YYYY-MM>#<kind>       <sha256>                             
 A buyer's usage of a period is spread over ``SHARDS`` partition keys by a stable hash of the value's key
 (``shard_of``), so a million-row report is ~62,500 items per key and its writes and reads run on 16
 partitions at once (DynamoDB allows 1,000 WCU/s and 3,000 RCU/s per partition key); one Query per shard
-with ``begins_with(sk, "USE#")`` reads it all. ``PERIOD#<p>`` / ``begins_with(sk, "BUYER#")`` lists the
-buyers who reported. Each write transaction carries the changes of one shard and stores one audit item
-listing them (who, when, old, new, through what) in that shard's ``AUDIT#`` partition: a million-row file
-adds ~10,400 audit items rather than a million, on keys other than the usage ones.
+with ``begins_with(sk, "USE#")`` reads it all. ``PERIOD#<p>#BUYERS#<shard>`` lists the buyers who
+reported (16 keys, so the first writes of 1,000 buyers in one second do not meet on one key). Each write
+transaction carries the changes of one shard and stores one audit item listing them (who, when, old, new,
+through what) in that shard's ``AUDIT#`` partition: a million-row file adds ~10,400 audit items rather
+than a million, on keys other than the usage ones.
 
 ``GUARD#<buyer>#<period>`` is what usage writes and the close agree on, per buyer (docs/scale.md): created
 once per buyer and period in a transaction that checks the period is OPEN, checked by single-transaction
@@ -70,6 +71,15 @@ def guard_pk(buyer_id: str, period: str) -> str:
 
 def period_pk(period: str) -> str:
     return f"PERIOD#{period}"
+
+
+def buyers_pk(period: str, buyer_id: str) -> str:
+    """The buyer marker's partition: the period's buyers spread over ``SHARDS`` keys (``buyer_shard_pks``)."""
+    return f"PERIOD#{period}#BUYERS#{zlib.crc32(buyer_id.encode()) % SHARDS:02d}"
+
+
+def buyer_shard_pks(period: str) -> list[str]:
+    return [f"PERIOD#{period}#BUYERS#{shard:02d}" for shard in range(SHARDS)]
 
 
 def upload_pk(upload_id: str) -> str:
