@@ -37,6 +37,44 @@ class SqsEmailQueue:
         self._client.send_message(QueueUrl=self._queue_url, MessageBody=json.dumps({"email_id": email_id}))
 
 
+class SqsPages:
+    """One queue of pages of ids (the daily job's segments): SendMessageBatch of 10, failed entries resent."""
+
+    BATCH = 10
+    RETRIES = 3
+
+    def __init__(self, queue_url: str, region: str) -> None:
+        self._queue_url = queue_url
+        self._region = region
+
+    @cached_property
+    def _client(self) -> Any:
+        return client("sqs", self._region)
+
+    def send(self, bodies: list[dict[str, Any]]) -> int:
+        """Send the bodies; the number of SendMessageBatch calls. Raises if some could not be sent."""
+        calls = 0
+        for start in range(0, len(bodies), self.BATCH):
+            entries = [
+                {"Id": str(i), "MessageBody": json.dumps(body, separators=(",", ":"))}
+                for i, body in enumerate(bodies[start : start + self.BATCH])
+            ]
+            for _ in range(self.RETRIES):
+                calls += 1
+                failed = {
+                    f["Id"]
+                    for f in self._client.send_message_batch(QueueUrl=self._queue_url, Entries=entries).get(
+                        "Failed", []
+                    )
+                }
+                entries = [entry for entry in entries if entry["Id"] in failed]
+                if not entries:
+                    break
+            if entries:
+                raise RuntimeError(f"{len(entries)} messages could not be sent to {self._queue_url}")
+        return calls
+
+
 class SesEmailSender:
     """Sends through the stage's SES configuration set, which suppresses bounced and complaining addresses."""
 

@@ -8,7 +8,7 @@ with no backfill, and ingestion writes per data-point value, never per trait.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -330,10 +330,26 @@ class AudienceService:
         return segment, sorted(self._repo.snapshots(segment_id), key=lambda s: s.day)
 
     def run_daily(self, *, now: datetime) -> DailyReport:
-        """Snapshot every active segment's population for today (once per date) and expire old segments."""
+        """Every segment in one pass (the daily job's pages run ``run_daily_segments`` instead)."""
+        return self.run_daily_segments(list(self._repo.all_segment_ids()), now=now)
+
+    def daily_pages(self, page_size: int) -> Iterator[list[str]]:
+        """Every segment id, ``page_size`` at a time: what the daily job fans out."""
+        page: list[str] = []
+        for segment_id in self._repo.all_segment_ids():
+            page.append(segment_id)
+            if len(page) == page_size:
+                yield page
+                page = []
+        if page:
+            yield page
+
+    def run_daily_segments(self, segment_ids: Iterable[str], *, now: datetime) -> DailyReport:
+        """Snapshot each active segment's population for today (once per date: a segment whose snapshot
+        exists is skipped before its population is computed) and expire old segments."""
         day = rules.snapshot_day(now)
         snapshots = expired = seen = 0
-        for segment_id in self._repo.all_segment_ids():
+        for segment_id in segment_ids:
             segment = self._repo.get_segment(segment_id)
             if segment is None:
                 continue
@@ -344,7 +360,7 @@ class AudienceService:
                     expired += 1
                     self.remove_from_channels(gone, reason="expired", now=now)
                 continue
-            if segment.status != "active":
+            if segment.status != "active" or self._repo.has_snapshot(segment_id, day):
                 continue
             if self._repo.put_snapshot(segment_id, day, self.segment_population(segment), now):
                 snapshots += 1
