@@ -92,12 +92,22 @@ MILLION = 1_000_000
 CLOSE_SIZES = (200, 1000) if QUICK else (1000, 10_000)
 CLOSE_SAMPLE = 300 if QUICK else 1000
 DESTINATIONS = 20
+DAILY_SEGMENTS = 100 if QUICK else 1000
 
 WRU_PRICE = 0.625 / 1e6
 RRU_PRICE = 0.125 / 1e6
 GB_SECOND = 0.0000166667
 INVOCATION = 0.20 / 1e6
-MEMORY_GB = {"api": 0.5, "usage_ingest": 3008 / 1024, "close": 0.5, "invoice": 1.0, "payout": 1.0, "ingest": 1.0}
+MEMORY_GB = {
+    "api": 0.5,
+    "usage_ingest": 3008 / 1024,
+    "close": 0.5,
+    "invoice": 1.0,
+    "payout": 1.0,
+    "ingest": 1.0,
+    "daily": 0.5,
+    "daily_page": 1.0,
+}
 WRITE_LIMIT, READ_LIMIT = 1000.0, 3000.0
 
 
@@ -352,7 +362,7 @@ def rush(limits: dynamodb_limits.Limits, catalog: Catalog, bucket: str) -> list[
 
 def drain(queue: str, handler: Any, seconds: dict[str, float], function: str, limit: int | None = None) -> int:
     sqs = boto3.client("sqs", region_name=REGION)
-    url = queue_url(queue)
+    url = queue if queue.startswith("http") else queue_url(queue)
     arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
     processed = 0
     while limit is None or processed < limit:
@@ -505,6 +515,57 @@ def ingestion(limits: dynamodb_limits.Limits) -> list[Figures]:
             )
         )
     return out
+
+
+# ------------------------------------------------------------------------------------------ (d) the daily job
+
+
+def daily(limits: dynamodb_limits.Limits) -> Figures:
+    """The schedule and its pages over DAILY_SEGMENTS segments, extrapolated per segment to 100,000."""
+    import json
+
+    handler = load_handler("ApiFunction")
+    context = FakeContext(function_name="api")
+
+    def call(method: str, path: str, body: Any = None) -> Any:
+        out = handler(api_event(method, path, body, "acc_daily", IN_WINDOW), context)
+        assert out["statusCode"] < 300, out
+        return json.loads(out["body"]) if out.get("body") else None
+
+    source = call("POST", "/v1/sources", {"name": "daily", "type": "api"})["source_id"]
+    trait = call("POST", "/v1/traits", {"name": "t", "source_id": source, "condition": {"key": "seg", "equals": "v"}})
+    call(
+        "POST",
+        f"/v1/sources/{source}/events",
+        {"events": [{"user_id": f"u{i}", "data": {"seg": "v"}} for i in range(500)]},
+    )
+    for n in range(DAILY_SEGMENTS):
+        call(
+            "POST", "/v1/segments", {"name": f"s{n}", "category": "c", "rule": trait["trait_id"], "expiration_days": 30}
+        )
+    limits.reset("daily")
+    seconds: dict[str, float] = {}
+    event = {"time": "2026-11-04T03:00:00Z", "schedule": "daily-maintenance"}
+    summary = timed(seconds, "daily", lambda: load_handler("DailyMaintenanceFunction")(event, FakeContext()))
+    pages = drain(os.environ["DAILY_SEGMENTS_QUEUE_URL"], load_handler("DailySegmentsFunction"), seconds, "daily_page")
+    stats = limits.stats()
+    scale = 100_000 / DAILY_SEGMENTS
+    # The schedule again, warm: its time is then its per-id work (the index query, the sends), scaled below.
+    warm: dict[str, float] = {}
+    timed(warm, "daily", lambda: load_handler("DailyMaintenanceFunction")(event, FakeContext()))
+    schedule_s = warm["daily"]
+    seconds["daily"] = schedule_s
+    for name in seconds:
+        seconds[name] *= scale
+    return Figures.of(
+        "(d) daily job: 100,000 segments",
+        stats,
+        scale,
+        lambda_s=seconds,
+        invocations={"daily": 1, "daily_page": math.ceil(100_000 / 100)},
+        note=f"x{scale:.0f} of {DAILY_SEGMENTS:,} segments ({summary['segment_pages']} pages, {pages} processed); "
+        f"the schedule (warm) {schedule_s:.2f} s for {DAILY_SEGMENTS:,} ids; 1,000 pages on 10 workers",
+    )
 
 
 # ------------------------------------------------------------------------------------------ memory
@@ -673,6 +734,8 @@ def main() -> None:
             figures.append(close(limits, physical, buyers))
     with stack() as physical, engine() as limits:
         figures += ingestion(limits)
+    with stack() as physical, engine() as limits:
+        figures.append(daily(limits))
     print_table(figures)
     print()
     # Both sizes fill every shard's 1 MB pages (16 x 4,000 rows), so the one page in flight is the same.
