@@ -397,3 +397,35 @@ def test_given_the_same_inputs_when_closed_in_two_separate_stacks_then_the_docum
     # Then they are identical to what was stored, to the cent
     assert recomputed == first[0]
     assert {p: (str(x.gross), str(x.amount), str(x.platform_fee)) for p, x in payouts.items()} == first[1]
+
+
+def test_given_a_file_still_being_written_at_the_close_then_that_buyers_invoice_waits_for_its_lease(
+    billing: Billing,
+) -> None:
+    from audiens.domain.invoicing import run_id_for
+    from audiens.domain.usage_reports import ChangeSource, UsageChange
+    from audiens.ports_usage import PeriodClosedError, UsageLeaseHeldError
+    from audiens.wiring import usage_repository
+
+    # Given buyer_2's usage stored, and a file of buyer_2 still being written (it holds a lease) at the close
+    standard_world(billing.inputs)
+    repo = usage_repository()
+    source = ChangeSource("buyer_2", "key_1", "api", "req-1", utc("2026-11-05T12:00:00Z"))
+    repo.apply_changes("buyer_2", PERIOD, "feeds", [UsageChange(("B", "activation"), None, 100)], source)
+    guards = repo._guards
+    guards.lease("buyer_2", str(PERIOD), "upl_still_running", 600)
+    billing.close()
+    # When buyer_2's invoice job runs, it waits for the lease (the job is retried later), nothing is invoiced
+    service = billing.service()
+    job = {"run_id": run_id_for(PERIOD), "period": PERIOD, "buyer_id": "buyer_2", "now": utc("2026-11-06T00:01:00Z")}
+    with pytest.raises(UsageLeaseHeldError):
+        service.process_invoice_job(**job)
+    assert "buyer_2" not in {i.buyer_id for i in billing.invoice_items()}
+    # Then once the file is written and its lease released, the job freezes buyer_2's usage and invoices it
+    guards.release("buyer_2", str(PERIOD), "upl_still_running")
+    assert service.process_invoice_job(**job) == "created"
+    # And from then on no write of buyer_2 lands, even one that passed the API's check before the close
+    late = ChangeSource("buyer_2", "key_1", "api", "req-2", utc("2026-11-05T23:59:59Z"))
+    with pytest.raises(PeriodClosedError):
+        repo.apply_changes("buyer_2", PERIOD, "feeds", [UsageChange(("B", "activation"), 100, 7)], late)
+    assert repo.stored_usage("buyer_2", PERIOD, "feeds") == {("B", "activation"): 100}

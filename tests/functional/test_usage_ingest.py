@@ -525,3 +525,72 @@ def test_given_the_real_marketplace_when_the_catalog_adapter_reads_it_then_mappi
     ]
     assert buyer_id in adapter.subscribed_buyers(period)
     assert buyer_id not in adapter.subscribed_buyers(Period.parse("2026-08"))
+
+
+def test_given_many_buyers_uploading_while_the_close_starts_then_every_file_is_whole_and_nothing_lands_after_it(
+    drops: UsageDrops,
+    catalog: InMemoryUsageCatalog,
+    make_account: Any,
+    period_state: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import boto3
+
+    import audiens.dal.usage_writes as writes_module
+    from audiens.domain.periods import Period
+    from audiens.wiring import usage_ledger
+    from local_runtime import dynamodb_limits
+
+    # Given 6 buyers, each dropping a 150-row file (two transactions at least: each takes a lease)
+    buyers = [make_account(["buyer"]) for _ in range(6)]
+    for account in buyers:
+        many_segments(catalog, account, 150)
+    events = [drops.put(key(account), rows(150)) for account in buyers]
+    # And DynamoDB's limits (conflicts, throughput, sizes, 5 % transient faults) judging every call from now on
+    engine = dynamodb_limits.Limits(fault_rate=0.05, seed="uploads-while-closing")
+    engine.learn_tables(boto3.client("dynamodb", region_name="us-east-1"))
+    previous = dynamodb_limits.use(engine)
+    try:
+        started = threading.Event()
+        original = writes_module.commit
+
+        def signalling(*args: Any, **kwargs: Any) -> int:
+            result = original(*args, **kwargs)
+            started.set()  # some file has written a transaction: the close begins now
+            return result
+
+        monkeypatch.setattr(writes_module, "commit", signalling)
+        period = Period.parse(PERIOD)
+        held: list[list[str]] = []
+
+        def close() -> None:
+            started.wait(60)
+            period_state(PERIOD, "CLOSING")  # what the close does first, then the freeze
+            held.append(usage_ledger().freeze_period(period))
+
+        # When the files are ingested concurrently while the close starts
+        with ThreadPoolExecutor(max_workers=7) as pool:
+            closing = pool.submit(close)
+            outcomes = list(pool.map(drops.deliver, events))
+            closing.result()
+        # Then every file is terminal and whole: accepted with all its values, or rejected with none of them
+        assert {o["status"] for o in outcomes} <= {"accepted", "rejected"}
+        assert any(o["status"] == "accepted" for o in outcomes)
+        for account, outcome in zip(buyers, outcomes, strict=True):
+            values = stored(account["account_id"])
+            if outcome["status"] == "accepted":
+                assert values == {(f"seg_{i:05d}", "dst_1"): i * 10 for i in range(150)}
+            else:
+                assert values == {} and outcome["changed"] == 0
+        # And the close freezes every buyer once the files that began before it have released their leases
+        assert usage_ledger().freeze_period(period) == []
+        frozen = {a["account_id"]: stored(a["account_id"]) for a in buyers}
+        late = [drops.drop(key(account, "late"), rows(150, usage=1)) for account in buyers[:2]]
+        assert [o["status"] for o in late] == ["rejected", "rejected"]
+        assert {a["account_id"]: stored(a["account_id"]) for a in buyers} == frozen
+        assert engine.counters["requests"] > 0
+    finally:
+        dynamodb_limits.use(previous)
