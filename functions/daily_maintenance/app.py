@@ -8,39 +8,22 @@ retried schedule sends the pages again and the workers skip what is already done
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from audiens.config import get_settings
-from audiens.dal.aws import SqsPages
 from audiens.observability import logger
-from audiens.wiring import accounts_service, audience_service
+from audiens.triggers import schedule_event
+from audiens.wiring import accounts_service, audience_service, daily_pages_queue
 
-PAGE_SIZE = 100  # segments per message: one page is ~20 s of population estimates at worst
-
-
-def scheduled_time(event: dict[str, Any]) -> datetime:
-    value = str(event["time"]).replace("Z", "+00:00")
-    return datetime.fromisoformat(value).astimezone(UTC)
+PAGE_SIZE = 100  # segments per message: one page is well within the worker's 120 s
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    now = scheduled_time(event)
-    settings = get_settings()
+    now = schedule_event(event).time
     expired = accounts_service().expire_unactivated(now=now)
-    queue = SqsPages(settings.require("daily_segments_queue_url"), settings.region)
-    pages = segments = calls = 0
-    batch: list[dict[str, Any]] = []
-    for page in audience_service().daily_pages(PAGE_SIZE):
-        batch.append({"time": now.isoformat(), "segment_ids": page})
-        pages, segments = pages + 1, segments + len(page)
-        if len(batch) == SqsPages.BATCH:
-            calls += queue.send(batch)
-            batch = []
-    calls += queue.send(batch)
+    pages, segments, calls = audience_service().fan_out_daily(daily_pages_queue(), now=now, page_size=PAGE_SIZE)
     done = {"expired_accounts": expired, "segment_pages": pages, "segments": segments, "send_calls": calls}
     logger.info("daily maintenance fanned out", extra={"time": now.isoformat(), **done})
     return {"time": now.isoformat(), **done}

@@ -110,7 +110,7 @@ def test_given_the_close_begins_while_a_big_file_is_written_then_the_file_is_wri
 ) -> None:
     import audiens.dal.usage_writes as writes_module
     from audiens.domain.periods import Period
-    from audiens.ports_usage import UsageLeaseHeldError
+    from audiens.ports.usage import UsageLeaseHeldError
     from audiens.wiring import usage_repository
 
     many_segments(catalog, buyer, 150)

@@ -18,11 +18,12 @@ if TYPE_CHECKING:
     from audiens.dal.channels import SqsPushQueue
     from audiens.dal.onboarding import DynamoOnboardingRepository
     from audiens.dal.usage import DynamoUsageRepository
-    from audiens.ports_usage import UsageCatalog
+    from audiens.ports.billing import BillingInputs
+    from audiens.ports.jobs import JobQueue
+    from audiens.ports.usage import UsageCatalog
     from audiens.services.accounts import AccountsService
     from audiens.services.audiences import AudienceService
     from audiens.services.billing import BillingService
-    from audiens.services.billing_ports import BillingInputs
     from audiens.services.channels import ChannelService
     from audiens.services.ingest import IngestService
     from audiens.services.lookalike import LookalikeService
@@ -251,3 +252,11 @@ def usage_ledger() -> UsageLedger:
     from audiens.services.usage import UsageLedger
 
     return UsageLedger(usage_repository(), usage_catalog())
+
+
+def daily_pages_queue() -> JobQueue:
+    """The daily job's queue of pages of segment ids (DailySegmentsFunction drains it)."""
+    from audiens.dal.aws import SqsJobQueue
+
+    settings = get_settings()
+    return SqsJobQueue(settings.require("daily_segments_queue_url"), settings.region)

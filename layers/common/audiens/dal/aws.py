@@ -6,13 +6,13 @@ cost ~45 ms of every cold start, and most invocations of most functions never ne
 
 from __future__ import annotations
 
-import json
 from functools import cached_property
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from audiens.observability import logger
+from audiens.ports.jobs import EmailJob, JobMessage
 
 
 def client(service: str, region: str, **credentials: str) -> Any:
@@ -34,11 +34,11 @@ class SqsEmailQueue:
         return client("sqs", self._region)
 
     def enqueue(self, email_id: str) -> None:
-        self._client.send_message(QueueUrl=self._queue_url, MessageBody=json.dumps({"email_id": email_id}))
+        self._client.send_message(QueueUrl=self._queue_url, MessageBody=EmailJob(email_id=email_id).body())
 
 
-class SqsPages:
-    """One queue of pages of ids (the daily job's segments): SendMessageBatch of 10, failed entries resent."""
+class SqsJobQueue:
+    """One queue of job messages (the daily job's pages): SendMessageBatch of 10, failed entries resent."""
 
     BATCH = 10
     RETRIES = 3
@@ -51,13 +51,12 @@ class SqsPages:
     def _client(self) -> Any:
         return client("sqs", self._region)
 
-    def send(self, bodies: list[dict[str, Any]]) -> int:
-        """Send the bodies; the number of SendMessageBatch calls. Raises if some could not be sent."""
+    def send(self, jobs: list[JobMessage]) -> int:
+        """Send the jobs; the number of SendMessageBatch calls. Raises if some could not be sent."""
         calls = 0
-        for start in range(0, len(bodies), self.BATCH):
+        for start in range(0, len(jobs), self.BATCH):
             entries = [
-                {"Id": str(i), "MessageBody": json.dumps(body, separators=(",", ":"))}
-                for i, body in enumerate(bodies[start : start + self.BATCH])
+                {"Id": str(i), "MessageBody": job.body()} for i, job in enumerate(jobs[start : start + self.BATCH])
             ]
             for _ in range(self.RETRIES):
                 calls += 1

@@ -20,7 +20,9 @@ from pynamodb.exceptions import PutError, UpdateError
 from audiens.dal.aws import client
 from audiens.dal.marketplace_models import DestinationItem, MappingItem
 from audiens.domain.channels import Destination, S3Target, SegmentMapping, is_private_address, short_error
-from audiens.ports_marketplace import DeliveryError
+from audiens.domain.time import key_timestamp
+from audiens.ports.channels import DeliveryError
+from audiens.ports.jobs import PushJob
 
 
 def _conditional_failed(error: Exception) -> bool:
@@ -28,7 +30,7 @@ def _conditional_failed(error: Exception) -> bool:
 
 
 def _ts(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return key_timestamp(value)
 
 
 def _to_destination(item: DestinationItem) -> Destination:
@@ -200,9 +202,7 @@ class SqsPushQueue:
         return boto3.client("sqs", region_name=self._region)
 
     def enqueue(self, mapping_id: str, version: int) -> None:
-        self._sqs.send_message(
-            QueueUrl=self._url, MessageBody=json.dumps({"mapping_id": mapping_id, "version": version})
-        )
+        self._sqs.send_message(QueueUrl=self._url, MessageBody=PushJob(mapping_id=mapping_id, version=version).body())
 
     def delay_retry(self, receipt_handle: str, seconds: int) -> None:
         """Back-off: keep a failed message invisible longer before its next attempt."""

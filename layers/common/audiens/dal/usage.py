@@ -57,7 +57,7 @@ from audiens.dal.usage_writes import (
 from audiens.domain.periods import Period
 from audiens.domain.usage_csv import FEEDS, SEGMENTS, UsageKind
 from audiens.domain.usage_reports import ChangeSource, StoredKey, UploadRecord, UsageChange
-from audiens.ports_usage import (
+from audiens.ports.usage import (
     DuplicateContentError,
     ObjectGoneError,
     PeriodClosedError,

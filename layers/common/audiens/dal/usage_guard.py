@@ -26,7 +26,7 @@ from audiens.dal.period_models import CLOSING, OPEN, PeriodStateItem
 from audiens.dal.usage_models import PeriodBuyerItem, buyers_pk, guard_pk
 from audiens.dal.usage_writes import Retry, classify
 from audiens.observability import logger
-from audiens.ports_usage import PeriodClosedError, UsageLeaseHeldError
+from audiens.ports.usage import PeriodClosedError, UsageLeaseHeldError
 
 _SK: Final = "STATE"
 _ATTEMPTS: Final = 20

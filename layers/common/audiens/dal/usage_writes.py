@@ -28,7 +28,7 @@ from audiens.dal.usage_models import FEED_PREFIX, SEGMENT_PREFIX, audit_pk, shar
 from audiens.domain.usage_csv import SEGMENTS, UsageKind
 from audiens.domain.usage_reports import ChangeSource, StoredKey, UsageChange
 from audiens.observability import logger
-from audiens.ports_usage import DuplicateContentError, PeriodClosedError, UploadFinishedError
+from audiens.ports.usage import DuplicateContentError, PeriodClosedError, UploadFinishedError
 
 CHANGES_PER_TRANSACTION: Final = 96
 MAX_ATTEMPTS: Final = 10

@@ -22,8 +22,9 @@ from audiens.domain.rules import Node, parse_rule, trait_ids
 from audiens.domain.sketches import Estimate, Sketch
 from audiens.errors import ConflictError, NotFoundError, ValidationError
 from audiens.observability import logger
-from audiens.ports import OnboardingRepository
-from audiens.ports_marketplace import SegmentChannels
+from audiens.ports.channels import SegmentChannels
+from audiens.ports.jobs import DailyPageJob, JobMessage, JobQueue
+from audiens.ports.onboarding import OnboardingRepository
 from audiens.services.ingest import new_id
 
 
@@ -343,6 +344,21 @@ class AudienceService:
                 page = []
         if page:
             yield page
+
+    def fan_out_daily(self, queue: JobQueue, *, now: datetime, page_size: int) -> tuple[int, int, int]:
+        """Send every segment id to ``queue`` in pages of ``page_size`` (ten messages per send); returns
+        (pages, segments, send calls). Only ids are read here: the pages do the work."""
+        pages = segments = calls = 0
+        batch: list[JobMessage] = []
+        for page in self.daily_pages(page_size):
+            batch.append(DailyPageJob(time=now, segment_ids=page))
+            pages, segments = pages + 1, segments + len(page)
+            if len(batch) == 10:
+                calls += queue.send(batch)
+                batch = []
+        if batch:
+            calls += queue.send(batch)
+        return pages, segments, calls
 
     def run_daily_segments(self, segment_ids: Iterable[str], *, now: datetime) -> DailyReport:
         """Snapshot each active segment's population for today (once per date: a segment whose snapshot

@@ -12,7 +12,7 @@ from typing import TypeVar
 
 from audiens.domain.invoicing import InvoiceInputs, Party
 from audiens.domain.periods import Period
-from audiens.services.billing_ports import BillingInputs
+from audiens.ports.billing import BillingInputs
 
 V = TypeVar("V")
 

@@ -10,7 +10,8 @@ docs/scale.md.
 
 from __future__ import annotations
 
-from audiens.services.usage_files import ObjectCreated, UsageFiles, derived_upload_id
+from audiens.ports.events import ObjectCreated
+from audiens.services.usage_files import UsageFiles, derived_upload_id
 from audiens.services.usage_ledger import BuyerUsage, FeedUsageRow, SegmentUsageRow, UsageLedger
 from audiens.services.usage_reporting import (
     DOWNLOADS_PREFIX,

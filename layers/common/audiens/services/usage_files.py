@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
@@ -31,7 +31,8 @@ from audiens.domain.usage_reports import (
 )
 from audiens.errors import ConflictError, ValidationError
 from audiens.observability import logger
-from audiens.ports_usage import (
+from audiens.ports.events import ObjectCreated
+from audiens.ports.usage import (
     DuplicateContentError,
     ObjectGoneError,
     PeriodClosedError,
@@ -39,20 +40,6 @@ from audiens.ports_usage import (
     UploadFinishedError,
 )
 from audiens.services.usage_reporting import DOWNLOADS_PREFIX, UsageCore, closed_message
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectCreated:
-    """An S3 "Object Created" event of the usage bucket, as the handler parsed it."""
-
-    bucket: str
-    key: str
-    etag: str
-    size: int | None
-    time: datetime
-    version_id: str | None = None
-    sequencer: str | None = None
-    requester: str | None = None
 
 
 def derived_upload_id(bucket: str, key: str, etag: str, version: str | None) -> str:

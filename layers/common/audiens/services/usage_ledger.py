@@ -15,7 +15,7 @@ from typing import Final
 
 from audiens.domain.periods import Period
 from audiens.domain.usage_csv import FEEDS, SEGMENTS
-from audiens.ports_usage import UsageCatalog, UsageLeaseHeldError, UsageRepository
+from audiens.ports.usage import UsageCatalog, UsageLeaseHeldError, UsageRepository
 
 FREEZE_THREADS: Final = 16
 

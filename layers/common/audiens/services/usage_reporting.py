@@ -44,7 +44,7 @@ from audiens.domain.usage_reports import (
 )
 from audiens.errors import NotFoundError, ValidationError
 from audiens.observability import logger
-from audiens.ports_usage import (
+from audiens.ports.usage import (
     OPEN,
     AccountDirectory,
     PeriodClosedError,
