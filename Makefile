@@ -43,13 +43,18 @@ $(STAMP): requirements-dev.txt layers/common/requirements.txt constraints.txt
 .PHONY: venv
 venv: $(STAMP) ## Create the virtualenv with the pinned dependencies
 
+# DynamoDB's limits in front of moto (infra/local_runtime/README.md): on for `make up`, and with a 5 %
+# transient fault rate for the demo and the tests; the environment wins (AUDIENS_DYNAMODB_LIMITS=off).
+LIMITS := AUDIENS_DYNAMODB_LIMITS=$${AUDIENS_DYNAMODB_LIMITS:-real}
+FAULTS := $(LIMITS) AUDIENS_FAULT_RATE=$${AUDIENS_FAULT_RATE:-0.05}
+
 .PHONY: demo
 demo: venv console ## Start the local runtime and run the whole story end to end, then stop
-	$(BIN)/python -m demo
+	$(FAULTS) $(BIN)/python -m demo
 
 .PHONY: up
 up: venv console ## Run the local runtime in the foreground (console and API on 127.0.0.1:3000, state kept in .audiens/state, Ctrl-C stops)
-	$(BIN)/python -m local_runtime
+	$(LIMITS) $(BIN)/python -m local_runtime
 
 .PHONY: reset
 reset: ## Clear the local runtime's kept state (accounts, files, queues, outbox): the next `make up` starts empty
@@ -58,9 +63,9 @@ reset: ## Clear the local runtime's kept state (accounts, files, queues, outbox)
 
 .PHONY: test
 test: venv console ## Unit, functional, end-to-end and console tests (the local runtime is started for real)
-	$(BIN)/python -m pytest tests/unit tests/functional -n 2 --dist loadfile -q
-	$(BIN)/python -m pytest tests/e2e -n 2 --dist loadfile -q
-	cd console && npm test && npm run e2e
+	$(FAULTS) $(BIN)/python -m pytest tests/unit tests/functional -n 2 --dist loadfile -q
+	$(FAULTS) $(BIN)/python -m pytest tests/e2e -n 2 --dist loadfile -q
+	cd console && npm test && $(FAULTS) npm run e2e
 
 # The web console: `npm ci` when the lockfile changed, a build when a source or the OpenAPI document did.
 CONSOLE_SOURCES := $(shell find console/src console/test -type f 2>/dev/null) console/index.html console/vite.config.ts \

@@ -504,6 +504,17 @@ def main() -> int:
             receiver = marketplace_chapter(api, cast)
             usage_chapter(api, runtime, cast)
             close_chapter(api, cast)
+            if runtime.limits is not None:
+                limits = runtime.limits.stats(top=1)
+                hottest = (limits["hottest_writes"] or [{"table": "-", "partition_key": "-"}])[0]
+                say(
+                    f"\nDynamoDB limits enforced: {limits['requests']:,} requests, {limits['faults']} transient "
+                    f"faults at {limits['fault_rate']:.0%} absorbed by retries ({limits['lost_answers']} answers "
+                    f"lost after a commit, {limits['idempotent_replays']} replayed by token), "
+                    f"{limits['conflicts']} transaction conflicts, {limits['throttled']} throttled; hottest "
+                    f"partition key {limits['peak_wcu_per_s']:,.0f} WCU/s at peak "
+                    f"({hottest['table']} {hottest['partition_key']})"
+                )
         except (DemoError, UnexpectedStatusError, TimeoutError) as error:
             say(f"\nDEMO FAILED: {error}")
             return 1

@@ -99,6 +99,15 @@ def describe(runtime: object, key: str) -> str:
         "  /_local/queues",
         "",
     ]
+    limits = runtime.limits
+    if limits is None:
+        lines += ["  DynamoDB limits  off: moto as it is (AUDIENS_DYNAMODB_LIMITS=real enforces DynamoDB's)", ""]
+    else:
+        lines += [
+            f"  DynamoDB limits  real: conflicts, 1,000 WCU/3,000 RCU per partition key, sizes; "
+            f"transient faults {limits.fault_rate * 100:g} % (AUDIENS_FAULT_RATE)",
+            "",
+        ]
     if runtime.state is None:
         lines += ["  State            in memory only: nothing is kept when it stops (--no-state)", ""]
     else:

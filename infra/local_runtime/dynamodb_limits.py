@@ -95,6 +95,7 @@ WRITE_UNITS_PER_KEY = 1000.0
 READ_UNITS_PER_KEY = 3000.0
 IDEMPOTENCY_WINDOW_S = 600.0
 
+FAULT_KINDS = ("InternalServerError", "ServiceUnavailable", "ThrottlingException", "LostAnswer")
 WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
 DATA_PLANE = frozenset(
     {
@@ -249,7 +250,7 @@ class TableSchema:
             index["IndexName"]: keys(index["KeySchema"])
             for index in (table.get("GlobalSecondaryIndexes") or []) + (table.get("LocalSecondaryIndexes") or [])
         }
-        mode = (table.get("BillingModeSummary") or {}).get("BillingMode")
+        mode = (table.get("BillingModeSummary") or {}).get("BillingMode") or table.get("BillingMode")
         if mode is None:  # moto omits the summary for on-demand tables; provisioned ones show their units
             provisioned = table.get("ProvisionedThroughput") or {}
             mode = "PROVISIONED" if provisioned.get("WriteCapacityUnits") else "PAY_PER_REQUEST"
@@ -369,6 +370,9 @@ class Limits:
         self.write_units_per_key = write_units_per_key
         self.read_units_per_key = read_units_per_key
         self.describe = describe
+        # Extra seconds each request to a table takes (table name -> seconds): a slow DynamoDB, to make a
+        # handler outlive its timeout in a test.
+        self.latency: dict[str, float] = {}
         self._clock = clock
         self._lock = threading.RLock()
         self._tables: dict[str, TableSchema] = {}
@@ -407,6 +411,7 @@ class Limits:
             self._random = random.Random(str(seed) if seed is not None else None)
             self._usage: dict[tuple[str, str], _KeyUsage] = {}
             self._tokens.clear()
+            self._injected: list[tuple[str | None, str]] = []
             self.counters: dict[str, int] = {
                 "requests": 0,
                 "faults": 0,
@@ -453,7 +458,13 @@ class Limits:
         attempt = Attempt(operation=operation, request=request, body=body)
         if operation not in DATA_PLANE:
             attempt.settled = True
+            if operation == "CreateTable" and request.get("KeySchema"):  # known without a DescribeTable later
+                with contextlib.suppress(KeyError, TypeError):
+                    self.learn_table(TableSchema.from_description(request))
             return attempt
+        delay = max((self.latency.get(t, 0.0) for t in _tables_of(request)), default=0.0)
+        if delay > 0:
+            time.sleep(delay)
         with self._lock:
             self.counters["requests"] += 1
             fault = self._draw_fault(operation)
@@ -482,6 +493,8 @@ class Limits:
         attempt.settled = True
         try:
             return self._settle(attempt, status, body)
+        except KeyError:  # a table the engine cannot describe: moto's answer as it is
+            return body
         finally:
             if attempt.held and self.hold_s > 0:
                 time.sleep(self.hold_s)
@@ -497,13 +510,33 @@ class Limits:
                     self._tokens_running.pop(attempt.token, None)
 
     # ------------------------------------------------------------------------------------------- faults
+    def inject(self, kind: str, operation: str | None = None) -> None:
+        """Fail the next attempt of ``operation`` (any when None) with a transient fault of ``kind``.
+
+        Kinds: ``InternalServerError``, ``ServiceUnavailable``, ``ThrottlingException``, and ``LostAnswer``
+        (the request is carried out, then answered with an InternalServerError).
+        """
+        if kind not in FAULT_KINDS:
+            raise ValueError(f"unknown fault {kind!r}: one of {', '.join(FAULT_KINDS)}")
+        with self._lock:
+            self._injected.append((operation, kind))
+
     def _draw_fault(self, operation: str) -> Answer | None:
-        if self.fault_rate <= 0 or self._random.random() >= self.fault_rate:
-            return None
-        kind = self._random.choice(("InternalServerError", "ServiceUnavailable", "ThrottlingException"))
+        kind = None
+        for i, (wanted, injected) in enumerate(self._injected):
+            if wanted in (None, operation):
+                kind = injected
+                del self._injected[i]
+                break
+        if kind is None:
+            if self.fault_rate <= 0 or self._random.random() >= self.fault_rate:
+                return None
+            kind = self._random.choice(("InternalServerError", "ServiceUnavailable", "ThrottlingException"))
+            if kind == "InternalServerError" and operation == "TransactWriteItems" and self._random.random() < 0.5:
+                kind = "LostAnswer"
+        if kind == "LostAnswer":
+            return Answer(0, {})  # carried out, then the answer is lost (see begin)
         if kind == "InternalServerError":
-            if operation == "TransactWriteItems" and self._random.random() < 0.5:
-                return Answer(0, {"lose": True})  # committed, then the answer is lost: decided in _judge
             return error(500, "InternalServerError", "Internal server error")
         if kind == "ServiceUnavailable":
             return error(503, "ServiceUnavailable", "Service Unavailable", message_key="Message")
@@ -554,7 +587,6 @@ class Limits:
 
     def _judge_transact_write(self, attempt: Attempt) -> Answer | None:
         actions = attempt.request.get("TransactItems") or []
-        token = attempt.request.get("ClientRequestToken")
         if self.validation and len(actions) > TRANSACTION_ACTIONS:
             return validation(
                 "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: "
@@ -563,32 +595,58 @@ class Limits:
         digest = hashlib.sha256(
             _canonical({k: v for k, v in attempt.request.items() if k != "ClientRequestToken"}).encode()
         ).hexdigest()
-        if token is not None:
-            now = self._clock()
-            with self._lock:
-                self._tokens = {t: v for t, v in self._tokens.items() if v[1] > now}
-                seen = self._tokens.get(str(token))
-                running = self._tokens_running.get(str(token))
-            if seen is not None or running is not None:
-                first_digest = seen[0] if seen is not None else running
-                if first_digest != digest:
-                    return error(
-                        400,
-                        "IdempotentParameterMismatchException",
-                        "Request parameters did not match those of the original request with the same "
-                        "client request token",
-                        message_key="Message",
-                    )
-                if seen is None:
-                    return error(
-                        400,
-                        "TransactionInProgressException",
-                        "Transaction with the same client request token is in progress",
-                        message_key="Message",
-                    )
-                self._count("idempotent_replays")
-                return Answer(200, {"__replay__": True})
+        seen = self._check_token(attempt, digest)
+        if seen is not None:
+            return seen
+        parsed = self._transaction_items(actions)
+        if isinstance(parsed, Answer):
+            return parsed
+        refs, charges = parsed
+        with self._lock:
+            refused = self._transaction_refused(refs, charges)
+            if refused is not None:
+                return refused
+            self._consume(charges)
+            attempt.write_charges = charges
+            if self.conflicts:
+                self._hold(attempt, refs, "write")
+            if attempt.token is not None:
+                self._tokens_running[attempt.token] = digest
+        return None
+
+    def _check_token(self, attempt: Attempt, digest: str) -> Answer | None:
+        """DynamoDB's idempotency window for a ClientRequestToken (None: a new token, or none at all)."""
+        token = attempt.request.get("ClientRequestToken")
+        if token is None:
+            return None
+        now = self._clock()
+        with self._lock:
+            self._tokens = {t: v for t, v in self._tokens.items() if v[1] > now}
+            seen = self._tokens.get(str(token))
+            running = self._tokens_running.get(str(token))
+        if seen is None and running is None:
             attempt.token, attempt.token_digest = str(token), digest
+            return None
+        first_digest = seen[0] if seen is not None else running
+        if first_digest != digest:
+            return error(
+                400,
+                "IdempotentParameterMismatchException",
+                "Request parameters did not match those of the original request with the same client request token",
+                message_key="Message",
+            )
+        if seen is None:
+            return error(
+                400,
+                "TransactionInProgressException",
+                "Transaction with the same client request token is in progress",
+                message_key="Message",
+            )
+        self._count("idempotent_replays")
+        return Answer(200, {"__replay__": True})
+
+    def _transaction_items(self, actions: list[dict[str, Any]]) -> tuple[list[tuple[str, str]], list[_Charge]] | Answer:
+        """Each action's item and write units; or the ValidationException DynamoDB gives the transaction."""
         refs: list[tuple[str, str]] = []
         charges: list[_Charge] = []
         total = 0
@@ -597,8 +655,7 @@ class Limits:
             schema = self.table(spec["TableName"])
             if kind == "Put":
                 item = spec.get("Item") or {}
-                key = schema.key_of(item)
-                size = item_size(item)
+                key, size = schema.key_of(item), item_size(item)
                 if self.validation and size > ITEM_LIMIT:
                     return validation("Item size has exceeded the maximum allowed size")
             else:
@@ -614,35 +671,32 @@ class Limits:
             return validation("Transaction request cannot include multiple operations on one item")
         if self.validation and total > TRANSACTION_BYTES:
             return validation("Transaction request size has exceeded the maximum allowed size of 4 MB")
-        with self._lock:
-            if self.conflicts:
-                busy = [self._held.get(ref) for ref in refs]
-                if any(h is not None for h in busy):
-                    self.counters["conflicts"] += 1
-                    return cancelled(
-                        [
-                            {"Code": "TransactionConflict", "Message": CONFLICT_MESSAGE} if h else {"Code": "None"}
-                            for h in busy
-                        ]
-                    )
-            throttled = self._throttled(charges)
-            if throttled is not None:
-                self.counters["throttled"] += 1
+        return refs, charges
+
+    def _transaction_refused(self, refs: list[tuple[str, str]], charges: list[_Charge]) -> Answer | None:
+        """A conflict with a transaction in flight, or a throttled partition key (under the lock)."""
+        if self.conflicts:
+            busy = [self._held.get(ref) for ref in refs]
+            if any(h is not None for h in busy):
+                self.counters["conflicts"] += 1
                 return cancelled(
                     [
-                        {"Code": "ThrottlingError", "Message": IN_TRANSACTION_THROTTLE_MESSAGE}
-                        if i in throttled
-                        else {"Code": "None"}
-                        for i in range(len(charges))
+                        {"Code": "TransactionConflict", "Message": CONFLICT_MESSAGE} if h else {"Code": "None"}
+                        for h in busy
                     ]
                 )
-            self._consume(charges)
-            attempt.write_charges = charges
-            if self.conflicts:
-                self._hold(attempt, refs, "write")
-            if attempt.token is not None:
-                self._tokens_running[attempt.token] = digest
-        return None
+        throttled = self._throttled(charges)
+        if throttled is None:
+            return None
+        self.counters["throttled"] += 1
+        return cancelled(
+            [
+                {"Code": "ThrottlingError", "Message": IN_TRANSACTION_THROTTLE_MESSAGE}
+                if i in throttled
+                else {"Code": "None"}
+                for i in range(len(charges))
+            ]
+        )
 
     def _judge_transact_get(self, attempt: Attempt) -> Answer | None:
         actions = attempt.request.get("TransactItems") or []
@@ -1039,6 +1093,16 @@ class Limits:
         }
 
 
+def _tables_of(request: dict[str, Any]) -> set[str]:
+    tables = {str(request["TableName"])} if "TableName" in request else set()
+    tables.update(str(t) for t in request.get("RequestItems") or {})
+    for action in request.get("TransactItems") or []:
+        for spec in action.values():
+            if isinstance(spec, dict) and "TableName" in spec:
+                tables.add(str(spec["TableName"]))
+    return tables
+
+
 def _update_size(spec: dict[str, Any]) -> int:
     """What an UpdateItem is charged for here: its key and the values it sets (see the module's docstring)."""
     values = spec.get("ExpressionAttributeValues") or {}
@@ -1085,7 +1149,7 @@ def reset(seed: int | str | None = None) -> None:
 
 
 @contextlib.contextmanager
-def enabled(engine: Limits) -> Iterator[Limits]:
+def enabled(engine: Limits | None) -> Iterator[Limits | None]:
     """``with enabled(Limits(...)):`` the hooks consult ``engine`` inside the block."""
     previous = use(engine)
     try:
@@ -1097,6 +1161,7 @@ def enabled(engine: Limits) -> Iterator[Limits]:
 # ------------------------------------------------------------------------------------- botocore adapter
 _local = threading.local()
 _installed = False
+REFUSED_URL = "http://refused.dynamodb-limits.invalid/"
 
 
 class _RawBody:
@@ -1126,7 +1191,11 @@ def _on_send(request: Any, **_: Any) -> Any:
     attempt = engine.begin(_operation(request), data)
     if attempt.answer is not None:
         answer = attempt.answer
-        return AWSResponse(request.url, answer.status, answer.headers(), _RawBody(answer.encoded()))
+        url = request.url
+        # botocore calls every before-send handler and keeps the first answer; moto's stubber, a later
+        # handler, must not carry out the request refused here: pointed at no AWS endpoint, it passes.
+        request.url = REFUSED_URL
+        return AWSResponse(url, answer.status, answer.headers(), _RawBody(answer.encoded()))
     if attempt.body is not data:
         request.body = attempt.body
         request.headers["Content-Length"] = str(len(attempt.body))
@@ -1141,15 +1210,21 @@ def _on_parse(response_dict: dict[str, Any], **_: Any) -> None:
     if attempt is None or engine is None:
         return
     result = engine.finish(attempt, int(response_dict.get("status_code", 0)), response_dict.get("body") or b"")
-    if isinstance(result, Answer):
+    if isinstance(result, Answer):  # moto carried it out, the answer is an error all the same
         response_dict["status_code"] = result.status
         response_dict["body"] = result.encoded()
         response_dict["headers"] = {**dict(response_dict.get("headers") or {}), **result.headers()}
+        _local.replaced = result
     elif result is not response_dict.get("body"):
         response_dict["body"] = result
 
 
-def _on_retry_check(caught_exception: Any = None, **_: Any) -> None:
+def _on_retry_check(response: Any = None, caught_exception: Any = None, **_: Any) -> None:
+    """Runs before botocore's retry handler decides: the HTTP status must say what the answer says."""
+    replaced: Answer | None = getattr(_local, "replaced", None)
+    _local.replaced = None
+    if replaced is not None and response is not None:
+        response[0].status_code = replaced.status
     attempt: Attempt | None = getattr(_local, "attempt", None)
     if attempt is not None and caught_exception is not None:
         _local.attempt = None
@@ -1161,7 +1236,7 @@ def _on_retry_check(caught_exception: Any = None, **_: Any) -> None:
 HOOKS = (
     ("before-send.dynamodb", _on_send),
     ("before-parse.dynamodb", _on_parse),
-    ("needs-retry.dynamodb", _on_retry_check),
+    ("needs-retry.dynamodb.*", _on_retry_check),
 )
 
 

@@ -22,6 +22,8 @@ from .apigw import MAX_BODY_BYTES, AuthorizerConfigurationError, MalformedRespon
 from .clock import rfc3339
 from .runtime import StillBusyError
 
+INTEGRATION_TIMEOUT_S = 29.0  # API Gateway's maximum integration timeout for REST APIs
+
 if TYPE_CHECKING:
     from .runtime import LocalRuntime
 
@@ -173,6 +175,8 @@ class _Handler(BaseHTTPRequestHandler):
 class Gateway:
     def __init__(self, runtime: LocalRuntime, port: int) -> None:
         self.runtime = runtime
+        # How long API Gateway waits for a Lambda integration before answering 504 INTEGRATION_TIMEOUT.
+        self.integration_timeout_s = INTEGRATION_TIMEOUT_S
         try:
             self.server = _Server(("127.0.0.1", port), self)
         except OSError as error:
@@ -272,7 +276,11 @@ class Gateway:
             host=request.headers.get("Host", f"127.0.0.1:{self.port}"),
             authorizer=authorizer_context,
         )
-        invocation = runtime.pools[route.function_id].invoke(event, f"api {method} {path}")
+        invocation = self._integrate(runtime.pools[route.function_id], event, f"api {method} {path}")
+        if invocation is None:  # API Gateway stopped waiting; the function runs on to its own timeout
+            log.error("%s: no answer within API Gateway's %g s: 504", route.function_id, self.integration_timeout_s)
+            self._gateway(request, api, "INTEGRATION_TIMEOUT", request_id)
+            return
         if not invocation.ok:
             self._gateway(request, api, "DEFAULT_5XX", request_id, status=502)
             return
@@ -284,6 +292,16 @@ class Gateway:
             return
         response_headers.append(("x-amzn-RequestId", request_id))
         request.respond(status, response_headers, data)
+
+    def _integrate(self, pool: Any, event: dict[str, Any], trigger: str) -> Any:
+        """The function's invocation, or None when it outlasts API Gateway's integration timeout (29 s)."""
+        if pool.timeout_s <= self.integration_timeout_s:
+            return pool.invoke(event, trigger)
+        outcome: list[Any] = []
+        worker = threading.Thread(target=lambda: outcome.append(pool.invoke(event, trigger)), daemon=True)
+        worker.start()
+        worker.join(self.integration_timeout_s)
+        return outcome[0] if outcome else None
 
     def _authorize(
         self, api: RestApi, route: Route, method: str, path: str, headers: list[tuple[str, str]], request_id: str

@@ -72,6 +72,8 @@ class LocalRuntime:
     Only one runtime at a time per process: moto's state is process-wide and is reset at start.
     ``dynamodb_limits``: DynamoDB's limits in front of moto (``dynamodb_limits.py``): None reads
     AUDIENS_DYNAMODB_LIMITS / AUDIENS_FAULT_RATE..., False turns them off, or an engine to use.
+    ``function_timeouts`` (logical id -> seconds) replaces a function's template Timeout, for a test that
+    makes a handler time out without waiting minutes.
     """
 
     def __init__(
@@ -89,6 +91,7 @@ class LocalRuntime:
         state_dir: str | os.PathLike[str] | None = None,
         state_save_interval: float = 60.0,
         dynamodb_limits: Limits | bool | None = None,
+        function_timeouts: dict[str, float] | None = None,
     ) -> None:
         self.template = Template.load(template)
         # Where the functions' own output (their CloudWatch logs) goes: the runtime's stdout/stderr by default.
@@ -106,6 +109,7 @@ class LocalRuntime:
         if dynamodb_limits is None or dynamodb_limits is True:
             dynamodb_limits = Limits.from_env()
         self.limits: Limits | None = dynamodb_limits or None
+        self._function_timeouts = dict(function_timeouts or {})
         self._parameter_overrides = dict(parameters or {})
         self._pool_sizes = {**DEFAULT_POOL_SIZES, **_pool_sizes_from_env(), **(pool_sizes or {})}
         self.pools: dict[str, FunctionPool] = {}
@@ -209,7 +213,10 @@ class LocalRuntime:
         if self.state is not None:  # before any event source exists: restored objects fire no S3 event
             log.info("state: restored %s from %s", self.state.restore(), self.state.snapshot)
         if self.limits is not None:  # after the restore: putting the state back is not traffic
-            self.limits.learn_tables(self.moto.client("dynamodb"))
+            dynamodb = self.moto.client("dynamodb")
+            self.limits.learn_tables(dynamodb)
+            if self.limits.describe is None:  # tables created later (by a test, say) are described when met
+                self.limits.describe = lambda name: dict(dynamodb.describe_table(TableName=name)["Table"])
             self.moto.limits = self.limits
             log.info(
                 "dynamodb: DynamoDB's limits enforced (faults %.1f %%, time scale %g)",
@@ -308,7 +315,7 @@ class LocalRuntime:
         except IntrinsicError as error:
             raise ValueError(f"{function_id}: cannot resolve its environment: {error}") from error
         memory = int(catalog.resolve(props.get("MemorySize", 128)))
-        timeout = int(catalog.resolve(props.get("Timeout", 3)))
+        timeout = self._function_timeouts.get(function_id, int(catalog.resolve(props.get("Timeout", 3))))
         logging_config = catalog.resolve(props.get("LoggingConfig") or {})
         log_group = str(logging_config.get("LogGroup") or f"/aws/lambda/{name}")
         runtime_name = str(props.get("Runtime", "python3.11"))

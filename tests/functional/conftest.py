@@ -1,7 +1,8 @@
 from __future__ import annotations
 
+import contextlib
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import boto3
@@ -44,29 +45,42 @@ def _clear_caches() -> None:
             fn.cache_clear()
 
 
-@pytest.fixture
-def stack(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
-    """Given the template's tables, queues and buckets in moto, and the functions' environment set.
-
-    DynamoDB's limits (conflicts, throughput, sizes, transient faults) judge every call made in the test
-    when AUDIENS_DYNAMODB_LIMITS=real (the suite's default); ``limits`` is that engine.
-    """
+@contextlib.contextmanager
+def fresh_stack(
+    monkeypatch: pytest.MonkeyPatch, engine: Callable[[Any], dynamodb_limits.Limits | None]
+) -> Iterator[dict[str, str]]:
+    """The template's resources in a fresh moto, the functions' environment set, ``engine(client)`` judging
+    every DynamoDB call (None: moto as it is)."""
     with mock_aws():
         physical = create_stack()
         env = function_environment(physical, {"Stage": "test", "OperatorKeyHash": OPERATOR_KEY_HASH})
         for name, value in env.items():
             monkeypatch.setenv(name, value)
         boto3.client("ses", region_name="us-east-1").verify_email_identity(EmailAddress=env["SENDER_EMAIL"])
-        engine = engine_for(request.node.nodeid)
-        if engine is not None:
-            engine.learn_tables(boto3.client("dynamodb", region_name="us-east-1"))
-        previous = dynamodb_limits.use(engine)
+        dynamodb = boto3.client("dynamodb", region_name="us-east-1")
+        judge = engine(dynamodb)
+        if judge is not None:
+            judge.describe = lambda name: dynamodb.describe_table(TableName=name)["Table"]
+            judge.learn_tables(dynamodb)
+        previous = dynamodb_limits.use(judge)
         _clear_caches()
         try:
             yield physical
         finally:
             dynamodb_limits.use(previous)
             _clear_caches()
+
+
+@pytest.fixture
+def stack(monkeypatch: pytest.MonkeyPatch, request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """Given the template's tables, queues and buckets in moto, and the functions' environment set.
+
+    DynamoDB's limits (conflicts, throughput, sizes, transient faults) judge every call made in the test
+    when AUDIENS_DYNAMODB_LIMITS=real (the suite's default), faults seeded with the test's id; ``limits``
+    is that engine.
+    """
+    with fresh_stack(monkeypatch, lambda _: engine_for(request.node.nodeid)) as physical:
+        yield physical
 
 
 @pytest.fixture

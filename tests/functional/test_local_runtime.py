@@ -424,6 +424,21 @@ def test_lambda_error_timeout_or_malformed_result_is_502_default_5xx(rt: LocalRu
     assert echo(rt, "/items/after-errors")["event"]["pathParameters"] == {"id": "after-errors"}
 
 
+def test_api_gateway_gives_up_at_its_integration_timeout_with_504(rt: LocalRuntime) -> None:
+    """A function whose Timeout is longer than API Gateway's 29 s: the client gets 504 at 29 s."""
+    rt.gateway.integration_timeout_s = 0.5  # /slow's function has a 1 s Timeout: longer than this gateway's
+    try:
+        started = time.monotonic()
+        reply = call(rt, "GET", "/slow")
+        waited = time.monotonic() - started
+    finally:
+        rt.gateway.integration_timeout_s = 29.0
+    # 504 INTEGRATION_TIMEOUT, its body the template's DEFAULT_5XX one (it has no INTEGRATION_TIMEOUT response)
+    assert (reply.status, reply.json()["error"]["message"]) == (504, "fixture: went wrong")
+    assert waited < 1.0
+    rt.wait_idle(timeout=10)  # the function itself ran on until its own timeout
+
+
 # ----------------------------------------------------------------------------------------------- SQS
 def test_sqs_batch_partial_failure_and_poison_message_to_dlq(rt: LocalRuntime) -> None:
     sqs = rt.client("sqs")
@@ -466,6 +481,54 @@ def test_sqs_batch_partial_failure_and_poison_message_to_dlq(rt: LocalRuntime) -
     assert [json.loads(m["Body"])["id"] for m in dead if run in m["Body"]] == [poison]
     stats = next(q for q in call(rt, "GET", "/_local/queues").json()["queues"] if q["name"] == "fixture-work-local")
     assert stats["consumer"] == "WorkerFunction.Work" and stats["dead_letter_queue"]["max_receive_count"] == 2
+
+
+def test_sqs_handler_past_its_timeout_is_killed_retried_then_dead_lettered(rt: LocalRuntime) -> None:
+    """Lambda stops a handler at its Timeout; SQS redelivers the message, then dead-letters it."""
+    sqs = rt.client("sqs")
+    run = uuid.uuid4().hex[:8]
+    dlq_url = rt.resource("WorkDeadLetterQueue")
+    dlq_before = queue_count(rt, dlq_url)
+    started = time.monotonic()
+    sqs.send_message(QueueUrl=rt.resource("WorkQueue"), MessageBody=json.dumps({"id": run, "sleep": 30}))
+    rt.wait_idle(timeout=60)
+    # Then each delivery was stopped at the function's 3 s Timeout (not after its 30 s sleep), twice
+    # (maxReceiveCount 2), and the message is in the dead-letter queue
+    assert time.monotonic() - started < 25
+    got = records(rt, f"sqs#{run}#")
+    assert set(got) == {f"sqs#{run}#1", f"sqs#{run}#2"}
+    assert all(2_000 < entry["remaining_ms"] <= 3_000 for entry in got.values())  # the context knew its deadline
+    assert queue_count(rt, dlq_url) == dlq_before + 1
+    dead = sqs.receive_message(QueueUrl=dlq_url, MaxNumberOfMessages=10)["Messages"]
+    assert [json.loads(m["Body"])["id"] for m in dead if run in m["Body"]] == [run]
+    # and nothing the handler would have done after its deadline ever happened
+    time.sleep(1)
+    assert records(rt, f"done#{run}") == {}
+
+
+def test_dynamodb_limits_judge_every_process_request(rt: LocalRuntime) -> None:
+    """The runtime's DynamoDB endpoint refuses what DynamoDB refuses, for the functions as for any client."""
+    if rt.limits is None:
+        pytest.skip("AUDIENS_DYNAMODB_LIMITS is off")
+    ddb = rt.client("dynamodb")
+    table = rt.resource("RecordsTable")
+    with pytest.raises(ddb.exceptions.ClientError) as raised:
+        ddb.put_item(TableName=table, Item={"pk": {"S": "big"}, "data": {"S": "x" * 410_000}})
+    assert raised.value.response["Error"] == {
+        "Code": "ValidationException",
+        "Message": "Item size has exceeded the maximum allowed size",
+    }
+    held = {"Put": {"TableName": table, "Item": {"pk": {"S": f"held-{uuid.uuid4().hex}"}}}}
+    in_flight = rt.limits.begin("TransactWriteItems", json.dumps({"TransactItems": [held]}).encode())
+    try:
+        with pytest.raises(ddb.exceptions.TransactionCanceledException) as cancelled:
+            ddb.transact_write_items(TransactItems=[held])
+        assert cancelled.value.response["CancellationReasons"] == [
+            {"Code": "TransactionConflict", "Message": "Transaction is ongoing for the item"}
+        ]
+    finally:
+        rt.limits.finish(in_flight, 200, b"{}")
+    ddb.transact_write_items(TransactItems=[held])
 
 
 def test_sqs_handler_exception_keeps_the_whole_batch(rt: LocalRuntime) -> None:

@@ -15,6 +15,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
+from audiens.dal.base import connection
 from audiens.domain.periods import Period
 from audiens.errors import ValidationError
 
@@ -78,7 +79,7 @@ class BillingTables:
 
     @cached_property
     def _connection(self) -> Connection:
-        return Connection(region=self._region)
+        return connection(self._region)
 
     def _transact(self, build: Callable[[TransactWrite], None]) -> None:
         """Run a transaction, retrying the conflicts concurrent workers cause; conditions failing propagate."""
