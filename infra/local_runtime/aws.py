@@ -34,20 +34,7 @@ CREDENTIALS = {DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"]: DUMMY_CREDENTIALS["AWS_SE
 
 
 # DynamoDB data-plane operations: their results are already wire-format JSON (AttributeValue maps).
-FAST_DYNAMODB_OPERATIONS = frozenset(
-    {
-        "GetItem",
-        "PutItem",
-        "UpdateItem",
-        "DeleteItem",
-        "Query",
-        "Scan",
-        "BatchGetItem",
-        "BatchWriteItem",
-        "TransactGetItems",
-        "TransactWriteItems",
-    }
-)
+FAST_DYNAMODB_OPERATIONS = dynamodb_limits.DATA_PLANE
 
 
 def _blob(value: Any) -> str:

@@ -170,6 +170,12 @@ def cancelled(reasons: list[dict[str, str]]) -> Answer:
     )
 
 
+TOO_MANY_ACTIONS = validation(
+    "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: "
+    f"Member must have length less than or equal to {TRANSACTION_ACTIONS}"
+)
+
+
 # ------------------------------------------------------------------------------------------- sizes
 def number_size(text: str) -> int:
     """Bytes DynamoDB stores for a number: ~1 byte per two significant digits, plus one."""
@@ -588,10 +594,7 @@ class Limits:
     def _judge_transact_write(self, attempt: Attempt) -> Answer | None:
         actions = attempt.request.get("TransactItems") or []
         if self.validation and len(actions) > TRANSACTION_ACTIONS:
-            return validation(
-                "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: "
-                f"Member must have length less than or equal to {TRANSACTION_ACTIONS}"
-            )
+            return TOO_MANY_ACTIONS
         digest = hashlib.sha256(
             _canonical({k: v for k, v in attempt.request.items() if k != "ClientRequestToken"}).encode()
         ).hexdigest()
@@ -701,10 +704,7 @@ class Limits:
     def _judge_transact_get(self, attempt: Attempt) -> Answer | None:
         actions = attempt.request.get("TransactItems") or []
         if self.validation and len(actions) > TRANSACTION_ACTIONS:
-            return validation(
-                "1 validation error detected: Value at 'transactItems' failed to satisfy constraint: "
-                f"Member must have length less than or equal to {TRANSACTION_ACTIONS}"
-            )
+            return TOO_MANY_ACTIONS
         refs = []
         for action in actions:
             spec = action["Get"]
@@ -981,7 +981,10 @@ class Limits:
             if attempt.doomed:
                 self._count("conflicts")
                 return cancelled(
-                    [{"Code": "TransactionConflict", "Message": CONFLICT_MESSAGE} for _ in attempt.held or [None]]
+                    [
+                        {"Code": "TransactionConflict", "Message": CONFLICT_MESSAGE}
+                        for _ in attempt.request.get("TransactItems") or [{}]
+                    ]
                 )
             self._charge_transact_get(attempt, answer)
         elif op == "GetItem":
