@@ -1,7 +1,7 @@
 """PayoutWorkerFunction: SQS batch of ``{run_id, period, provider_id}`` → one payout each, partial failures.
 
-The worker that stores the last payout completes the run and closes the period. A job failing on its last
-allowed delivery is recorded on the run before it goes to the dead-letter queue (``services.billing_jobs``).
+The worker that stores the last payout completes the run and closes the period. A job on its last allowed
+delivery is recorded on the run before the batch runs (a timeout cannot skip the record; success resolves it).
 """
 
 from __future__ import annotations
@@ -17,7 +17,7 @@ from audiens.config import get_settings
 from audiens.observability import logger, metrics
 from audiens.ports.jobs import PayoutJob
 from audiens.services.billing import RunCache
-from audiens.services.billing_jobs import run_job
+from audiens.services.billing_jobs import record_last_deliveries, run_job
 from audiens.triggers import delivery
 from audiens.wiring import billing_service
 
@@ -37,4 +37,13 @@ def _payout(record: SQSRecord) -> None:
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     _runs.clear()
+    deliveries = []
+    for raw in event.get("Records") or []:
+        try:
+            found = delivery(SQSRecord(raw), PayoutJob)
+        except ValueError:
+            continue  # a poison message fails on its own, below
+        deliveries.append((found.job, found.receive_count, found.sent_at))
+    # Recorded before the batch runs: a timeout or crash cannot skip the record; a success resolves it.
+    record_last_deliveries(billing_service(), deliveries, max_attempts=get_settings().billing_job_max_receives)
     return process_partial_response(event=event, record_handler=_payout, processor=processor, context=context)

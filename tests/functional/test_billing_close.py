@@ -6,6 +6,7 @@ the SQS queues and their DLQs from the template, both workers with partial batch
 
 from __future__ import annotations
 
+import json
 from decimal import Decimal
 from typing import Any
 
@@ -17,7 +18,8 @@ from audiens.domain.periods import Period
 from audiens.services.billing import BillingService
 from tests.functional.billing_helpers import Billing, billing, standard_world
 from tests.support.aws import REGION, drain
-from tests.support.billing import PERIOD, utc
+from tests.support.billing import PERIOD, deliver, utc
+from tests.support.lambda_api import load_handler
 
 __all__ = ["billing"]  # the fixture, re-exported for pytest
 
@@ -219,6 +221,51 @@ def test_given_a_poison_invoice_job_when_it_fails_every_delivery_then_it_lands_i
     assert_exactly_once(billing)
 
 
+class _KilledAtTimeout(BaseException):
+    """What a Lambda timeout is to the handler: it stops, no ``except Exception`` runs, nothing is recorded."""
+
+
+def test_given_an_invoice_job_killed_at_its_timeout_on_every_delivery_then_every_dead_lettered_job_is_on_the_run(
+    billing: Billing, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given buyer_2's invoice outlives the worker's timeout on every delivery (the whole batch is cut short)
+    standard_world(billing.inputs)
+    original = BillingService.process_invoice_job
+
+    def slow(self: BillingService, **job: Any) -> Any:
+        if job["buyer_id"] == "buyer_2":
+            raise _KilledAtTimeout()
+        return original(self, **job)
+
+    monkeypatch.setattr(BillingService, "process_invoice_job", slow)
+    handler = load_handler("InvoiceWorkerFunction")
+
+    def lambda_runtime(event: dict[str, Any], context: Any) -> Any:
+        try:
+            return handler(event, context)
+        except _KilledAtTimeout:
+            raise RuntimeError("Task timed out after 120.00 seconds") from None  # the batch is retried whole
+
+    billing.close()
+    # When the queue drains (5 deliveries each, then the redrive policy)
+    deliver(billing.stack["InvoiceJobsQueue"], lambda_runtime)
+    # Then every job in the DLQ whose invoice does not exist is on the run's failed jobs, with the reason
+    # (a batch-mate stored before the kill was dead-lettered with its batch, but its invoice exists)
+    dead = {json.loads(m["Body"])["buyer_id"] for m in drain(billing.stack["InvoiceJobsDeadLetterQueue"])}
+    invoiced = {i.buyer_id for i in billing.invoice_items()}
+    assert "buyer_2" in dead and "buyer_2" not in invoiced
+    report = billing.run()
+    assert {f.entity_id for f in report.failed_jobs} == dead - invoiced
+    assert all("timed out or crashed" in f.error and f.attempts == 5 for f in report.failed_jobs)
+    # And once the job fits its timeout again, closing re-sends what is missing and the run completes
+    monkeypatch.setattr(BillingService, "process_invoice_job", original)
+    billing.close()
+    billing.invoices()
+    billing.payouts()
+    assert billing.run().failed_jobs == []
+    assert_exactly_once(billing)
+
+
 def test_given_a_poison_payout_job_when_it_fails_every_delivery_then_the_other_payouts_commit_and_the_run_reports_it(
     billing: Billing, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -351,3 +398,35 @@ def test_given_the_same_inputs_when_closed_in_two_separate_stacks_then_the_docum
     # Then they are identical to what was stored, to the cent
     assert recomputed == first[0]
     assert {p: (str(x.gross), str(x.amount), str(x.platform_fee)) for p, x in payouts.items()} == first[1]
+
+
+def test_given_a_file_still_being_written_at_the_close_then_that_buyers_invoice_waits_for_its_lease(
+    billing: Billing,
+) -> None:
+    from audiens.domain.invoicing import run_id_for
+    from audiens.domain.usage_reports import ChangeSource, UsageChange
+    from audiens.ports.usage import PeriodClosedError, UsageLeaseHeldError
+    from audiens.wiring import usage_repository
+
+    # Given buyer_2's usage stored, and a file of buyer_2 still being written (it holds a lease) at the close
+    standard_world(billing.inputs)
+    repo = usage_repository()
+    source = ChangeSource("buyer_2", "key_1", "api", "req-1", utc("2026-11-05T12:00:00Z"))
+    repo.apply_changes("buyer_2", PERIOD, "feeds", [UsageChange(("B", "activation"), None, 100)], source)
+    guards = repo._guards
+    guards.lease("buyer_2", str(PERIOD), "upl_still_running", 600)
+    billing.close()
+    # When buyer_2's invoice job runs, it waits for the lease (the job is retried later), nothing is invoiced
+    service = billing.service()
+    job = {"run_id": run_id_for(PERIOD), "period": PERIOD, "buyer_id": "buyer_2", "now": utc("2026-11-06T00:01:00Z")}
+    with pytest.raises(UsageLeaseHeldError):
+        service.process_invoice_job(**job)
+    assert "buyer_2" not in {i.buyer_id for i in billing.invoice_items()}
+    # Then once the file is written and its lease released, the job freezes buyer_2's usage and invoices it
+    guards.release("buyer_2", str(PERIOD), "upl_still_running")
+    assert service.process_invoice_job(**job) == "created"
+    # And from then on no write of buyer_2 lands, even one that passed the API's check before the close
+    late = ChangeSource("buyer_2", "key_1", "api", "req-2", utc("2026-11-05T23:59:59Z"))
+    with pytest.raises(PeriodClosedError):
+        repo.apply_changes("buyer_2", PERIOD, "feeds", [UsageChange(("B", "activation"), 100, 7)], late)
+    assert repo.stored_usage("buyer_2", PERIOD, "feeds") == {("B", "activation"): 100}

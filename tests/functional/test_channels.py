@@ -28,6 +28,7 @@ from tests.functional.marketplace_helpers import (
     stack,
     verify_signature,
 )
+from tests.support.daily import run_daily
 from tests.support.lambda_api import ApiClient, FakeContext, load_handler
 
 __all__ = ["make_account", "push_url", "stack"]  # module-scoped fixtures shared by these tests
@@ -482,8 +483,7 @@ def test_the_daily_expiry_removes_the_segment_from_its_destinations(
     pump(push_url)
     # When the daily schedule runs two days later
     when = NOW + timedelta(days=2)
-    daily = load_handler("DailyMaintenanceFunction")
-    out = daily({"time": when.strftime("%Y-%m-%dT%H:%M:%SZ")}, FakeContext(function_name="daily"))
+    out = run_daily(when.strftime("%Y-%m-%dT%H:%M:%SZ"))  # the schedule, then its pages
     assert out["expired_segments"] >= 1
     pump(push_url)
     # Then the segment was removed from the channel

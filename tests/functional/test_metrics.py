@@ -91,6 +91,7 @@ class FakeBilling:
     def __init__(self, *, outcome: str = "created", error: Exception | None = None, status: str | None = None):
         self.outcome, self.error, self.status = outcome, error, status
         self.failures: list[str] = []
+        self.last_deliveries: list[str] = []
 
     def process_invoice_job(self, **_: Any) -> str:
         if self.error:
@@ -101,6 +102,9 @@ class FakeBilling:
 
     def record_failure(self, *, kind: str, **_: Any) -> None:
         self.failures.append(kind)
+
+    def record_last_deliveries(self, kind: str, jobs: list[Any]) -> None:
+        self.last_deliveries += [kind] * len(jobs)
 
     def run_report(self, period: Period) -> Any:
         if self.status is None:
@@ -141,6 +145,7 @@ def test_issued_documents_and_dead_lettered_jobs_are_counted(
         handler(_jobs(events, 5), FakeContext())
     assert emitted(capsys) == {"BillingJobsDeadLettered": 1}
     assert billing.failures == [logical_id.removesuffix("WorkerFunction").lower()]
+    assert billing.last_deliveries == billing.failures  # recorded before it ran, then with its error
     # And an earlier failed delivery (it will be retried) is not
     with pytest.raises(BatchProcessingError):
         handler(_jobs(events, 1), FakeContext())

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import sys
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
 
 from tests.functional.onboarding_helpers import account_maker, create_source, module_stack, post_events
-from tests.support.lambda_api import ApiClient, FakeContext, load_handler
+from tests.support.daily import run_daily
+from tests.support.lambda_api import ApiClient, load_handler
 
 NOW = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
 
@@ -207,7 +209,6 @@ def test_segment_crud_pricing_and_tenancy(
 def test_the_daily_run_records_the_cumulative_population_once_a_day_and_expires_old_segments(
     api: ApiClient, provider: str, world: dict[str, Any]
 ) -> None:
-    daily = load_handler("DailyMaintenanceFunction")
     s = world["sports"]
     keep = api.call(
         "POST", "/v1/segments", {"name": "a", "category": "c", "rule": s, "expiration_days": 30}, key=provider
@@ -218,7 +219,7 @@ def test_the_daily_run_records_the_cumulative_population_once_a_day_and_expires_
     keep_id, short_id = keep.body["segment_id"], short.body["segment_id"]
 
     def run(day: datetime) -> dict[str, Any]:
-        return dict(daily({"time": day.strftime("%Y-%m-%dT%H:%M:%SZ"), "schedule": "daily-maintenance"}, FakeContext()))
+        return run_daily(day.strftime("%Y-%m-%dT%H:%M:%SZ"))  # the schedule, then its pages
 
     first = run(datetime(2026, 11, 4, 3, tzinfo=UTC))
     assert (first["segment_snapshots"], first["expired_segments"]) == (2, 0)
@@ -242,3 +243,34 @@ def test_the_daily_run_records_the_cumulative_population_once_a_day_and_expires_
         "PATCH", f"/v1/segments/{short_id}", {"name": "b2"}, key=provider, now=datetime(2026, 11, 6, tzinfo=UTC)
     )
     assert (revived.body["status"], revived.body["expired_at"]) == ("active", None)
+
+
+def test_the_daily_job_fans_segments_out_in_pages_and_a_rerun_skips_what_is_done(
+    api: ApiClient, provider: str, world: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from audiens.services.audiences import AudienceService
+
+    # Given five segments, and pages of two
+    for n in range(5):
+        body = {"name": f"s{n}", "category": "c", "rule": world["sports"], "expiration_days": 30}
+        assert api.call("POST", "/v1/segments", body, key=provider).status == 201
+    schedule = load_handler("DailyMaintenanceFunction")
+    monkeypatch.setattr(sys.modules[schedule.__module__], "PAGE_SIZE", 2)
+    computed: list[str] = []
+    original = AudienceService.segment_population
+
+    def counting(self: AudienceService, segment: Any) -> Any:
+        computed.append(segment.segment_id)
+        return original(self, segment)
+
+    monkeypatch.setattr(AudienceService, "segment_population", counting)
+    # When the schedule runs (the module's earlier segments too): pages of two, one SQS batch, each active
+    # segment snapshotted once
+    first = run_daily("2026-11-10T03:00:00Z")
+    assert first["segments"] >= 5 and first["segment_pages"] == -(-first["segments"] // 2)
+    assert first["send_calls"] == 1
+    assert first["segment_snapshots"] == len(computed) >= 5
+    # And a rerun the same day (a retried schedule) sends the pages again, but computes nothing
+    again = run_daily("2026-11-10T03:30:00Z")
+    assert again["segment_pages"] == first["segment_pages"] and again["segment_snapshots"] == 0
+    assert len(computed) == first["segment_snapshots"]

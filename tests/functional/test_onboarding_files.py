@@ -264,3 +264,33 @@ def test_an_s3_source_hands_out_presigned_upload_urls_under_its_prefix(
         "POST", f"/v1/sources/{api_source['source_id']}/upload-url", {"file_name": "a.csv"}, key=provider["api_key"]
     )
     assert wrong.error_code == "not_an_s3_source"
+
+
+def test_a_file_with_thousands_of_long_errors_finishes_with_every_listed_error_in_a_bounded_record(
+    api: ApiClient, stack: dict[str, str], provider: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Given a key that takes one value, and a file of 2,500 lines each bringing a new 60-character value:
+    # 2,500 errors of ~230 bytes, ~480 KB of JSON - more than DynamoDB's 400 KB item limit
+    import zlib
+
+    import boto3
+
+    from audiens.domain import onboarding
+
+    monkeypatch.setattr(onboarding, "MAX_VALUES_PER_KEY", 1)
+    source = create_source(api, provider["api_key"], "s3")
+    lines = [json.dumps({"user_id": f"u{i}", "data": {"interest": f"{i:05d}" + "x" * 55}}) for i in range(2_501)]
+    ev = _drop(stack, source, "long-errors.ndjson", ("\n".join(lines) + "\n").encode())
+    # When it is ingested (the limits engine refuses any item over 400 KB)
+    run_ingest(ev)
+    # Then it finished: every listed error is reported, the rest counted, and the stored record is bounded
+    [record] = _files(api, provider["api_key"], source["source_id"])
+    assert (record["rows"], record["accepted"], record["rejected"]) == (2_501, 1, 2_500)
+    assert len(record["errors"]) == onboarding.MAX_FILE_ERRORS_LISTED
+    assert record["errors_truncated"] == 2_500 - onboarding.MAX_FILE_ERRORS_LISTED
+    assert {e["code"] for e in record["errors"]} == {"too_many_values"}
+    table = boto3.resource("dynamodb", region_name="us-east-1").Table(stack["OnboardingTable"])
+    items = table.scan()["Items"]
+    [item] = [i for i in items if str(i["sk"]).startswith("FILE#") and source["source_id"] in str(i["pk"])]
+    stored = bytes(item["errors_z"].value)
+    assert len(stored) < 100 * 1024 and len(json.loads(zlib.decompress(stored))) == onboarding.MAX_FILE_ERRORS_LISTED

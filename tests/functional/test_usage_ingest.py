@@ -100,7 +100,7 @@ def test_given_the_close_has_begun_when_a_file_arrives_then_rejected_closed_with
     assert stored(buyer["account_id"]) == {}
 
 
-def test_given_the_close_begins_while_a_big_file_is_written_then_rejected_with_what_was_saved(
+def test_given_the_close_begins_while_a_big_file_is_written_then_the_file_is_written_whole_and_the_freeze_waits(
     api: ApiClient,
     drops: UsageDrops,
     buyer: dict[str, Any],
@@ -108,27 +108,65 @@ def test_given_the_close_begins_while_a_big_file_is_written_then_rejected_with_w
     period_state: Any,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from audiens.dal.usage import CHANGES_PER_TRANSACTION, DynamoUsageRepository
+    import audiens.dal.usage_writes as writes_module
+    from audiens.domain.periods import Period
+    from audiens.ports.usage import UsageLeaseHeldError
+    from audiens.wiring import usage_repository
 
     many_segments(catalog, buyer, 150)
-    original = DynamoUsageRepository._commit
-    commits: list[int] = []
+    original = writes_module.commit
+    refused: list[float] = []
 
-    def close_after_first(self: Any, *args: Any, **kwargs: Any) -> int:
-        result = original(self, *args, **kwargs)
-        commits.append(result)
-        if len(commits) == 1:
-            period_state(PERIOD, "CLOSING")  # the monthly close flips the state between two transactions
+    def close_after_first(*args: Any, **kwargs: Any) -> int:
+        result = original(*args, **kwargs)
+        if not refused:
+            period_state(PERIOD, "CLOSING")  # the monthly close begins between two transactions of the file
+            try:
+                usage_repository().freeze_buyer(buyer["account_id"], Period.parse(PERIOD))
+            except UsageLeaseHeldError as held:
+                refused.append(held.until)
         return result
 
-    monkeypatch.setattr(DynamoUsageRepository, "_commit", close_after_first)
+    monkeypatch.setattr(writes_module, "commit", close_after_first)
     outcome = drops.drop(key(buyer), rows(150))
+    # Then the buyer's freeze waited for the file's lease, and the file was written whole
+    assert refused, "the freeze went through while the file held its lease"
     upload = api.call("GET", f"/v1/usage/uploads/{outcome['upload_id']}", key=buyer["api_key"]).body
-    assert upload["status"] == "rejected"
-    assert [(e["line"], e["code"]) for e in upload["errors"]] == [(0, "reporting_window_closed")]
-    assert f"{CHANGES_PER_TRANSACTION} of the file's 150 changed values were saved" in upload["errors"][0]["message"]
-    assert (upload["changed"], upload["accepted_rows"], upload["rejected_rows"]) == (CHANGES_PER_TRANSACTION, 0, 150)
-    assert len(stored(buyer["account_id"])) == CHANGES_PER_TRANSACTION  # nothing landed after the close began
+    assert (upload["status"], upload["changed"], upload["accepted_rows"]) == ("accepted", 150, 150)
+    assert len(stored(buyer["account_id"])) == 150
+    # Once the file released its lease the freeze goes through, and nothing lands after it
+    usage_repository().freeze_buyer(buyer["account_id"], Period.parse(PERIOD))
+    late = drops.drop(key(buyer, "late"), rows(150, usage=5))
+    assert late["status"] == "rejected"
+    assert stored(buyer["account_id"]) == {(f"seg_{i:05d}", "dst_1"): i * 10 for i in range(150)}
+
+
+def test_given_a_frozen_buyer_when_a_write_whose_pre_check_passed_arrives_then_the_guard_refuses_it_whole(
+    api: ApiClient,
+    buyer: dict[str, Any],
+    catalog: InMemoryUsageCatalog,
+    period_state: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from audiens.dal.usage import DynamoUsageRepository
+    from audiens.domain.periods import Period
+    from audiens.wiring import usage_repository
+
+    many_segments(catalog, buyer, 150)
+    first = [{"segment_id": "seg_00000", "destination_id": "dst_1", "usage": 1}]
+    assert (
+        api.call("PUT", f"/v1/usage/{PERIOD}/segments", {"rows": first}, key=buyer["api_key"], now=IN_WINDOW).status
+        == 200
+    )
+    period_state(PERIOD, "CLOSING")
+    usage_repository().freeze_buyer(buyer["account_id"], Period.parse(PERIOD))
+    monkeypatch.setattr(DynamoUsageRepository, "period_state", lambda self, period: "OPEN")  # a stale pre-check
+    for count in (1, 150):  # one transaction (guard check) and many (the lease is refused)
+        body = {"rows": [{"segment_id": f"seg_{i:05d}", "destination_id": "dst_1", "usage": 7} for i in range(count)]}
+        result = api.call("PUT", f"/v1/usage/{PERIOD}/segments", body, key=buyer["api_key"], now=IN_WINDOW)
+        assert result.status == 409 and result.error_code == "reporting_window_closed", result.body
+        assert "Nothing was saved" in result.body["error"]["message"]
+    assert stored(buyer["account_id"]) == {("seg_00000", "dst_1"): 1}
 
 
 # ------------------------------------------------------------------------------------------ duplicates, redelivery
@@ -193,34 +231,35 @@ def test_given_a_crash_half_way_when_the_event_is_redelivered_then_values_conver
     catalog: InMemoryUsageCatalog,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    from audiens.dal.usage import CHANGES_PER_TRANSACTION, DynamoUsageRepository
+    import audiens.dal.usage_writes as writes_module
 
     many_segments(catalog, buyer, 150)
     ev = drops.put(key(buyer), rows(150))
-    original = DynamoUsageRepository._commit
+    original = writes_module.commit
     calls: list[int] = []
 
-    def crash_on_second(self: Any, *args: Any, **kwargs: Any) -> int:
+    def crash_on_second(*args: Any, **kwargs: Any) -> int:
         calls.append(1)
         if len(calls) == 2:
             raise RuntimeError("Lambda timed out")
-        return original(self, *args, **kwargs)
+        return original(*args, **kwargs)
 
     with monkeypatch.context() as patch:
-        patch.setattr(DynamoUsageRepository, "_commit", crash_on_second)
+        patch.setattr(writes_module, "commit", crash_on_second)
         with pytest.raises(RuntimeError):
             drops.deliver(ev)
-    # Then the file is visible as pending with the first chunk applied
+    # Then the file is visible as pending with one chunk applied
     [pending] = uploads(api, buyer)
     assert pending["status"] == "pending" and pending["origin"] == "drop"
-    assert len(stored(buyer["account_id"])) == CHANGES_PER_TRANSACTION
+    applied = len(stored(buyer["account_id"]))
+    assert 0 < applied < 150
     # When the event is redelivered
     outcome = drops.deliver(ev)
     assert outcome["status"] == "accepted" and outcome["upload_id"] == pending["upload_id"]
     assert stored(buyer["account_id"]) == {(f"seg_{i:05d}", "dst_1"): i * 10 for i in range(150)}
     assert [(a["old"], a["new"]) for a in trail(buyer, "seg_00000")] == [(None, 0)]
     assert [(a["old"], a["new"]) for a in trail(buyer, "seg_00149")] == [(None, 1490)]
-    assert outcome["changed"] == 150 - CHANGES_PER_TRANSACTION  # what the second run still had to write
+    assert outcome["changed"] == 150 - applied  # what the second run still had to write
 
 
 def test_given_a_value_changed_between_read_and_write_then_the_audit_keeps_the_true_old_value(
@@ -265,8 +304,10 @@ def test_given_a_thousand_row_file_then_writes_stay_within_one_plus_rows_over_25
     writes.reset()
     assert drops.deliver(ev)["status"] == "accepted"
     assert writes.total <= 1 + math.ceil(1000 / 25)
-    assert writes.calls["TransactWriteItems"] == math.ceil(1000 / CHANGES_PER_TRANSACTION)
-    assert writes.calls["PutItem"] <= 1 and writes.calls["UpdateItem"] == 0  # the pending record, nothing per row
+    # the values, the buyer's guard for the period (created once) and the final fenced record
+    assert writes.calls["TransactWriteItems"] == math.ceil(1000 / CHANGES_PER_TRANSACTION) + 2
+    assert writes.calls["PutItem"] <= 1  # the pending record, nothing per row
+    assert writes.calls["UpdateItem"] == 2  # the lease on the buyer's usage, taken and released
 
 
 def test_given_a_file_with_few_changes_then_only_the_changed_values_are_written_and_audited(
@@ -290,6 +331,10 @@ def test_given_a_small_file_then_one_write_call_in_all(
     drops: UsageDrops, buyer: dict[str, Any], writes: WriteCounter
 ) -> None:
     ev = drops.put(key(buyer), HEADER + b"seg_x,S,dst_1,D,10\nseg_y,T,dst_1,D,20\n")
+    writes.reset()
+    assert drops.deliver(ev)["status"] == "accepted"
+    assert dict(writes.calls) == {"TransactWriteItems": 2}  # the buyer's guard for the period (once), the file
+    ev = drops.put(key(buyer, "again"), HEADER + b"seg_x,S,dst_1,D,11\nseg_y,T,dst_1,D,20\n")
     writes.reset()
     assert drops.deliver(ev)["status"] == "accepted"
     assert dict(writes.calls) == {"TransactWriteItems": 1}
@@ -480,3 +525,72 @@ def test_given_the_real_marketplace_when_the_catalog_adapter_reads_it_then_mappi
     ]
     assert buyer_id in adapter.subscribed_buyers(period)
     assert buyer_id not in adapter.subscribed_buyers(Period.parse("2026-08"))
+
+
+def test_given_many_buyers_uploading_while_the_close_starts_then_every_file_is_whole_and_nothing_lands_after_it(
+    drops: UsageDrops,
+    catalog: InMemoryUsageCatalog,
+    make_account: Any,
+    period_state: Any,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    import boto3
+
+    import audiens.dal.usage_writes as writes_module
+    from audiens.domain.periods import Period
+    from audiens.wiring import usage_ledger
+    from local_runtime import dynamodb_limits
+
+    # Given 6 buyers, each dropping a 150-row file (two transactions at least: each takes a lease)
+    buyers = [make_account(["buyer"]) for _ in range(6)]
+    for account in buyers:
+        many_segments(catalog, account, 150)
+    events = [drops.put(key(account), rows(150)) for account in buyers]
+    # And DynamoDB's limits (conflicts, throughput, sizes, 5 % transient faults) judging every call from now on
+    engine = dynamodb_limits.Limits(fault_rate=0.05, seed="uploads-while-closing")
+    engine.learn_tables(boto3.client("dynamodb", region_name="us-east-1"))
+    previous = dynamodb_limits.use(engine)
+    try:
+        started = threading.Event()
+        original = writes_module.commit
+
+        def signalling(*args: Any, **kwargs: Any) -> int:
+            result = original(*args, **kwargs)
+            started.set()  # some file has written a transaction: the close begins now
+            return result
+
+        monkeypatch.setattr(writes_module, "commit", signalling)
+        period = Period.parse(PERIOD)
+        held: list[list[str]] = []
+
+        def close() -> None:
+            started.wait(60)
+            period_state(PERIOD, "CLOSING")  # what the close does first, then the freeze
+            held.append(usage_ledger().freeze_period(period))
+
+        # When the files are ingested concurrently while the close starts
+        with ThreadPoolExecutor(max_workers=7) as pool:
+            closing = pool.submit(close)
+            outcomes = list(pool.map(drops.deliver, events))
+            closing.result()
+        # Then every file is terminal and whole: accepted with all its values, or rejected with none of them
+        assert {o["status"] for o in outcomes} <= {"accepted", "rejected"}
+        assert any(o["status"] == "accepted" for o in outcomes)
+        for account, outcome in zip(buyers, outcomes, strict=True):
+            values = stored(account["account_id"])
+            if outcome["status"] == "accepted":
+                assert values == {(f"seg_{i:05d}", "dst_1"): i * 10 for i in range(150)}
+            else:
+                assert values == {} and outcome["changed"] == 0
+        # And the close freezes every buyer once the files that began before it have released their leases
+        assert usage_ledger().freeze_period(period) == []
+        frozen = {a["account_id"]: stored(a["account_id"]) for a in buyers}
+        late = [drops.drop(key(account, "late"), rows(150, usage=1)) for account in buyers[:2]]
+        assert [o["status"] for o in late] == ["rejected", "rejected"]
+        assert {a["account_id"]: stored(a["account_id"]) for a in buyers} == frozen
+        assert engine.counters["requests"] > 0
+    finally:
+        dynamodb_limits.use(previous)

@@ -50,6 +50,8 @@ class Settings(BaseModel):
     # s3_export destinations never target the platform's own AWS account (or its buckets)
     platform_account_id: str | None = Field(default=None, alias="PLATFORM_ACCOUNT_ID")
     ses_configuration_set: str | None = Field(default=None, alias="SES_CONFIGURATION_SET")
+    # the daily job: pages of segment ids for DailySegmentsFunction
+    daily_segments_queue_url: str | None = Field(default=None, alias="DAILY_SEGMENTS_QUEUE_URL")
 
     def require(self, field: str) -> str:
         value = getattr(self, field)

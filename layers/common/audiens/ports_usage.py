@@ -10,6 +10,7 @@ from audiens.ports.usage import (
     UploadFinish,
     UploadFinishedError,
     UsageCatalog,
+    UsageLeaseHeldError,
     UsageObjects,
     UsageRepository,
 )
@@ -24,6 +25,7 @@ __all__ = [
     "UploadFinish",
     "UploadFinishedError",
     "UsageCatalog",
+    "UsageLeaseHeldError",
     "UsageObjects",
     "UsageRepository",
 ]

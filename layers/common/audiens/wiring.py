@@ -19,6 +19,7 @@ if TYPE_CHECKING:
     from audiens.dal.onboarding import DynamoOnboardingRepository
     from audiens.dal.usage import DynamoUsageRepository
     from audiens.ports.billing import BillingInputs
+    from audiens.ports.jobs import JobQueue
     from audiens.ports.usage import UsageCatalog
     from audiens.services.accounts import AccountsService
     from audiens.services.audiences import AudienceService
@@ -193,6 +194,7 @@ def billing_service() -> BillingService:
         DynamoBillingStore(settings.region),
         inputs_factory=lambda: billing_inputs(),  # looked up at call time, so tests can substitute it
         jobs=SqsBillingJobs(settings.invoice_jobs_queue_url, settings.payout_jobs_queue_url, settings.region),
+        usage=usage_ledger() if settings.usage_table else None,
         currency=settings.billing_currency,
         due_day=settings.reporting_due_day,
     )
@@ -250,3 +252,11 @@ def usage_ledger() -> UsageLedger:
     from audiens.services.usage import UsageLedger
 
     return UsageLedger(usage_repository(), usage_catalog())
+
+
+def daily_pages_queue() -> JobQueue:
+    """The daily job's queue of pages of segment ids (DailySegmentsFunction drains it)."""
+    from audiens.dal.aws import SqsJobQueue
+
+    settings = get_settings()
+    return SqsJobQueue(settings.require("daily_segments_queue_url"), settings.region)

@@ -12,7 +12,7 @@ from typing import Any
 from botocore.exceptions import BotoCoreError, ClientError
 
 from audiens.observability import logger
-from audiens.ports.jobs import EmailJob
+from audiens.ports.jobs import EmailJob, JobMessage
 
 
 def client(service: str, region: str, **credentials: str) -> Any:
@@ -35,6 +35,43 @@ class SqsEmailQueue:
 
     def enqueue(self, email_id: str) -> None:
         self._client.send_message(QueueUrl=self._queue_url, MessageBody=EmailJob(email_id=email_id).body())
+
+
+class SqsJobQueue:
+    """One queue of job messages (the daily job's pages): SendMessageBatch of 10, failed entries resent."""
+
+    BATCH = 10
+    RETRIES = 3
+
+    def __init__(self, queue_url: str, region: str) -> None:
+        self._queue_url = queue_url
+        self._region = region
+
+    @cached_property
+    def _client(self) -> Any:
+        return client("sqs", self._region)
+
+    def send(self, jobs: list[JobMessage]) -> int:
+        """Send the jobs; the number of SendMessageBatch calls. Raises if some could not be sent."""
+        calls = 0
+        for start in range(0, len(jobs), self.BATCH):
+            entries = [
+                {"Id": str(i), "MessageBody": job.body()} for i, job in enumerate(jobs[start : start + self.BATCH])
+            ]
+            for _ in range(self.RETRIES):
+                calls += 1
+                failed = {
+                    f["Id"]
+                    for f in self._client.send_message_batch(QueueUrl=self._queue_url, Entries=entries).get(
+                        "Failed", []
+                    )
+                }
+                entries = [entry for entry in entries if entry["Id"] in failed]
+                if not entries:
+                    break
+            if entries:
+                raise RuntimeError(f"{len(entries)} messages could not be sent to {self._queue_url}")
+        return calls
 
 
 class SesEmailSender:

@@ -166,7 +166,8 @@ class FileItem(_OnboardingTable):
     rows = NumberAttribute(null=True)
     accepted = NumberAttribute(null=True)
     rejected = NumberAttribute(null=True)
-    errors = UnicodeAttribute(null=True)  # JSON list of {line, code, message}
+    errors = UnicodeAttribute(null=True)  # JSON list of {line, code, message} (records stored before errors_z)
+    errors_z = BinaryAttribute(null=True, legacy_encoding=False)  # the same, zlib-compressed, bounded in size
     errors_truncated = NumberAttribute(null=True)
     attempts = NumberAttribute(null=True)
 

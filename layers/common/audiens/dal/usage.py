@@ -1,11 +1,12 @@
 """DynamoDB and S3 adapters of usage reporting (``ports_usage``).
 
-Every usage write is a ``TransactWriteItems`` whose first item is a ConditionCheck that the period is
-still OPEN (``PeriodStateItem.open_condition``): that is the contract with the monthly close. A
-transaction carries up to ``CHANGES_PER_TRANSACTION`` changed values and one audit item listing them
-(DynamoDB's limit is 100 items: 1 check + 96 values + the audit + the buyer marker + the upload's
-content claim and final record). Each usage put is conditioned on the value it replaces, so a
-concurrent change is re-read and the audit keeps the true old value, never a stale one.
+A buyer's usage of a period lives on ``SHARDS`` partition keys and is written by ``usage_writes``: a write
+of at most ``CHANGES_PER_TRANSACTION`` values is one transaction guarded by the buyer's guard item (state
+OPEN); a bigger one takes a lease on that guard, writes its shards in parallel, and fences its final
+transaction (the upload's record) on the lease. The monthly close freezes each buyer's guard once no lease
+is live (``freeze_buyer``), so nothing lands after that buyer's invoice reads its usage, and no file is cut
+in half by the close (docs/scale.md). A guard is created once per buyer and period, in a transaction that
+checks the period is still OPEN: the only write that touches the period's state item.
 """
 
 from __future__ import annotations
@@ -14,72 +15,67 @@ import json
 import time
 import zlib
 from collections.abc import Collection, Iterable, Iterator
-from dataclasses import replace
 from datetime import UTC, datetime
 from functools import cached_property
-from itertools import islice
+from itertools import chain, islice
 from typing import Any, Final, cast
 
 from botocore.exceptions import ClientError
-from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, TransactWriteError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import PutError
 
 from audiens.dal.aws import client
-from audiens.dal.base import connection
 from audiens.dal.period_models import OPEN, PeriodStateItem
+from audiens.dal.usage_guard import UsageGuards
 from audiens.dal.usage_models import (
     FEED_PREFIX,
     SEGMENT_PREFIX,
+    SHARDS,
     UNATTRIBUTED_UPLOADS,
     USAGE_PREFIX,
     PeriodBuyerItem,
     UploadItem,
     UploadShaItem,
-    UsageAuditItem,
     UsageItem,
     account_uploads_pk,
     audit_pk,
-    period_pk,
+    buyer_shard_pks,
     sha_pk,
+    shard_of,
     upload_pk,
     usage_pk,
+)
+from audiens.dal.usage_writes import (
+    CHANGES_PER_TRANSACTION,
+    ShardPacer,
+    WriteTarget,
+    commit,
+    iso,
+    shard_chunks,
+    usage_sk,
+    write_chunks,
 )
 from audiens.domain.periods import Period
 from audiens.domain.usage_csv import FEEDS, SEGMENTS, UsageKind
 from audiens.domain.usage_reports import ChangeSource, StoredKey, UploadRecord, UsageChange
-from audiens.observability import logger
 from audiens.ports.usage import (
     DuplicateContentError,
     ObjectGoneError,
     PeriodClosedError,
     StoredUsage,
     UploadFinish,
-    UploadFinishedError,
 )
 
-CHANGES_PER_TRANSACTION: Final = 96
-MAX_ATTEMPTS: Final = 6
+__all__ = ["CHANGES_PER_TRANSACTION", "DynamoUsageRepository", "S3UsageObjects"]
+
+LEASE_SECONDS: Final = 960
+"""A multi-transaction write's lease: UsageIngest's 900 s timeout and a minute of clock skew."""
 _BATCH_GET: Final = 100
-_CONDITION_FAILED: Final = "ConditionalCheckFailed"
-_CONFLICT: Final = "TransactionConflict"
-
-
-def _iso(dt: datetime) -> str:
-    return dt.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-
-
-def _usage_sk(kind: str, key: StoredKey) -> str:
-    return f"{SEGMENT_PREFIX if kind == SEGMENTS else FEED_PREFIX}{key[0]}#{key[1]}"
+_GUARD_SK: Final = "STATE"
+_FREEZE_ATTEMPTS: Final = 20
 
 
 def _kind_of(sk: str) -> str:
     return SEGMENTS if sk.startswith(SEGMENT_PREFIX) else FEEDS
-
-
-def _reasons(error: TransactWriteError) -> list[str]:
-    reasons = getattr(error, "cancellation_reasons", None) or []
-    return [r.code if r is not None else "None" for r in reasons]
 
 
 def _record_from(item: UploadItem) -> UploadRecord:
@@ -135,19 +131,25 @@ def _item_from(record: UploadRecord) -> UploadItem:
         sha256=record.sha256,
         duplicate_of=record.duplicate_of,
         gsi1pk=account_uploads_pk(record.account_id) if record.account_id else UNATTRIBUTED_UPLOADS,
-        gsi1sk=f"{record.period}#{_iso(record.created_at)}#{record.upload_id}",
+        gsi1sk=f"{record.period}#{iso(record.created_at)}#{record.upload_id}",
     )
 
 
 class DynamoUsageRepository:
     changes_per_transaction = CHANGES_PER_TRANSACTION
 
-    def __init__(self, region: str) -> None:
+    def __init__(self, region: str, *, parallelism: int = 4, pacer: ShardPacer | None = None) -> None:
         self._region = region
+        self._parallelism = parallelism
+        self._pacer = pacer or ShardPacer()
 
     @cached_property
-    def _connection(self) -> Connection:
-        return connection(self._region)
+    def _client(self) -> Any:
+        return client("dynamodb", self._region)
+
+    @property
+    def _table(self) -> str:
+        return str(UsageItem.Meta.table_name)
 
     # ------------------------------------------------------------------------------ the period
     def period_state(self, period: Period) -> str:
@@ -158,65 +160,100 @@ class DynamoUsageRepository:
         return str(item.state)
 
     # ------------------------------------------------------------------------------ usage reads
+    def _query(self, pk: str, prefix: str, projection: list[str] | None = None) -> Iterator[dict[str, Any]]:
+        """Every item of one partition key under ``prefix``, strongly consistent, page by page (raw items:
+        a million rows are parsed several times faster than through model instances)."""
+        params: dict[str, Any] = {
+            "TableName": self._table,
+            "KeyConditionExpression": "pk = :pk AND begins_with(sk, :prefix)" if prefix else "pk = :pk",
+            "ExpressionAttributeValues": {":pk": {"S": pk}, **({":prefix": {"S": prefix}} if prefix else {})},
+            "ConsistentRead": True,
+        }
+        if projection:
+            params["ProjectionExpression"] = ", ".join(f"#{i}" for i in range(len(projection)))
+            params["ExpressionAttributeNames"] = {f"#{i}": name for i, name in enumerate(projection)}
+        while True:
+            page = self._client.query(**params)
+            yield from page.get("Items", [])
+            last = page.get("LastEvaluatedKey")
+            if not last:
+                return
+            params["ExclusiveStartKey"] = last
+
     def stored_usage(self, buyer_id: str, period: Period, kind: UsageKind) -> dict[StoredKey, int]:
         prefix = SEGMENT_PREFIX if kind == SEGMENTS else FEED_PREFIX
-        return {
-            (item.k1, item.k2): int(item.usage)
-            for item in UsageItem.query(
-                usage_pk(buyer_id, str(period)),
-                UsageItem.sk.startswith(prefix),
-                consistent_read=True,
-                attributes_to_get=["k1", "k2", "usage"],
-            )
-        }
+        found: dict[StoredKey, int] = {}
+        for shard in range(SHARDS):
+            for item in self._query(usage_pk(buyer_id, str(period), shard), prefix, ["k1", "k2", "usage"]):
+                found[(item["k1"]["S"], item["k2"]["S"])] = int(item["usage"]["N"])
+        return found
 
     def stored_usage_of(
         self, buyer_id: str, period: Period, kind: UsageKind, keys: Collection[StoredKey]
     ) -> dict[StoredKey, int]:
-        pk = usage_pk(buyer_id, str(period))
         found: dict[StoredKey, int] = {}
-        wanted = [(pk, _usage_sk(kind, key)) for key in keys]
+        wanted = [
+            {"pk": {"S": usage_pk(buyer_id, str(period), shard_of(*key))}, "sk": {"S": usage_sk(kind, key)}}
+            for key in keys
+        ]
         for start in range(0, len(wanted), _BATCH_GET):
-            for item in UsageItem.batch_get(
-                wanted[start : start + _BATCH_GET], consistent_read=True, attributes_to_get=["k1", "k2", "usage"]
-            ):
-                found[(item.k1, item.k2)] = int(item.usage)
+            request: dict[str, Any] = {
+                self._table: {
+                    "Keys": wanted[start : start + _BATCH_GET],
+                    "ConsistentRead": True,
+                    "ProjectionExpression": "k1, k2, #u",
+                    "ExpressionAttributeNames": {"#u": "usage"},
+                }
+            }
+            for attempt in range(10):
+                response = self._client.batch_get_item(RequestItems=request)
+                for item in response.get("Responses", {}).get(self._table, []):
+                    found[(item["k1"]["S"], item["k2"]["S"])] = int(item["usage"]["N"])
+                request = response.get("UnprocessedKeys") or {}
+                if not request:
+                    break
+                time.sleep(min(0.05 * 2**attempt, 1.0))
+            else:
+                raise RuntimeError(f"usage of {buyer_id} for {period} could not be read")
         return found
 
     def usage_rows(self, buyer_id: str, period: Period, kind: UsageKind | None = None) -> Iterator[StoredUsage]:
+        """Every stored value, shard after shard (not sorted), one page in memory at a time."""
         prefix = USAGE_PREFIX if kind is None else SEGMENT_PREFIX if kind == SEGMENTS else FEED_PREFIX
-        for item in UsageItem.query(
-            usage_pk(buyer_id, str(period)), UsageItem.sk.startswith(prefix), consistent_read=True
-        ):
-            yield StoredUsage(
-                kind=_kind_of(item.sk),
-                key=(item.k1, item.k2),
-                usage=int(item.usage),
-                content_optimization=bool(item.co),
-                provider_id=item.provider_id,
-            )
+        for shard in range(SHARDS):
+            for item in self._query(usage_pk(buyer_id, str(period), shard), prefix):
+                yield StoredUsage(
+                    kind=_kind_of(item["sk"]["S"]),
+                    key=(item["k1"]["S"], item["k2"]["S"]),
+                    usage=int(item["usage"]["N"]),
+                    content_optimization=bool(item.get("co", {}).get("BOOL", False)),
+                    provider_id=item["provider_id"]["S"] if "provider_id" in item else None,
+                )
 
     def buyers_with_usage(self, period: Period) -> list[str]:
         return [
             item.buyer_id
-            for item in PeriodBuyerItem.query(period_pk(str(period)), PeriodBuyerItem.sk.startswith("BUYER#"))
+            for pk in buyer_shard_pks(str(period))
+            for item in PeriodBuyerItem.query(pk, PeriodBuyerItem.sk.startswith("BUYER#"))
         ]
 
     def audit(self, buyer_id: str, period: Period) -> list[dict[str, Any]]:
         """Every change of the buyer's usage for ``period``, oldest first: who, when, through what, old, new."""
+        items = [item for shard in range(SHARDS) for item in self._query(audit_pk(buyer_id, str(period), shard), "")]
+        items.sort(key=lambda item: str(item["sk"]["S"]))
         records: list[dict[str, Any]] = []
-        for item in UsageAuditItem.query(audit_pk(buyer_id, str(period)), consistent_read=True):
-            for k1, k2, old, new in json.loads(item.changes):
+        for item in items:
+            for k1, k2, old, new in json.loads(item["changes"]["S"]):
                 records.append(
                     {
-                        "kind": item.kind,
+                        "kind": item["kind"]["S"],
                         "key": (k1, k2),
                         "old": old,
                         "new": new,
-                        "at": item.at,
-                        "account_id": item.account_id,
-                        "key_id": item.key_id,
-                        "source": item.source,
+                        "at": datetime.strptime(item["at"]["S"], "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC),
+                        "account_id": item["account_id"]["S"],
+                        "key_id": item["key_id"]["S"] if "key_id" in item else None,
+                        "source": item["source"]["S"],
                     }
                 )
         return records
@@ -224,6 +261,15 @@ class DynamoUsageRepository:
     def audit_trail(self, buyer_id: str, period: Period, kind: UsageKind, key: StoredKey) -> list[dict[str, Any]]:
         """Every change of one value, oldest first (support and finance questions: who set this, when)."""
         return [r for r in self.audit(buyer_id, period) if r["kind"] == kind and r["key"] == key]
+
+    # ------------------------------------------------------------------------------ the guard
+    @cached_property
+    def _guards(self) -> UsageGuards:
+        return UsageGuards(self._client, self._table)
+
+    def freeze_buyer(self, buyer_id: str, period: Period) -> None:
+        """Freeze the buyer's usage of ``period`` once no write holds a lease (``UsageLeaseHeldError``)."""
+        self._guards.freeze(buyer_id, str(period))
 
     # ------------------------------------------------------------------------------ usage writes
     def apply_changes(
@@ -235,125 +281,95 @@ class DynamoUsageRepository:
         source: ChangeSource,
         *,
         finish: UploadFinish | None = None,
+        lease_seconds: float = LEASE_SECONDS,
     ) -> int:
+        target = WriteTarget(self._table, buyer_id, str(period), kind, source)
         it = iter(changes)
-        chunk = list(islice(it, CHANGES_PER_TRANSACTION))
-        if not chunk and finish is None:
+        head = list(islice(it, CHANGES_PER_TRANSACTION + 1))
+        if not head and finish is None:
             return 0
-        written = 0
-        first = True
-        while True:
-            following = list(islice(it, CHANGES_PER_TRANSACTION)) if chunk else []
-            last = not following
-            try:
-                written += self._commit(
-                    buyer_id,
-                    str(period),
-                    kind,
-                    chunk,
-                    source,
-                    marker=first and bool(chunk),
-                    finish=finish if last else None,
-                )
-            except PeriodClosedError as error:
-                raise PeriodClosedError(error.message, written=written) from None
-            first = False
-            if last:
-                return written
-            chunk = following
+        try:
+            if len(head) <= CHANGES_PER_TRANSACTION:
+                return self._write_once(target, head, finish)
+            return self._write_leased(target, chain(head, it), finish, lease_seconds)
+        except DuplicateContentError:
+            raise DuplicateContentError(self._sha_owner(finish) if finish else "") from None
 
-    def _commit(
-        self,
-        buyer_id: str,
-        period: str,
-        kind: UsageKind,
-        chunk: list[UsageChange],
-        source: ChangeSource,
-        *,
-        marker: bool,
-        finish: UploadFinish | None,
+    def _reread(self, target: WriteTarget) -> Any:
+        period = Period.parse(target.period)
+        return lambda chunk: self.stored_usage_of(target.buyer_id, period, target.kind, [c.key for c in chunk])
+
+    def _finish_items(self, finish: UploadFinish | None) -> list[tuple[str, dict[str, Any]]]:
+        if finish is None:
+            return []
+        record = finish.record
+        sha = UploadShaItem(
+            sha_pk(record.account_id, record.period, record.kind), finish.sha256, upload_id=record.upload_id
+        )
+        return [
+            (
+                "sha",
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": sha.serialize(),
+                        "ConditionExpression": "attribute_not_exists(pk) OR upload_id = :id",
+                        "ExpressionAttributeValues": {":id": {"S": record.upload_id}},
+                    }
+                },
+            ),
+            (
+                "upload",
+                {
+                    "Put": {
+                        "TableName": self._table,
+                        "Item": _item_from(record).serialize(),
+                        "ConditionExpression": "attribute_not_exists(pk) OR #st = :pending",
+                        "ExpressionAttributeNames": {"#st": "status"},
+                        "ExpressionAttributeValues": {":pending": {"S": "pending"}},
+                    }
+                },
+            ),
+        ]
+
+    def _write_once(self, target: WriteTarget, chunk: list[UsageChange], finish: UploadFinish | None) -> int:
+        """Up to one transaction of values: guarded by the buyer's guard (by the period when nothing changes)."""
+        if chunk:
+            self._guards.ensure(target.buyer_id, target.period)
+            check = ("guard", self._guards.check(target.buyer_id, target.period))
+        else:
+            check = ("period", self._guards.period_check(target.period))
+        return commit(
+            self._client, target, chunk, self._reread(target), checks=[check], extra=self._finish_items(finish)
+        )
+
+    def _write_leased(
+        self, target: WriteTarget, changes: Iterable[UsageChange], finish: UploadFinish | None, seconds: float
     ) -> int:
-        pending = chunk
-        for attempt in range(MAX_ATTEMPTS):
-            if not pending and not marker and finish is None:
-                return 0
-            labels: list[str] = ["period"]
-            tx = TransactWrite(connection=self._connection)
-            tx.condition_check(
-                PeriodStateItem, *PeriodStateItem.key(period), condition=PeriodStateItem.open_condition()
+        """Many transactions: under a lease on the buyer's guard, shards in parallel, the final one fenced."""
+        buyer, period, owner = target.buyer_id, target.period, target.source.ref
+        self._guards.ensure(buyer, period)
+        self._guards.lease(buyer, period, owner, seconds)
+        try:
+            written = write_chunks(
+                self._client,
+                target,
+                shard_chunks(changes),
+                self._reread(target),
+                parallelism=self._parallelism,
+                pacer=self._pacer,
             )
-            pk = usage_pk(buyer_id, period)
-            at = _iso(source.at)
-            for change in pending:
-                k1, k2 = change.key
-                tx.save(
-                    UsageItem(
-                        pk,
-                        _usage_sk(kind, change.key),
-                        k1=k1,
-                        k2=k2,
-                        usage=change.new,
-                        co=change.content_optimization or None,
-                        provider_id=change.provider_id,
-                        updated_at=source.at,
-                        source=source.source,
-                    ),
-                    condition=UsageItem.pk.does_not_exist() if change.old is None else UsageItem.usage == change.old,
-                )
-                labels.append("usage")
-            if pending:
-                first = pending[0].key
-                tx.save(
-                    UsageAuditItem(
-                        audit_pk(buyer_id, period),
-                        f"{at}#{source.ref}#{'S' if kind == SEGMENTS else 'F'}#{first[0]}#{first[1]}",
-                        kind=kind,
-                        at=source.at,
-                        account_id=source.account_id,
-                        key_id=source.key_id or None,
-                        source=source.source,
-                        ref=source.ref,
-                        changes=json.dumps([[*c.key, c.old, c.new] for c in pending], separators=(",", ":")),
-                    )
-                )
-                labels.append("audit")
-            if marker:
-                tx.save(PeriodBuyerItem(period_pk(period), f"BUYER#{buyer_id}", buyer_id=buyer_id))
-                labels.append("marker")
             if finish is not None:
-                record = finish.record
-                tx.save(
-                    UploadShaItem(
-                        sha_pk(record.account_id, record.period, record.kind), finish.sha256, upload_id=record.upload_id
-                    ),
-                    condition=UploadShaItem.pk.does_not_exist() | (UploadShaItem.upload_id == record.upload_id),
-                )
-                tx.save(_item_from(record), condition=UploadItem.pk.does_not_exist() | (UploadItem.status == "pending"))
-                labels += ["sha", "upload"]
-            try:
-                with tx:
-                    pass
-            except TransactWriteError as error:
-                reasons = _reasons(error)
-                failed = {labels[i] for i, code in enumerate(reasons) if code == _CONDITION_FAILED and i < len(labels)}
-                if "period" in failed:
-                    raise PeriodClosedError("The period's close has begun.") from None
-                if "upload" in failed:
-                    raise UploadFinishedError() from None
-                if "sha" in failed and finish is not None:
-                    raise DuplicateContentError(self._sha_owner(finish)) from None
-                if "usage" in failed:
-                    # Someone changed these values meanwhile: re-read them so the audit keeps the true old value.
-                    current = self.stored_usage_of(buyer_id, Period.parse(period), kind, [c.key for c in pending])
-                    pending = [replace(c, old=current.get(c.key)) for c in pending if current.get(c.key) != c.new]
-                    continue
-                if _CONFLICT in reasons or not reasons:
-                    logger.info("usage transaction retried", extra={"attempt": attempt + 1, "reasons": reasons})
-                    time.sleep(min(0.05 * 2**attempt, 1.0))
-                    continue
-                raise
-            return len(pending)
-        raise RuntimeError(f"usage of {buyer_id} for {period} could not be written after {MAX_ATTEMPTS} attempts")
+                fence = ("guard", self._guards.check(buyer, period, owner))
+                try:
+                    commit(
+                        self._client, target, [], self._reread(target), checks=[fence], extra=self._finish_items(finish)
+                    )
+                except PeriodClosedError:
+                    raise PeriodClosedError("The lease ran out and the close has begun.", written=written) from None
+            return written
+        finally:
+            self._guards.release(buyer, period, owner)
 
     def _sha_owner(self, finish: UploadFinish) -> str:
         record = finish.record

@@ -3,28 +3,38 @@
 =========================================  =======================================  ==================================
 pk                                         sk                                       item
 =========================================  =======================================  ==================================
-USAGE#<buyer>#<YYYY-MM>                    USE#SEG#<segment_id>#<destination_id>    segment-level usage (int)
-USAGE#<buyer>#<YYYY-MM>                    USE#FEED#<feed_id>#<use_case>            feed-level usage (int)
-AUDIT#<buyer>#<YYYY-MM>                    <at>#<ref>#<S|F>#<k1>#<k2>               who/when/old/new of one write
+USAGE#<buyer>#<YYYY-MM>#<shard>            USE#SEG#<segment_id>#<destination_id>    segment-level usage (int)
+USAGE#<buyer>#<YYYY-MM>#<shard>            USE#FEED#<feed_id>#<use_case>            feed-level usage (int)
+AUDIT#<buyer>#<YYYY-MM>#<shard>            <at>#<ref>#<S|F>#<k1>#<k2>               who/when/old/new of one write
+GUARD#<buyer>#<YYYY-MM>                    STATE                                    the buyer's write guard and leases
 PERIOD#<YYYY-MM>                           STATE                                    the close's state (period_models)
-PERIOD#<YYYY-MM>                           BUYER#<buyer>                            the buyer reported usage for P
+PERIOD#<YYYY-MM>#BUYERS#<shard>            BUYER#<buyer>                            the buyer reported usage for P
 UPLOAD#<upload_id>                         META                                     a usage file (gsi1: the account's)
 UPLOADSHA#<account>#<YYYY-MM>#<kind>       <sha256>                                 content already accepted
 =========================================  =======================================  ==================================
 
-One Query on ``USAGE#<buyer>#<period>`` with ``begins_with(sk, "USE#")`` reads a buyer's whole usage of a
-period (what the close needs); ``PERIOD#<p>`` / ``begins_with(sk, "BUYER#")`` lists the buyers who
-reported. Each write transaction stores one audit item listing every value it changed (who, when, old,
-new, through what), in its own ``AUDIT#<buyer>#<period>`` partition: the period's changes in order are one
-Query, and a million-row file adds ~10,000 audit items rather than a million, in a partition other than
-the usage one (so the audit does not double the load on the usage partition key).
+A buyer's usage of a period is spread over ``SHARDS`` partition keys by a stable hash of the value's key
+(``shard_of``), so a million-row report is ~62,500 items per key and its writes and reads run on 16
+partitions at once (DynamoDB allows 1,000 WCU/s and 3,000 RCU/s per partition key); one Query per shard
+with ``begins_with(sk, "USE#")`` reads it all. ``PERIOD#<p>#BUYERS#<shard>`` lists the buyers who
+reported (16 keys, so the first writes of 1,000 buyers in one second do not meet on one key). Each write
+transaction carries the changes of one shard and stores one audit item listing them (who, when, old, new,
+through what) in that shard's ``AUDIT#`` partition: a million-row file adds ~10,400 audit items rather
+than a million, on keys other than the usage ones.
+
+``GUARD#<buyer>#<period>`` is what usage writes and the close agree on, per buyer (docs/scale.md): created
+once per buyer and period in a transaction that checks the period is OPEN, checked by single-transaction
+writes, leased by multi-transaction writes (``holders``: owner → lease end, epoch seconds) and frozen
+(``state`` CLOSING) by the buyer's invoice job once no lease is live.
 Uploads are listed per account on gsi1 (``ACCT#<account>#UPLOADS``, ``<period>#<created>#<id>``).
 Impressions are integers (``NumberAttribute`` holds them exactly up to 10^15); no money is stored here.
 """
 
 from __future__ import annotations
 
-from pynamodb.attributes import BinaryAttribute, BooleanAttribute, NumberAttribute, UnicodeAttribute
+import zlib
+
+from pynamodb.attributes import BinaryAttribute, BooleanAttribute, MapAttribute, NumberAttribute, UnicodeAttribute
 from pynamodb.indexes import AllProjection, GlobalSecondaryIndex
 from pynamodb.models import Model
 
@@ -38,16 +48,38 @@ FEED_PREFIX = "USE#FEED#"
 BUYER_PREFIX = "BUYER#"
 
 
-def usage_pk(buyer_id: str, period: str) -> str:
-    return f"USAGE#{buyer_id}#{period}"
+SHARDS = 16
+"""Partition keys per (buyer, period): fixed, so readers know every key without a lookup."""
 
 
-def audit_pk(buyer_id: str, period: str) -> str:
-    return f"AUDIT#{buyer_id}#{period}"
+def shard_of(k1: str, k2: str) -> int:
+    """The shard of one value: a stable hash (the same in every process, unlike ``hash``)."""
+    return zlib.crc32(f"{k1}\x1f{k2}".encode()) % SHARDS
+
+
+def usage_pk(buyer_id: str, period: str, shard: int) -> str:
+    return f"USAGE#{buyer_id}#{period}#{shard:02d}"
+
+
+def audit_pk(buyer_id: str, period: str, shard: int) -> str:
+    return f"AUDIT#{buyer_id}#{period}#{shard:02d}"
+
+
+def guard_pk(buyer_id: str, period: str) -> str:
+    return f"GUARD#{buyer_id}#{period}"
 
 
 def period_pk(period: str) -> str:
     return f"PERIOD#{period}"
+
+
+def buyers_pk(period: str, buyer_id: str) -> str:
+    """The buyer marker's partition: the period's buyers spread over ``SHARDS`` keys (``buyer_shard_pks``)."""
+    return f"PERIOD#{period}#BUYERS#{zlib.crc32(buyer_id.encode()) % SHARDS:02d}"
+
+
+def buyer_shard_pks(period: str) -> list[str]:
+    return [f"PERIOD#{period}#BUYERS#{shard:02d}" for shard in range(SHARDS)]
 
 
 def upload_pk(upload_id: str) -> str:
@@ -117,6 +149,16 @@ class PeriodBuyerItem(_UsageTable):
     buyer_id = UnicodeAttribute()
 
 
+class UsageGuardItem(_UsageTable):
+    """The buyer's write guard for one period (sk ``STATE``): OPEN until the buyer's invoice job freezes it."""
+
+    state = UnicodeAttribute()  # OPEN | CLOSING
+    holders = MapAttribute[str, float](default=dict)  # lease owner -> lease end (epoch seconds)
+    version = NumberAttribute(default=0)  # bumped by every lease taken or released: the freeze's precondition
+    buyer_id = UnicodeAttribute()
+    period = UnicodeAttribute()
+
+
 class UploadItem(_UsageTable):
     upload_id = UnicodeAttribute()
     account_id = UnicodeAttribute()
@@ -148,4 +190,4 @@ class UploadShaItem(_UsageTable):
     upload_id = UnicodeAttribute()
 
 
-MODELS: list[type[Model]] = [UsageItem, UsageAuditItem, PeriodBuyerItem, UploadItem, UploadShaItem]
+MODELS: list[type[Model]] = [UsageItem, UsageAuditItem, UsageGuardItem, PeriodBuyerItem, UploadItem, UploadShaItem]

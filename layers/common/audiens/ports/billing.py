@@ -22,7 +22,7 @@ Contract of the inputs, per (buyer, period), once the period is CLOSING (usage f
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal
@@ -51,9 +51,13 @@ class BillingInputs(Protocol):
 
     def subscriptions(self, buyer_id: str, period: Period) -> list[Subscription]: ...
 
-    def segment_usage(self, buyer_id: str, period: Period) -> list[SegmentUsage]: ...
+    def segment_usage(self, buyer_id: str, period: Period) -> Iterable[SegmentUsage]:
+        """The buyer's segment-level usage, streamed (consumed once)."""
+        ...
 
-    def feed_usage(self, buyer_id: str, period: Period) -> list[FeedUsage]: ...
+    def feed_usage(self, buyer_id: str, period: Period) -> Iterable[FeedUsage]:
+        """The buyer's feed-level usage, streamed (consumed once)."""
+        ...
 
     def segments(self, segment_ids: Collection[str]) -> dict[str, SegmentInfo]: ...
 
@@ -64,6 +68,18 @@ class BillingInputs(Protocol):
     def population_in(self, rule: Node) -> Callable[[Node], int]: ...
 
     def parties(self, account_ids: Collection[str]) -> dict[str, Party]: ...
+
+
+class UsageFreeze(Protocol):
+    """The usage module's freeze (``UsageLedger``): after it, a buyer's usage of the period never changes."""
+
+    def freeze_period(self, period: Period) -> list[str]:
+        """Freeze every buyer who reported; returns those a write still holds (frozen by their invoice job)."""
+        ...
+
+    def freeze(self, buyer_id: str, period: Period) -> None:
+        """Freeze one buyer's usage; ``UsageLeaseHeldError`` while a write that began earlier still runs."""
+        ...
 
 
 @dataclass(frozen=True)

@@ -6,13 +6,14 @@ mistyped field is a poison message that fails validation, is retried and then de
 
 from __future__ import annotations
 
-from typing import Annotated
+from datetime import datetime
+from typing import Annotated, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 from audiens.domain.periods import Period
 
-__all__ = ["EmailJob", "InvoiceJob", "JobMessage", "PayoutJob", "PushJob"]
+__all__ = ["DailyPageJob", "EmailJob", "InvoiceJob", "JobMessage", "JobQueue", "PayoutJob", "PushJob"]
 
 PeriodField = Annotated[
     Period, BeforeValidator(lambda v: v if isinstance(v, Period) else Period.parse(v)), PlainSerializer(str)
@@ -54,3 +55,16 @@ class EmailJob(JobMessage):
     """Email queue: one stored outgoing email to send."""
 
     email_id: str
+
+
+class DailyPageJob(JobMessage):
+    """DailySegments queue: one page of the daily job, at the schedule's time."""
+
+    time: datetime
+    segment_ids: list[str]
+
+
+class JobQueue(Protocol):
+    """A queue of job messages (SendMessageBatch of 10); ``send`` returns the calls it made."""
+
+    def send(self, jobs: list[JobMessage]) -> int: ...

@@ -74,6 +74,15 @@ class PeriodClosedError(ConflictError):
         self.written = written
 
 
+class UsageLeaseHeldError(Exception):
+    """A write still holds a lease on the buyer's usage: the freeze must wait until ``until`` (epoch seconds)."""
+
+    def __init__(self, buyer_id: str, until: float) -> None:
+        super().__init__(f"usage of {buyer_id} is being written until {until:.0f} at the latest")
+        self.buyer_id = buyer_id
+        self.until = until
+
+
 class UploadFinishedError(Exception):
     """The upload record became terminal meanwhile (a concurrent delivery of the same event finished it)."""
 
@@ -129,10 +138,16 @@ class UsageRepository(Protocol):
         source: ChangeSource,
         *,
         finish: UploadFinish | None = None,
+        lease_seconds: float = ...,
     ) -> int:
-        """Write the changes and their audit records in transactions guarded by the period's state; the
-        ``finish`` record goes into the last one. Returns the number of values written. Raises
-        ``PeriodClosedError`` (with ``written``), ``UploadFinishedError``, ``DuplicateContentError``."""
+        """Write the changes and their audit records in transactions guarded by the buyer's guard (a lease on
+        it for more than one transaction, held at most ``lease_seconds``); the ``finish`` record goes into the
+        last one. Returns the number of values written. Raises ``PeriodClosedError`` (with ``written``),
+        ``UploadFinishedError``, ``DuplicateContentError``."""
+        ...
+
+    def freeze_buyer(self, buyer_id: str, period: Period) -> None:
+        """Freeze the buyer's usage of ``period`` once no write holds a lease (``UsageLeaseHeldError``)."""
         ...
 
     def buyers_with_usage(self, period: Period) -> list[str]: ...

@@ -8,7 +8,7 @@ with no backfill, and ingestion writes per data-point value, never per trait.
 from __future__ import annotations
 
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +23,7 @@ from audiens.domain.sketches import Estimate, Sketch
 from audiens.errors import ConflictError, NotFoundError, ValidationError
 from audiens.observability import logger
 from audiens.ports.channels import SegmentChannels
+from audiens.ports.jobs import DailyPageJob, JobMessage, JobQueue
 from audiens.ports.onboarding import OnboardingRepository
 from audiens.services.ingest import new_id
 
@@ -330,10 +331,41 @@ class AudienceService:
         return segment, sorted(self._repo.snapshots(segment_id), key=lambda s: s.day)
 
     def run_daily(self, *, now: datetime) -> DailyReport:
-        """Snapshot every active segment's population for today (once per date) and expire old segments."""
+        """Every segment in one pass (the daily job's pages run ``run_daily_segments`` instead)."""
+        return self.run_daily_segments(list(self._repo.all_segment_ids()), now=now)
+
+    def daily_pages(self, page_size: int) -> Iterator[list[str]]:
+        """Every segment id, ``page_size`` at a time: what the daily job fans out."""
+        page: list[str] = []
+        for segment_id in self._repo.all_segment_ids():
+            page.append(segment_id)
+            if len(page) == page_size:
+                yield page
+                page = []
+        if page:
+            yield page
+
+    def fan_out_daily(self, queue: JobQueue, *, now: datetime, page_size: int) -> tuple[int, int, int]:
+        """Send every segment id to ``queue`` in pages of ``page_size`` (ten messages per send); returns
+        (pages, segments, send calls). Only ids are read here: the pages do the work."""
+        pages = segments = calls = 0
+        batch: list[JobMessage] = []
+        for page in self.daily_pages(page_size):
+            batch.append(DailyPageJob(time=now, segment_ids=page))
+            pages, segments = pages + 1, segments + len(page)
+            if len(batch) == 10:
+                calls += queue.send(batch)
+                batch = []
+        if batch:
+            calls += queue.send(batch)
+        return pages, segments, calls
+
+    def run_daily_segments(self, segment_ids: Iterable[str], *, now: datetime) -> DailyReport:
+        """Snapshot each active segment's population for today (once per date: a segment whose snapshot
+        exists is skipped before its population is computed) and expire old segments."""
         day = rules.snapshot_day(now)
         snapshots = expired = seen = 0
-        for segment_id in self._repo.all_segment_ids():
+        for segment_id in segment_ids:
             segment = self._repo.get_segment(segment_id)
             if segment is None:
                 continue
@@ -344,7 +376,7 @@ class AudienceService:
                     expired += 1
                     self.remove_from_channels(gone, reason="expired", now=now)
                 continue
-            if segment.status != "active":
+            if segment.status != "active" or self._repo.has_snapshot(segment_id, day):
                 continue
             if self._repo.put_snapshot(segment_id, day, self.segment_population(segment), now):
                 snapshots += 1

@@ -27,7 +27,6 @@ from typing import Literal
 from audiens.domain.invoicing import (
     GroupBy,
     Invoice,
-    InvoiceInputs,
     Party,
     Payout,
     ReportRow,
@@ -38,12 +37,10 @@ from audiens.domain.invoicing import (
     payout_id_for,
     provider_slices,
     revenue_groups,
-    rule_tree,
     run_id_for,
 )
 from audiens.domain.money import minor_units
 from audiens.domain.periods import DEFAULT_DUE_DAY, Period, period_to_close, window
-from audiens.domain.rules import trait_ids
 from audiens.domain.time import rfc3339
 from audiens.errors import ConflictError, NotFoundError, ValidationError
 from audiens.observability import logger
@@ -57,7 +54,9 @@ from audiens.ports.billing import (
     RunCounts,
     StoredInvoice,
     StoredPayout,
+    UsageFreeze,
 )
+from audiens.services.billing_lookups import invoice_inputs
 
 InvoiceStatus = Literal["draft", "issued", "void"]
 JobOutcome = Literal["created", "duplicate", "skipped"]
@@ -123,6 +122,7 @@ class BillingService:
         inputs: BillingInputs | None = None,
         inputs_factory: Callable[[], BillingInputs] | None = None,
         jobs: BillingJobs | None = None,
+        usage: UsageFreeze | None = None,
         currency: str = "USD",
         due_day: int = DEFAULT_DUE_DAY,
     ) -> None:
@@ -131,6 +131,7 @@ class BillingService:
         self._inputs = inputs
         self._inputs_factory = inputs_factory
         self._jobs = jobs
+        self._usage = usage
         self.currency = currency
         self._due_day = due_day
 
@@ -160,6 +161,10 @@ class BillingService:
         if run is not None and run.status == "completed":
             return CloseResult(run=run, created=False)
         self._store.begin_closing(period, run_id_for(period), now)
+        if self._usage is not None and (run is None or not run.payouts_planned):
+            held = self._usage.freeze_period(period)  # each buyer's usage, once no write holds it
+            if held:
+                logger.info("usage still being written at the close", extra={"period": str(period), "buyers": held})
         buyers: list[str] | None = None
         created = False
         if run is None:
@@ -217,37 +222,8 @@ class BillingService:
 
     # ======================================================================= invoice jobs
     def compute_invoice(self, buyer_id: str, period: Period) -> Invoice:
-        """The buyer's invoice from the frozen inputs (pure computation once the inputs are read)."""
-        inputs = self.inputs
-        subscriptions = inputs.subscriptions(buyer_id, period)
-        segment_usage = inputs.segment_usage(buyer_id, period)
-        feed_usage = inputs.feed_usage(buyer_id, period)
-        segments = inputs.segments(sorted({row.segment_id for row in segment_usage}))
-        needed: set[str] = set()
-        for segment in segments.values():
-            if segment.owner_id == buyer_id:
-                needed.update(trait_ids(rule_tree(segment.rule)))
-        traits = inputs.traits(sorted(needed)) if needed else {}
-        party_ids = {buyer_id} | {s.provider_id for s in subscriptions}
-        party_ids.update(s.owner_id for s in segments.values() if s.owner_id != buyer_id)
-        parties = inputs.parties(sorted(party_ids))
-        buyer = parties.get(buyer_id)
-        return build_invoice(
-            InvoiceInputs(
-                buyer_id=buyer_id,
-                buyer_name=buyer.name if buyer else buyer_id,
-                period=period,
-                currency=self.currency,
-                subscriptions=subscriptions,
-                segment_usage=segment_usage,
-                feed_usage=feed_usage,
-                segments=segments,
-                traits=traits,
-                population_of=inputs.population_of,
-                population_in=inputs.population_in,
-                provider_names={pid: party.name for pid, party in parties.items()},
-            )
-        )
+        """The buyer's invoice from the frozen inputs, in one pass over its usage (memory flat in its rows)."""
+        return build_invoice(invoice_inputs(self.inputs, buyer_id, period, self.currency))
 
     def process_invoice_job(
         self, *, run_id: str, period: Period, buyer_id: str, now: datetime, runs: RunCache | None = None
@@ -264,6 +240,8 @@ class BillingService:
         stored = self._store.get_invoice(invoice_id)
         outcome: JobOutcome = "duplicate"
         if stored is None:
+            if self._usage is not None:
+                self._usage.freeze(buyer_id, period)  # UsageLeaseHeldError: a write still runs; retried later
             invoice = self.compute_invoice(buyer_id, period)
             if self._store.store_invoice(run, invoice, list(provider_slices(invoice).values()), now):
                 outcome = "created"
@@ -348,6 +326,21 @@ class BillingService:
         self._store.record_failure(
             period, FailedJob(kind=kind, entity_id=entity_id, error=error, attempts=attempts, failed_at=now)
         )
+
+    def record_last_deliveries(self, kind: JobKind, jobs: list[tuple[Period, str, int, datetime]]) -> None:
+        """Record each job on its last allowed delivery as failed *before* it runs: if the worker then times
+        out or crashes (nothing can be recorded after that), the run still reports it; if the job succeeds,
+        its document exists and the record no longer counts (``unresolved_failures``). ``jobs`` holds
+        (period, buyer or provider id, receive count, time)."""
+        for period, entity_id, attempts, now in jobs:
+            self.record_failure(
+                kind=kind,
+                period=period,
+                entity_id=entity_id,
+                error="its last delivery did not finish: the worker timed out or crashed",
+                attempts=attempts,
+                now=now,
+            )
 
     def unresolved_failures(self, period: Period) -> list[FailedJob]:
         """Failed jobs whose document still does not exist (a redriven job that succeeded is resolved)."""

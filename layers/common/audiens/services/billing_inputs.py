@@ -3,8 +3,8 @@
 Everything billing needs comes from the modules that own it, through the read APIs they publish for
 billing, never from their tables directly:
 
-* buyers and usage: ``UsageLedger`` (issue 4B) — ``buyers_to_invoice`` and ``buyer_usage`` (frozen once the
-  period is CLOSING);
+* buyers and usage: ``UsageLedger`` (issue 4B) — ``buyers_to_invoice``, ``segment_rows`` and ``feed_rows``
+  (streamed; frozen by the close);
 * subscriptions: ``MarketplaceService.billable_subscriptions`` (issue 4A) — active at any moment of the
   period, with the plan's unit, list price and currency and the buyer's discount as of the close;
 * destinations → channels: the channel repository (issue 4A), channel names from the catalog;
@@ -19,10 +19,10 @@ computation (``subscriptions`` starts one), which keeps a warm worker's memory b
 
 from __future__ import annotations
 
-from collections.abc import Collection, Iterable
+from collections.abc import Collection, Iterable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Protocol
+from typing import Final, Protocol
 
 from audiens.domain import sketches
 from audiens.domain.accounts import DEFAULT_REVENUE_SHARE
@@ -49,7 +49,10 @@ from audiens.ports.accounts import AccountRepository
 from audiens.ports.channels import ChannelRepository
 from audiens.ports.marketplace import BillableSubscription
 from audiens.ports.onboarding import OnboardingRepository
-from audiens.services.usage import BuyerUsage
+from audiens.services.usage import FeedUsageRow, SegmentUsageRow
+
+USAGE_PAGE_ROWS: Final = 1_000
+"""Usage rows whose destinations are looked up together."""
 
 
 class SubscriptionsReader(Protocol):
@@ -57,7 +60,9 @@ class SubscriptionsReader(Protocol):
 
 
 class UsageReader(Protocol):
-    def buyer_usage(self, buyer_id: str, period: Period) -> BuyerUsage: ...
+    def segment_rows(self, buyer_id: str, period: Period) -> Iterator[SegmentUsageRow]: ...
+
+    def feed_rows(self, buyer_id: str, period: Period) -> Iterator[FeedUsageRow]: ...
 
     def buyers_to_invoice(self, period: Period) -> list[str]: ...
 
@@ -72,10 +77,11 @@ class _Cache:
     sketches: dict[str, Sketch]
     populations: dict[tuple[Node, tuple[str, ...] | None], int]
     universes: dict[tuple[str, ...], Sketch]
+    destinations: dict[str, tuple[str, str | None]]  # destination -> (channel id, channel name)
 
 
 def _empty_cache() -> _Cache:
-    return _Cache({}, {}, {}, {})
+    return _Cache({}, {}, {}, {}, {})
 
 
 class ProductBillingInputs:
@@ -138,30 +144,39 @@ class ProductBillingInputs:
         return out
 
     # ------------------------------------------------------------------------------------- usage
-    def segment_usage(self, buyer_id: str, period: Period) -> list[SegmentUsage]:
-        rows = self._usage.buyer_usage(buyer_id, period).segments
-        destinations = self._channels.get_destinations(sorted({r.destination_id for r in rows}))
-        out = []
-        for row in rows:
-            destination = destinations.get(row.destination_id)
-            channel_id = destination.channel_id if destination is not None else UNKNOWN_CHANNEL
-            out.append(
-                SegmentUsage(
-                    segment_id=row.segment_id,
-                    destination_id=row.destination_id,
-                    impressions=int(row.usage),
-                    channel_id=channel_id,
-                    content_optimization=bool(row.content_optimization),
-                    channel_name=_channel_name(channel_id),
-                )
-            )
-        return out
+    def segment_usage(self, buyer_id: str, period: Period) -> Iterator[SegmentUsage]:
+        """Streamed from the ledger; destinations are looked up a page of rows at a time and kept (a buyer
+        has few), so memory holds one page of rows whatever the buyer's row count."""
+        page: list[SegmentUsageRow] = []
+        for row in self._usage.segment_rows(buyer_id, period):
+            page.append(row)
+            if len(page) == USAGE_PAGE_ROWS:
+                yield from self._with_channels(page)
+                page = []
+        yield from self._with_channels(page)
 
-    def feed_usage(self, buyer_id: str, period: Period) -> list[FeedUsage]:
-        return [
-            FeedUsage(row.feed_id, row.use_case, int(row.usage))
-            for row in self._usage.buyer_usage(buyer_id, period).feeds
-        ]
+    def _with_channels(self, rows: list[SegmentUsageRow]) -> Iterator[SegmentUsage]:
+        unknown = sorted({r.destination_id for r in rows} - set(self._cache.destinations))
+        if unknown:
+            found = self._channels.get_destinations(unknown)
+            for destination_id in unknown:
+                destination = found.get(destination_id)
+                channel_id = destination.channel_id if destination is not None else UNKNOWN_CHANNEL
+                self._cache.destinations[destination_id] = (channel_id, _channel_name(channel_id))
+        for row in rows:
+            channel_id, channel_name = self._cache.destinations[row.destination_id]
+            yield SegmentUsage(
+                segment_id=row.segment_id,
+                destination_id=row.destination_id,
+                impressions=int(row.usage),
+                channel_id=channel_id,
+                content_optimization=bool(row.content_optimization),
+                channel_name=channel_name,
+            )
+
+    def feed_usage(self, buyer_id: str, period: Period) -> Iterator[FeedUsage]:
+        for row in self._usage.feed_rows(buyer_id, period):
+            yield FeedUsage(row.feed_id, row.use_case, int(row.usage))
 
     # ----------------------------------------------------------------------- segments and traits
     def segments(self, segment_ids: Collection[str]) -> dict[str, SegmentInfo]:

@@ -7,6 +7,7 @@ raised, and SQS delivers the job again. Both workers run their jobs through :fun
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Protocol
 
@@ -16,7 +17,7 @@ from audiens.ports.billing import JobKind
 from audiens.ports.jobs import InvoiceJob, PayoutJob
 from audiens.services.billing import JobOutcome, RunCache
 
-__all__ = ["JobProcessor", "run_job"]
+__all__ = ["JobProcessor", "record_last_deliveries", "run_job"]
 
 _ISSUED_METRIC = {"invoice": "InvoicesIssued", "payout": "PayoutsIssued"}
 
@@ -35,6 +36,27 @@ class JobProcessor(Protocol):
     def record_failure(
         self, *, kind: JobKind, period: Period, entity_id: str, error: str, attempts: int, now: datetime
     ) -> None: ...
+
+    def record_last_deliveries(self, kind: JobKind, jobs: list[tuple[Period, str, int, datetime]]) -> None: ...
+
+
+def record_last_deliveries(
+    service: JobProcessor, deliveries: Sequence[tuple[InvoiceJob | PayoutJob, int, datetime]], *, max_attempts: int
+) -> None:
+    """Record the batch's jobs on their last allowed delivery as failed *before* the batch runs (``deliveries``:
+    job, receive count, sent time): a worker killed at its timeout can record nothing afterwards, and a job
+    that then succeeds resolves its record (its document exists)."""
+    last: dict[JobKind, list[tuple[Period, str, int, datetime]]] = {"invoice": [], "payout": []}
+    for job, attempts, sent_at in deliveries:
+        if attempts < max_attempts:
+            continue
+        if isinstance(job, InvoiceJob):
+            last["invoice"].append((job.period, job.buyer_id, attempts, sent_at))
+        else:
+            last["payout"].append((job.period, job.provider_id, attempts, sent_at))
+    for kind, jobs in last.items():
+        if jobs:
+            service.record_last_deliveries(kind, jobs)
 
 
 def run_job(

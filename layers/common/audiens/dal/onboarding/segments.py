@@ -178,6 +178,14 @@ class SegmentStore(OnboardingTables):
             raise
         return True
 
+    def has_snapshot(self, segment_id: str, day: date) -> bool:
+        """Whether the day's snapshot exists (the daily job skips the segment's population then)."""
+        try:
+            SnapshotItem.get(f"SEGMENT#{segment_id}", f"DAY#{day.isoformat()}", attributes_to_get=["pk"])
+        except SnapshotItem.DoesNotExist:
+            return False
+        return True
+
     def snapshots(self, segment_id: str) -> list[Snapshot]:
         items = SnapshotItem.query(f"SEGMENT#{segment_id}", SnapshotItem.sk.startswith("DAY#"))
         return [

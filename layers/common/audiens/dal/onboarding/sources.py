@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import zlib
+from typing import Any
 
 from pynamodb.exceptions import PutError
 
@@ -52,7 +54,7 @@ def _to_file(item: FileItem, source_id: str) -> FileRecord:
         rows=int(item.rows or 0),
         accepted=int(item.accepted or 0),
         rejected=int(item.rejected or 0),
-        errors=json.loads(item.errors) if item.errors else [],
+        errors=_errors_of(item),
         errors_truncated=int(item.errors_truncated or 0),
         attempts=int(item.attempts or 1),
     )
@@ -113,7 +115,9 @@ class SourceStore(OnboardingTables):
         return _to_file(existing, record.source_id)
 
     def finish_file(self, record: FileRecord, *, errors_limit: int) -> None:
-        errors = record.errors[:errors_limit]
+        """The file's outcome; its listed errors compressed and cut to ``FILE_ERRORS_BYTES``, the rest
+        counted in ``errors_truncated``, so the record stays far below DynamoDB's 400 KB item limit."""
+        errors, packed = _packed_errors(record.errors[:errors_limit])
         FileItem(_source_pk(record.source_id), f"FILE#{record.file_id}").update(
             actions=[
                 FileItem.status.set(record.status),
@@ -121,7 +125,8 @@ class SourceStore(OnboardingTables):
                 FileItem.rows.set(record.rows),
                 FileItem.accepted.set(record.accepted),
                 FileItem.rejected.set(record.rejected),
-                FileItem.errors.set(json.dumps(errors, separators=(",", ":"))),
+                FileItem.errors.remove(),
+                FileItem.errors_z.set(packed),
                 FileItem.errors_truncated.set(record.errors_truncated + max(0, len(record.errors) - len(errors))),
             ]
         )
@@ -129,3 +134,23 @@ class SourceStore(OnboardingTables):
     def list_files(self, source_id: str) -> list[FileRecord]:
         items = FileItem.query(_source_pk(source_id), FileItem.sk.startswith("FILE#"))
         return sorted((_to_file(i, source_id) for i in items), key=lambda f: (f.received_at, f.file_id), reverse=True)
+
+
+FILE_ERRORS_BYTES = 256 * 1024
+"""What a file record's compressed error list may take (DynamoDB's item limit is 400 KB)."""
+
+
+def _packed_errors(errors: list[dict[str, Any]]) -> tuple[list[dict[str, Any]], bytes]:
+    """The errors that fit ``FILE_ERRORS_BYTES`` compressed (the first ones, halving until they fit)."""
+    kept = errors
+    while True:
+        packed = zlib.compress(json.dumps(kept, separators=(",", ":")).encode(), 6)
+        if len(packed) <= FILE_ERRORS_BYTES or not kept:
+            return kept, packed
+        kept = kept[: len(kept) // 2]
+
+
+def _errors_of(item: FileItem) -> list[dict[str, Any]]:
+    if item.errors_z:
+        return list(json.loads(zlib.decompress(item.errors_z)))
+    return list(json.loads(item.errors)) if item.errors else []

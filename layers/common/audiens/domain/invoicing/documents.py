@@ -8,7 +8,7 @@ Plain frozen dataclasses: computed by :mod:`audiens.domain.invoicing.charging` (
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -125,8 +125,9 @@ class InvoiceInputs:
     period: Period
     currency: str
     subscriptions: Sequence[Subscription] = ()
-    segment_usage: Sequence[SegmentUsage] = ()
-    feed_usage: Sequence[FeedUsage] = ()
+    segment_usage: Iterable[SegmentUsage] = ()
+    """Consumed once, row by row (a big buyer's usage is streamed, never held)."""
+    feed_usage: Iterable[FeedUsage] = ()
     segments: Mapping[str, SegmentInfo] = field(default_factory=dict)
     traits: Mapping[str, TraitInfo] = field(default_factory=dict)
     population_of: PopulationOf = field(default=lambda _node: 0)
