@@ -5,6 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import importlib.util
+import base64
 import json
 import sys
 import uuid
@@ -133,10 +134,14 @@ class ApiClient:
             ctx["authorizer"] = {"principalId": policy["principalId"], **policy.get("context", {})}
         result = self._api(ev, FakeContext(function_name="api"))
         text_out = result.get("body") or ""
-        try:
-            parsed = json.loads(text_out) if text_out else None
-        except json.JSONDecodeError:
-            parsed = text_out
+        parsed: Any
+        if result.get("isBase64Encoded"):
+            parsed = base64.b64decode(text_out)  # binary (a PDF): what the gateway decodes for the client
+        else:
+            try:
+                parsed = json.loads(text_out) if text_out else None
+            except json.JSONDecodeError:
+                parsed = text_out
         out_headers = dict(result.get("headers") or {})
         out_headers.update({k: ", ".join(v) for k, v in (result.get("multiValueHeaders") or {}).items()})
         return ApiResult(result["statusCode"], parsed, out_headers)

@@ -19,6 +19,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from audiens.api.billing_documents import credit_summary, pdf_response, wants_pdf
 from audiens.api.http import app, json_response, request_time, require_role, roles
 from audiens.domain.accounts import OPERATOR
 from audiens.domain.invoicing import InvoiceLine, Payout, ReportRow
@@ -27,7 +28,7 @@ from audiens.domain.periods import Period, rfc3339
 from audiens.domain.usage_csv import csv_safe_cell
 from audiens.services.billing import Caller, InvoiceView, RunReport
 from audiens.services.billing_ports import StoredPayout
-from audiens.wiring import billing_service
+from audiens.wiring import billing_documents_service, billing_service
 
 router = APIGatewayRouter()
 
@@ -127,6 +128,12 @@ class UnchargedView(BaseModel):
     use_case: str | None = None
 
 
+class CreditNoteRef(BaseModel):
+    credit_note_id: str
+    number: str
+    total: str
+
+
 class InvoiceResponse(BaseModel):
     invoice_id: str
     period: str
@@ -139,6 +146,11 @@ class InvoiceResponse(BaseModel):
     issued_at: str | None
     voided_at: str | None
     void_reason: str | None
+    number: str | None = Field(
+        default=None, description="Human invoice number, gap-free per period (INV-YYYY-MM-nnnn); set at issue"
+    )
+    credited: str | None = Field(default=None, description="Σ of the credit notes on this invoice (one invoice view)")
+    credit_notes: list[CreditNoteRef] = Field(default_factory=list, description="Credit notes (one invoice view)")
     lines: list[InvoiceLineView]
     uncharged: list[UnchargedView]
 
@@ -609,7 +621,8 @@ def list_invoices(
     views, token = billing_service().list_invoices(
         caller, period=Period.parse(period) if period else None, limit=limit, token=cursor or next_token
     )
-    invoices = [invoice_view(v) for v in views]
+    numbers = billing_documents_service().invoice_numbers([v.invoice.invoice_id for v in views])
+    invoices = [{**invoice_view(v), "number": numbers.get(v.invoice.invoice_id)} for v in views]
     return json_response(200, {"invoices": invoices, "next_token": token, "next_cursor": token})
 
 
@@ -628,15 +641,29 @@ def get_invoice_csv(invoice_id: str) -> Response[str]:
 @router.get(
     "/v1/invoices/<invoice_id>",
     tags=["billing"],
-    summary="One invoice (JSON, or CSV with Accept: text/csv)",
-    responses=_json_or_csv(InvoiceResponse),
+    summary="One invoice (JSON; CSV with Accept: text/csv; the PDF with Accept: application/pdf)",
+    responses={
+        200: {
+            "description": "JSON by default; CSV with `Accept: text/csv`; the PDF with `Accept: application/pdf`.",
+            "content": {
+                "application/json": {"model": InvoiceResponse},
+                "text/csv": {"schema": {"type": "string"}},
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
     openapi_extensions=roles("buyer", OPERATOR),
 )
 def get_invoice(invoice_id: str) -> Response[InvoiceResponse | str]:
-    view = billing_service().get_invoice(_caller("buyer", OPERATOR), invoice_id)
+    caller = _caller("buyer", OPERATOR)
+    if wants_pdf():
+        return pdf_response(billing_documents_service().invoice_pdf(caller, invoice_id))
+    view = billing_service().get_invoice(caller, invoice_id)
     if wants_csv():
         return csv_response(invoice_csv(view), f"{invoice_id}.csv")
-    return json_response(200, invoice_view(view))
+    documents = billing_documents_service()
+    extra = {"number": documents.invoice_number_of(invoice_id), **credit_summary(invoice_id, view.invoice.currency)}
+    return json_response(200, {**invoice_view(view), **extra})
 
 
 @router.post(

@@ -124,6 +124,7 @@ class BillingService:
         jobs: BillingJobs | None = None,
         currency: str = "USD",
         due_day: int = DEFAULT_DUE_DAY,
+        on_completed: Callable[[BillingRun, datetime], object] | None = None,
     ) -> None:
         minor_units(currency)  # an unsupported platform currency is a deployment error: fail at start
         self._store = store
@@ -132,6 +133,7 @@ class BillingService:
         self._jobs = jobs
         self.currency = currency
         self._due_day = due_day
+        self._on_completed = on_completed
 
     @property
     def inputs(self) -> BillingInputs:
@@ -157,6 +159,7 @@ class BillingService:
             self._check_closable(period, now)
         run = self._store.get_run(period)
         if run is not None and run.status == "completed":
+            self._issue(run, now)  # a completer that died before the issue step is finished here
             return CloseResult(run=run, created=False)
         self._store.begin_closing(period, run_id_for(period), now)
         buyers: list[str] | None = None
@@ -337,7 +340,13 @@ class BillingService:
         completed = self._store.complete_run(run.period, now)
         if completed:
             logger.info("billing run completed", extra={"period": str(run.period), "payouts": counts.payouts})
+            self._issue(self._refresh(run), now)
         return completed
+
+    def _issue(self, run: BillingRun, now: datetime) -> None:
+        """The issue step (numbers, PDFs, emails) once the run has completed; idempotent (see billing_documents)."""
+        if self._on_completed is not None and run.status == "completed":
+            self._on_completed(run, now)
 
     # ========================================================================== failures
     def record_failure(

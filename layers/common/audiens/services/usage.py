@@ -15,7 +15,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Final
@@ -192,7 +192,9 @@ class UsageService:
         upload_url_seconds: int = UPLOAD_URL_SECONDS,
         inline_csv_chars: int = INLINE_CSV_CHARS,
         page_json_chars: int = PAGE_JSON_CHARS,
+        on_rejected: Callable[[UploadRecord, datetime], object] | None = None,
     ) -> None:
+        self._on_rejected = on_rejected  # tells the buyer (an email listing the first errors)
         self._repo = repo
         self._catalog = catalog
         self._accounts = accounts
@@ -632,7 +634,10 @@ class UsageService:
         record.accepted_rows = 0
         record.rejected_rows = record.rows
         record.finished_at = now
-        return self._save_terminal(record)
+        saved = self._save_terminal(record)
+        if self._on_rejected is not None and saved.status == "rejected" and saved.origin != "unattributed":
+            self._on_rejected(saved, now)  # idempotent per upload: a redelivered event sends nothing twice
+        return saved
 
     def _finish_duplicate(self, record: UploadRecord, earlier: str, now: datetime) -> UploadRecord:
         # Nothing of a duplicate is applied: its rows count as rejected, and duplicate_of says why.
