@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import importlib.util
-import base64
 import json
 import sys
 import uuid

@@ -186,6 +186,7 @@ def billing_inputs() -> BillingInputs:
 @cache
 def billing_service() -> BillingService:
     from audiens.dal.billing import DynamoBillingStore, SqsBillingJobs
+    from audiens.dal.billing_documents import DynamoBillingDocuments
     from audiens.services.billing import BillingService
 
     settings = get_settings()
@@ -198,6 +199,7 @@ def billing_service() -> BillingService:
         currency=settings.billing_currency,
         due_day=settings.reporting_due_day,
         on_completed=_issue_documents if settings.document_jobs_queue_url else None,
+        adjustments=DynamoBillingDocuments(settings.region).adjustments,
     )
 
 

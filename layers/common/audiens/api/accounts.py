@@ -83,7 +83,9 @@ class MeResponse(BaseModel):
 class MeUpdate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
-    usage_reminders: StrictBool = Field(description="false: no more usage reminders (invoice and payout emails still come)")
+    usage_reminders: StrictBool = Field(
+        description="false: no more usage reminders (invoice and payout emails still come)"
+    )
 
 
 class ApiKeyView(BaseModel):

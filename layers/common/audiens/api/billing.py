@@ -11,6 +11,7 @@ import csv
 import io
 from collections.abc import Iterable, Sequence
 from datetime import datetime
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
@@ -63,9 +64,12 @@ class FailedJobView(BaseModel):
 
 class RunTotals(BaseModel):
     invoiced: str
+    credited: str = Field(default="0.00", description="Σ credit notes issued in the period")
     paid_out: str
     platform_fees: str
-    balanced: bool = Field(description="Σ invoices = Σ payouts + Σ platform fees, to the minor unit")
+    balanced: bool = Field(
+        description="Σ invoices - Σ credit notes issued in the period = Σ payouts + Σ platform fees, to the minor unit"
+    )
 
 
 class RunView(BaseModel):
@@ -177,6 +181,9 @@ class PayoutLineView(SoldItemView):
     provider_share: str
     platform_fee: str
     channels: list[ChannelShareView]
+    credit_note_id: str | None = Field(
+        default=None, description="On a negative adjustment: the credit note, issued in this period, it pays back"
+    )
 
 
 class PayoutResponse(BaseModel):
@@ -212,6 +219,9 @@ class RevenueResponse(BaseModel):
     group_by: Literal["total", "buyer", "channel"]
     total: str
     gross: str
+    credited: str = Field(
+        default="0.00", description="Share given back for credit notes issued in the period (negative; in total)"
+    )
     groups: list[RevenueGroupView]
 
 
@@ -373,6 +383,7 @@ def payout_view(stored: StoredPayout) -> dict[str, Any]:
                 "gross": format_money(line.gross, currency),
                 "provider_share": format_money(line.provider_share, currency),
                 "platform_fee": format_money(line.platform_fee, currency),
+                "credit_note_id": line.credit_note_id,
                 "channels": [
                     {
                         "channel_id": c.channel_id,
@@ -570,12 +581,14 @@ def _run_response(period: Period) -> dict[str, Any]:
     totals = None
     if report.run.status == "completed":
         invoiced, paid, fees = service.period_totals(period)
+        credited = -sum((a.gross for a in service.adjustments(period)), Decimal(0))
         currency = report.run.currency
         totals = {
             "invoiced": format_money(invoiced, currency),
+            "credited": format_money(credited, currency),
             "paid_out": format_money(paid, currency),
             "platform_fees": format_money(fees, currency),
-            "balanced": invoiced == paid + fees,
+            "balanced": invoiced - credited == paid + fees,
         }
     return _run_view(report, totals)
 
@@ -727,6 +740,7 @@ def revenue(
             "group_by": group_by,
             "total": format_money(result.total, currency),
             "gross": format_money(result.gross, currency),
+            "credited": format_money(result.credited, currency),
             "groups": [
                 {
                     "key": g.key,

@@ -19,7 +19,15 @@ from datetime import datetime
 from decimal import Decimal, InvalidOperation
 from typing import Final
 
-from audiens.domain.invoicing import ChannelShare, Invoice, InvoiceLine, split_by_weight
+from audiens.domain.invoicing import (
+    ChannelShare,
+    Invoice,
+    InvoiceLine,
+    LineKind,
+    PayoutLine,
+    Unit,
+    split_by_weight,
+)
 from audiens.domain.money import from_minor_units, minor_units, round_money, split_revenue, to_minor_units
 from audiens.domain.periods import Period
 from audiens.errors import ValidationError
@@ -47,9 +55,9 @@ class CreditLine:
     invoice_line_no: int
     provider_id: str
     provider_name: str
-    kind: str
+    kind: LineKind
     use_case: str
-    unit: str
+    unit: Unit
     amount: Decimal  # credited, positive
     feed_id: str | None = None
     feed_name: str | None = None
@@ -89,9 +97,9 @@ class CreditAdjustment:
     provider_id: str
     buyer_id: str
     buyer_name: str
-    kind: str
+    kind: LineKind
     use_case: str
-    unit: str
+    unit: Unit
     gross: Decimal  # negative
     provider_share: Decimal  # negative
     platform_fee: Decimal  # negative
@@ -308,6 +316,28 @@ def build_adjustments(
             )
         )
     return out
+
+
+def as_payout_line(adjustment: CreditAdjustment) -> PayoutLine:
+    """The adjustment as a line of the provider's payout in the close of the credit note's period."""
+    return PayoutLine(
+        invoice_id=adjustment.invoice_id,
+        invoice_line_no=adjustment.invoice_line_no,
+        buyer_id=adjustment.buyer_id,
+        buyer_name=adjustment.buyer_name,
+        kind=adjustment.kind,
+        use_case=adjustment.use_case,
+        unit=adjustment.unit,
+        gross=adjustment.gross,
+        provider_share=adjustment.provider_share,
+        platform_fee=adjustment.platform_fee,
+        feed_id=adjustment.feed_id,
+        feed_name=adjustment.feed_name,
+        segment_id=adjustment.segment_id,
+        segment_name=adjustment.segment_name,
+        channels=adjustment.channels,
+        credit_note_id=adjustment.credit_note_id,
+    )
 
 
 def credited_amounts(notes: Sequence[CreditNote]) -> dict[int, Decimal]:

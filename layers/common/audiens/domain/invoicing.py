@@ -74,6 +74,7 @@ __all__ = [
     "Invoice",
     "InvoiceInputs",
     "InvoiceLine",
+    "LineKind",
     "Party",
     "Payout",
     "PayoutLine",
@@ -354,6 +355,8 @@ class PayoutLine:
     segment_name: str | None = None
     plan_id: str | None = None
     channels: tuple[ChannelShare, ...] = ()
+    credit_note_id: str | None = None
+    """Set on a negative adjustment line: the credit note (issued in the payout's period) it pays back."""
 
 
 @dataclass(frozen=True)
@@ -750,8 +753,18 @@ def split_by_weight(amount: Decimal, keys: Sequence[str], weights: Sequence[int]
     return [from_minor_units(share, currency) for share in shares]
 
 
-def build_payout(provider: Party, period: Period, currency: str, slices: Iterable[ProviderSlice]) -> Payout:
-    """The provider's payout: per invoice line, share = round(amount * revenue share), fee = the rest."""
+def build_payout(
+    provider: Party,
+    period: Period,
+    currency: str,
+    slices: Iterable[ProviderSlice],
+    adjustments: Iterable[PayoutLine] = (),
+) -> Payout:
+    """The provider's payout: per invoice line, share = round(amount * revenue share), fee = the rest.
+
+    ``adjustments`` are the negative lines of the credit notes issued in ``period`` on the provider's earlier
+    sales (``credit_notes.build_adjustments``), already split into share and fee: they are added as they are.
+    """
     lines: list[PayoutLine] = []
     ordered = sorted(slices, key=lambda s: (s.buyer_id, s.invoice_id))
     for piece in ordered:
@@ -788,6 +801,7 @@ def build_payout(provider: Party, period: Period, currency: str, slices: Iterabl
                     ),
                 )
             )
+    lines.extend(sorted(adjustments, key=lambda a: (a.credit_note_id or "", a.invoice_id, a.invoice_line_no)))
     zero = from_minor_units(0, currency)
     return Payout(
         payout_id=payout_id_for(provider.account_id, period),
@@ -1045,6 +1059,7 @@ def payout_to_dict(payout: Payout) -> dict[str, Any]:
                     "segment_id": line.segment_id,
                     "segment_name": line.segment_name,
                     "plan_id": line.plan_id,
+                    "credit_note_id": line.credit_note_id,
                     "channels": [
                         _compact(
                             {"id": c.channel_id, "gross": str(c.gross), "share": str(c.provider_share), "name": c.name}
@@ -1091,6 +1106,7 @@ def payout_from_dict(data: Mapping[str, Any]) -> Payout:
                     ChannelShare(c["id"], _dec(c["gross"]), _dec(c["share"]), c.get("name"))
                     for c in line.get("channels", ())
                 ),
+                credit_note_id=line.get("credit_note_id"),
             )
             for line in data.get("lines", ())
         ),
