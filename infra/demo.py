@@ -18,7 +18,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "infra"), str(ROOT / "layers" / "common")]
 
-from local_client import Client, UnexpectedStatusError  # noqa: E402
+from local_client import Client  # noqa: E402
 
 STORY_STARTS = "2026-10-01T09:00:00Z"
 
@@ -468,6 +468,7 @@ def close_chapter(api: Client, cast: dict[str, Any]) -> None:
 
 
 def main() -> int:
+    from demo_documents import documents_chapter
     from local_runtime import LocalRuntime
 
     started = time.monotonic()
@@ -503,7 +504,8 @@ def main() -> int:
             receiver = marketplace_chapter(api, cast)
             usage_chapter(api, runtime, cast)
             close_chapter(api, cast)
-        except (DemoError, UnexpectedStatusError, TimeoutError) as error:
+            documents_chapter(api, cast, acme_address="media@acme.example")
+        except (RuntimeError, TimeoutError) as error:  # DemoError, UnexpectedStatusError, a chapter module's own
             say(f"\nDEMO FAILED: {error}")
             return 1
         finally:
