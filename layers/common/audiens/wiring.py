@@ -19,12 +19,12 @@ if TYPE_CHECKING:
     from audiens.dal.channels import SqsPushQueue
     from audiens.dal.onboarding import DynamoOnboardingRepository
     from audiens.dal.usage import DynamoUsageRepository
-    from audiens.ports_usage import UsageCatalog
+    from audiens.ports.billing import BillingInputs, BillingRun
+    from audiens.ports.usage import UsageCatalog
     from audiens.services.accounts import AccountsService
     from audiens.services.audiences import AudienceService
     from audiens.services.billing import BillingService
     from audiens.services.billing_documents import BillingDocumentsService
-    from audiens.services.billing_ports import BillingInputs, BillingRun
     from audiens.services.channels import ChannelService
     from audiens.services.ingest import IngestService
     from audiens.services.lookalike import LookalikeService
@@ -186,7 +186,7 @@ def billing_inputs() -> BillingInputs:
 @cache
 def billing_service() -> BillingService:
     from audiens.dal.billing import DynamoBillingStore, SqsBillingJobs
-    from audiens.dal.billing_documents import DynamoBillingDocuments
+    from audiens.dal.billing.issue import DynamoBillingDocuments
     from audiens.services.billing import BillingService
 
     settings = get_settings()
@@ -211,7 +211,7 @@ def _issue_documents(run: BillingRun, now: datetime) -> int:
 def billing_documents_service() -> BillingDocumentsService:
     """Numbers, PDFs, emails and credit notes (issue 14); collaborators only where the function has them."""
     from audiens.dal.billing import DynamoBillingStore
-    from audiens.dal.billing_documents import DynamoBillingDocuments, S3DocumentObjects, SqsDocumentJobs
+    from audiens.dal.billing.issue import DynamoBillingDocuments, S3DocumentObjects, SqsDocumentJobs
     from audiens.domain.billing_pdf import Issuer
     from audiens.services.billing_documents import BillingDocumentsService, UsageReminderAudience
 

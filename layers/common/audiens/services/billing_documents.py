@@ -41,8 +41,8 @@ from audiens.domain.invoicing import invoice_id_for, payout_id_for
 from audiens.domain.periods import DEFAULT_DUE_DAY, Period
 from audiens.errors import ConflictError, NotFoundError, ValidationError
 from audiens.observability import logger
-from audiens.services.billing import BillingService, Caller, InvoiceView
-from audiens.services.billing_documents_ports import (
+from audiens.ports.billing import BillingRun, BillingStore, StoredPayout
+from audiens.ports.billing_documents import (
     AccountNames,
     CreditTally,
     DocumentIssue,
@@ -52,7 +52,7 @@ from audiens.services.billing_documents_ports import (
     Mailer,
     ReminderAudience,
 )
-from audiens.services.billing_ports import BillingRun, BillingStore, StoredPayout
+from audiens.services.billing import BillingService, Caller, InvoiceView
 
 KIND_INVOICE = "INVOICE"
 KIND_PAYOUT = "PAYOUT"

@@ -10,7 +10,7 @@ from typing import Protocol
 
 from audiens.domain.billing_emails import upload_rejected_email
 from audiens.domain.usage_reports import UploadRecord
-from audiens.services.billing_documents_ports import AccountNames, Mailer
+from audiens.ports.billing_documents import AccountNames, Mailer
 
 
 class _NamedMailer(Mailer, AccountNames, Protocol):

@@ -1,4 +1,4 @@
-"""The ports of the billing documents and messages (``services.billing_documents``)."""
+"""The ports of the billing documents and messages: numbers, PDFs, credit notes, emails, reminders."""
 
 from __future__ import annotations
 
