@@ -5,6 +5,7 @@ fired again by hand (one email each), the rejected-file email, the invoice email
 from __future__ import annotations
 
 import io
+import urllib.request
 from typing import Any
 
 from pypdf import PdfReader
@@ -88,7 +89,9 @@ def test_given_buyers_and_a_provider_when_the_month_turns_then_reminders_documen
     clock(http, "2026-12-02T10:00:00Z")
     upload = http.post("/v1/usage/2026-11/uploads", {"kind": "feeds"}, key=reporter["api_key"], expect=201).body
     bad = b"Data Provider Name,Data Feed Name,Use Case,Usage\r\nNobody,Nothing,activation,12.5\r\n"
-    http.request("PUT", upload["upload_url"].replace(http.base, ""), bad, headers={"Content-Type": "text/csv"})
+    put = urllib.request.Request(upload["upload_url"], data=bad, method="PUT", headers={"Content-Type": "text/csv"})
+    with urllib.request.urlopen(put, timeout=30) as response:
+        assert response.status == 200
     idle(http)
     rows = http.get("/v1/usage/2026-11/feeds", key=reporter["api_key"], expect=200).body["rows"]
     mine = [{**{k: r[k] for k in ("provider_name", "feed_name", "use_case")}, "usage": 500_000} for r in rows]
