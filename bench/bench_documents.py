@@ -14,11 +14,9 @@ Run: python bench/bench_documents.py [buyers] [usages_per_buyer] [renders]
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 import time
-import zlib
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
@@ -28,9 +26,10 @@ ROOT = Path(__file__).resolve().parents[1]
 for extra in (ROOT, ROOT / "layers" / "common", ROOT / "infra", ROOT / "bench"):
     sys.path.insert(0, str(extra))
 
+from audiens.dal.billing_documents import INVOICES  # noqa: E402
 from audiens.domain.billing_documents import invoice_document  # noqa: E402
 from audiens.domain.billing_pdf import Issuer, render_pdf  # noqa: E402
-from audiens.domain.invoicing import ChannelUsage, Invoice, InvoiceLine, invoice_to_dict  # noqa: E402
+from audiens.domain.invoicing import ChannelUsage, Invoice, InvoiceLine  # noqa: E402
 from audiens.domain.periods import Period  # noqa: E402
 from bench_close import TARGET_SECONDS, build_world, drain  # noqa: E402
 
@@ -83,9 +82,7 @@ def rendering(renders: int) -> list[tuple[str, str]]:
     render_pdf(big_doc, ISSUER)  # warm: fonts parsed once per process, as in a warm Lambda
     pdf_rate = per_second(lambda: render_pdf(big_doc, ISSUER), renders)
     one_line = per_second(lambda: render_pdf(small_doc, ISSUER), renders * 4)
-    as_json = per_second(
-        lambda: zlib.compress(json.dumps(invoice_to_dict(big), separators=(",", ":")).encode(), 6), renders * 20
-    )
+    as_json = per_second(lambda: INVOICES.pack(big), renders * 20)
     size = len(render_pdf(big_doc, ISSUER))
     pages = render_pdf(big_doc, ISSUER).count(b"/Type /Page\n")
     return [
