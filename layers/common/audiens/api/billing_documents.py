@@ -10,7 +10,6 @@ rather than bytes the client cannot read.
 from __future__ import annotations
 
 import base64
-from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
@@ -167,7 +166,7 @@ def credit_summary(invoice_id: str, currency: str) -> dict[str, Any]:
     """What the invoice view adds: its credit notes and the amount they credited (the invoice is unchanged)."""
     notes, credited = billing_documents_service().invoice_credit_notes(invoice_id)
     return {
-        "credited": format_money(credited if notes else Decimal(0), currency) if notes else None,
+        "credited": format_money(credited, currency) if notes else None,
         "credit_notes": [
             {"credit_note_id": n.credit_note_id, "number": n.number, "total": format_money(n.total, n.currency)}
             for n in notes

@@ -15,11 +15,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time
 from decimal import Decimal
+from functools import cache
 from pathlib import Path
-from typing import Final, Literal
-
-from fpdf import FPDF
-from fpdf.enums import XPos, YPos
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 from audiens.domain.money import format_money, format_price
 from audiens.domain.periods import Period
@@ -90,32 +88,49 @@ def count(value: int | None) -> str:
     return "" if value is None else f"{value:,}"
 
 
-class _Pdf(FPDF):
-    def __init__(self, doc: PdfDocument) -> None:
-        super().__init__(orientation="P", unit="mm", format="A4")
-        self.doc = doc
-        self.add_font(_FONT, "", str(FONT_DIR / "DejaVuSans.ttf"))
-        self.add_font(_FONT, "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
-        self.set_auto_page_break(auto=True, margin=18)
-        self.set_margins(14, 14, 14)
+if TYPE_CHECKING:
+    from fpdf import FPDF
 
-    def header(self) -> None:
-        if self.doc.status != "issued":
-            mark = "DRAFT" if self.doc.status == "draft" else "VOID"
-            self.set_font(_FONT, "B", 96)
-            self.set_text_color(225, 225, 225)
-            with self.rotation(45, x=self.w / 2, y=self.h / 2):
-                width = self.get_string_width(mark)
-                self.text(self.w / 2 - width / 2, self.h / 2 + 12, mark)
+
+@cache
+def _pdf_class() -> Any:
+    """fpdf2 (and Pillow, fontTools) load on the first PDF, not with the API: importing them costs cold starts."""
+    from fpdf import FPDF
+
+    class _Pdf(FPDF):
+        def __init__(self, doc: PdfDocument) -> None:
+            super().__init__(orientation="P", unit="mm", format="A4")
+            self.doc = doc
+            self.add_font(_FONT, "", str(FONT_DIR / "DejaVuSans.ttf"))
+            self.add_font(_FONT, "B", str(FONT_DIR / "DejaVuSans-Bold.ttf"))
+            self.set_auto_page_break(auto=True, margin=18)
+            self.set_margins(14, 14, 14)
+
+        def header(self) -> None:
+            if self.doc.status != "issued":
+                mark = "DRAFT" if self.doc.status == "draft" else "VOID"
+                self.set_font(_FONT, "B", 96)
+                self.set_text_color(225, 225, 225)
+                with self.rotation(45, x=self.w / 2, y=self.h / 2):
+                    width = self.get_string_width(mark)
+                    self.text(self.w / 2 - width / 2, self.h / 2 + 12, mark)
+                self.set_text_color(0, 0, 0)
+
+        def footer(self) -> None:
+            self.set_y(-12)
+            self.set_font(_FONT, "", 7)
+            self.set_text_color(110, 110, 110)
+            ident = self.doc.number or self.doc.document_id
+            self.cell(0, 5, f"{self.doc.title} {ident} - page {self.page_no()}/{{nb}}", align="C")
             self.set_text_color(0, 0, 0)
 
-    def footer(self) -> None:
-        self.set_y(-12)
-        self.set_font(_FONT, "", 7)
-        self.set_text_color(110, 110, 110)
-        ident = self.doc.number or self.doc.document_id
-        self.cell(0, 5, f"{self.doc.title} {ident} - page {self.page_no()}/{{nb}}", align="C")
-        self.set_text_color(0, 0, 0)
+    return _Pdf
+
+
+def _flow() -> tuple[Any, Any]:
+    from fpdf.enums import XPos, YPos
+
+    return XPos, YPos
 
 
 def _issue_stamp(issued_at: datetime | None, period: Period) -> datetime:
@@ -125,7 +140,8 @@ def _issue_stamp(issued_at: datetime | None, period: Period) -> datetime:
     return datetime.combine(period.last_day, time(23, 59, 59), tzinfo=UTC)
 
 
-def _row(pdf: _Pdf, label: str, value: str, *, bold: bool = False) -> None:
+def _row(pdf: FPDF, label: str, value: str, *, bold: bool = False) -> None:
+    XPos, YPos = _flow()
     pdf.set_font(_FONT, "", 9)
     pdf.cell(38, 5.5, label, new_x=XPos.RIGHT, new_y=YPos.TOP)
     pdf.set_font(_FONT, "B" if bold else "", 9)
@@ -134,7 +150,8 @@ def _row(pdf: _Pdf, label: str, value: str, *, bold: bool = False) -> None:
 
 def render_pdf(doc: PdfDocument, issuer: Issuer) -> bytes:
     """The document as PDF bytes; deterministic for the same arguments."""
-    pdf = _Pdf(doc)
+    XPos, YPos = _flow()
+    pdf = _pdf_class()(doc)
     pdf.set_title(f"{doc.title} {doc.number or doc.document_id}")
     pdf.set_author(issuer.name)
     pdf.set_creator("Audiens billing")
@@ -183,7 +200,8 @@ def render_pdf(doc: PdfDocument, issuer: Issuer) -> bytes:
     return bytes(pdf.output())
 
 
-def _table(pdf: _Pdf, doc: PdfDocument) -> None:
+def _table(pdf: FPDF, doc: PdfDocument) -> None:
+    XPos, YPos = _flow()
     widths = [width for _, width, _ in doc.columns]
 
     def heading() -> None:
@@ -217,7 +235,7 @@ def _last_flags(columns: Sequence[object]) -> list[bool]:
     return [index == len(columns) - 1 for index in range(len(columns))]
 
 
-def _fit(pdf: _Pdf, text: str, width: float) -> str:
+def _fit(pdf: FPDF, text: str, width: float) -> str:
     """Shorten a cell that would overflow its column (names can be long); ids and amounts always fit."""
     if pdf.get_string_width(text) <= width - 1.5:
         return text
