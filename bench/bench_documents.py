@@ -182,11 +182,13 @@ def _accounts(world: Any) -> None:
 def main() -> None:
     args = [int(a) for a in sys.argv[1:]]
     buyers = args[0] if len(args) > 0 else 1000
-    usages = args[1] if len(args) > 1 else 10
+    usages = args[1] if len(args) > 1 else 5
     renders = args[2] if len(args) > 2 else 20
     rows = rendering(renders)
+    print(f"rendering measured; closing {buyers} buyers without documents (the floor)", file=sys.stderr, flush=True)
     world = build_world(buyers, usages, 50)
     floor = close_once(world, documents=False)
+    print(f"floor {floor['total']:.1f} s; closing again with documents", file=sys.stderr, flush=True)
     full = close_once(build_world(buyers, usages, 50), documents=True)
     extra = full["total"] - floor["total"]
     within = "OK" if full["total"] <= TARGET_SECONDS else "MISSED"
