@@ -1,7 +1,7 @@
 """BillingDocumentsFunction and UsageRemindersFunction: the billing documents and messages.
 
-* ``lambda_handler``: SQS batch of ``{kind, id, period, number?}`` → the issued document's number, its PDF in
-  the documents bucket and its email, with partial batch failures (a poison job goes to the DLQ);
+* ``lambda_handler``: SQS batch of document jobs (``ports.jobs.DocumentJob``) → the issued document's number,
+  its PDF in the documents bucket and its email, with partial batch failures (a poison job goes to the DLQ);
 * ``reminders_handler``: the schedules of the 1st and the 4th → the usage reminders of the day.
 
 Time comes from the trigger: the message's sent timestamp, or the schedule's ``time``.
@@ -9,40 +9,40 @@ Time comes from the trigger: the message's sent timestamp, or the schedule's ``t
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from audiens.domain.periods import parse_timestamp, rfc3339
+from audiens.domain.time import rfc3339
 from audiens.observability import count, logger, metrics
+from audiens.ports.jobs import DocumentJob
+from audiens.triggers import delivery, schedule_event
 from audiens.wiring import billing_documents_service
 
 processor = BatchProcessor(event_type=EventType.SQS)
 
 
 def _document(record: SQSRecord) -> None:
-    job = json.loads(record.body)
-    now = datetime.fromtimestamp(int(record.attributes.sent_timestamp) / 1000, tz=UTC)
-    outcome = billing_documents_service().process_job(job, now)
+    job = delivery(record, DocumentJob)
+    outcome = billing_documents_service().process_job(job.job, job.sent_at)
     if outcome == "created":
         count("BillingDocumentsIssued")
-    logger.info("document job", extra={"job": job, "outcome": outcome})
+    logger.info("document job", extra={"job": job.job.model_dump(mode="json"), "outcome": outcome})
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=_document, processor=processor, context=context)
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def reminders_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    now = parse_timestamp(str(event["time"]))
+    now = schedule_event(event).time
     result = billing_documents_service().send_usage_reminders(now)
     count("UsageRemindersSent", result.sent)
     return {

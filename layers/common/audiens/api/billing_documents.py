@@ -40,7 +40,7 @@ PDF_RESPONSES: dict[int, OpenAPIResponse] = {
 
 
 def first_accept() -> str:
-    accept = app.current_event.get_header_value("accept", default_value="") or ""
+    accept = app.current_event.headers.get("accept") or ""  # Powertools headers are case-insensitive
     return accept.split(",", 1)[0].split(";", 1)[0].strip().lower()
 
 

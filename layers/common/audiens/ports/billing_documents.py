@@ -11,6 +11,7 @@ from typing import Protocol
 from audiens.domain.billing_emails import BillingEmail
 from audiens.domain.credit_notes import CreditAdjustment, CreditNote
 from audiens.domain.periods import Period
+from audiens.ports.jobs import DocumentJob
 
 
 @dataclass(frozen=True)
@@ -76,7 +77,7 @@ class DocumentObjects(Protocol):
 
 
 class DocumentJobs(Protocol):
-    def send(self, jobs: Sequence[dict[str, str]]) -> int: ...
+    def send(self, jobs: Sequence[DocumentJob]) -> int: ...
 
 
 class Mailer(Protocol):

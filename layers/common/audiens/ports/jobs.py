@@ -6,13 +6,13 @@ mistyped field is a poison message that fails validation, is retried and then de
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 from audiens.domain.periods import Period
 
-__all__ = ["EmailJob", "InvoiceJob", "JobMessage", "PayoutJob", "PushJob"]
+__all__ = ["DocumentJob", "EmailJob", "InvoiceJob", "JobMessage", "PayoutJob", "PushJob"]
 
 PeriodField = Annotated[
     Period, BeforeValidator(lambda v: v if isinstance(v, Period) else Period.parse(v)), PlainSerializer(str)
@@ -54,3 +54,12 @@ class EmailJob(JobMessage):
     """Email queue: one stored outgoing email to send."""
 
     email_id: str
+
+
+class DocumentJob(JobMessage):
+    """DocumentJobs queue: one issued document (invoice, payout, credit note) to number, print and email."""
+
+    kind: Literal["invoice", "payout", "credit_note"]
+    id: str
+    period: PeriodField
+    number: str | None = None  # an invoice's number, fixed by the issue step

@@ -52,6 +52,7 @@ from audiens.ports.billing_documents import (
     Mailer,
     ReminderAudience,
 )
+from audiens.ports.jobs import DocumentJob
 from audiens.services.billing import BillingService, Caller, InvoiceView
 
 KIND_INVOICE = "INVOICE"
@@ -117,12 +118,12 @@ class BillingDocumentsService:
         period = run.period
         buyers = self._store.run_buyers(period)
         invoices = self._documents.documented_invoices([invoice_id_for(b, period) for b in buyers])
-        jobs: list[dict[str, str]] = [
-            {"kind": "invoice", "id": invoice_id, "period": str(period), "number": invoice_number(period, n)}
+        jobs = [
+            DocumentJob(kind="invoice", id=invoice_id, period=period, number=invoice_number(period, n))
             for n, invoice_id in enumerate(invoices, start=1)
         ]
         jobs += [
-            {"kind": "payout", "id": payout_id_for(provider, period), "period": str(period)}
+            DocumentJob(kind="payout", id=payout_id_for(provider, period), period=period)
             for provider in sorted(run.payout_providers)
         ]
         if jobs:
@@ -131,15 +132,14 @@ class BillingDocumentsService:
         logger.info("billing documents queued", extra={"period": str(period), "documents": len(jobs)})
         return len(jobs)
 
-    def process_job(self, job: Mapping[str, str], now: datetime) -> str:
-        kind = job.get("kind")
-        if kind == "invoice":
-            return self._issue_invoice(job["id"], job["number"], now)
-        if kind == "payout":
-            return self._issue_payout(job["id"], now)
-        if kind == "credit_note":
-            return self._issue_credit_note(job["id"], now)
-        raise ValueError(f"unknown document job {job!r}")
+    def process_job(self, job: DocumentJob, now: datetime) -> str:
+        if job.kind == "invoice":
+            if job.number is None:
+                raise ValueError(f"invoice job without its number: {job!r}")
+            return self._issue_invoice(job.id, job.number, now)
+        if job.kind == "payout":
+            return self._issue_payout(job.id, now)
+        return self._issue_credit_note(job.id, now)
 
     def _run_completed_at(self, period: Period) -> datetime:
         run = self._store.get_run(period)
@@ -307,7 +307,7 @@ class BillingDocumentsService:
         if self._jobs is None:
             return
         try:
-            self._jobs.send([{"kind": "credit_note", "id": note.credit_note_id, "period": str(note.issue_period)}])
+            self._jobs.send([DocumentJob(kind="credit_note", id=note.credit_note_id, period=note.issue_period)])
         except Exception:  # the note is stored; the PDF is rendered on request and the job can be re-sent
             logger.exception("credit note document job not sent", extra={"credit_note_id": note.credit_note_id})
 

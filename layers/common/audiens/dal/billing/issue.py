@@ -37,6 +37,7 @@ from audiens.domain.credit_notes import CreditAdjustment, CreditNote
 from audiens.domain.periods import Period
 from audiens.observability import logger
 from audiens.ports.billing_documents import CreditTally, DocumentIssue
+from audiens.ports.jobs import DocumentJob
 
 _BATCH_GET: Final = 100
 
@@ -258,8 +259,8 @@ class SqsDocumentJobs:
         self._queue_url = queue_url
         self._batches = SqsBillingJobs(None, None, region)
 
-    def send(self, jobs: Sequence[dict[str, str]]) -> int:
-        return self._batches._send(self._queue_url, jobs)
+    def send(self, jobs: Sequence[DocumentJob]) -> int:
+        return self._batches._send(self._queue_url, [job.body() for job in jobs])
 
 
 __all__ = ["DynamoBillingDocuments", "S3DocumentObjects", "SqsDocumentJobs"]
