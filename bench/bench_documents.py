@@ -141,7 +141,8 @@ def close_once(world: Any, *, documents: bool) -> dict[str, Any]:
         t_done = time.perf_counter()
         import boto3
 
-        stored = boto3.client("s3").list_objects_v2(Bucket=physical["DocumentsBucket"]).get("KeyCount", 0)
+        pages = boto3.client("s3").get_paginator("list_objects_v2").paginate(Bucket=physical["DocumentsBucket"])
+        stored = sum(page.get("KeyCount", 0) for page in pages)  # 1,000 keys per page
         queued = int(
             boto3.client("sqs").get_queue_attributes(
                 QueueUrl=queue_url(physical["EmailQueue"]), AttributeNames=["ApproximateNumberOfMessages"]
