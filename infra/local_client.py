@@ -10,6 +10,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
+BINARY_TYPES = ("application/pdf", "image/")
+
+
+def _header(headers: dict[str, str], name: str) -> str:
+    return next((value for key, value in headers.items() if key.lower() == name.lower()), "")
+
 
 class UnexpectedStatusError(RuntimeError):
     """A request answered another status than the caller expected."""
@@ -54,10 +60,14 @@ class Client:
         except urllib.error.HTTPError as err:
             status, raw, rh = err.code, err.read(), dict(err.headers)
         text = raw.decode(errors="replace") if raw else ""
-        try:
-            parsed: Any = json.loads(text) if text else None
-        except json.JSONDecodeError:
-            parsed = text
+        parsed: Any
+        if _header(rh, "Content-Type").startswith(BINARY_TYPES):
+            parsed = raw  # a PDF or an image: the bytes as received
+        else:
+            try:
+                parsed = json.loads(text) if text else None
+            except json.JSONDecodeError:
+                parsed = text
         wanted = (expect,) if isinstance(expect, int) else expect
         if wanted and status not in wanted:
             raise UnexpectedStatusError(f"{method} {path} answered {status}, expected {wanted}: {text[:500]}")

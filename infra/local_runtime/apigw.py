@@ -164,6 +164,13 @@ class RestApi:
                 best = (key, route, matched[1])
         return best
 
+    def accepts_binary(self, accept: str) -> bool:
+        """AWS decodes a base64 proxy answer only for a client whose *first* Accept type is a binary media type."""
+        first = accept.split(",", 1)[0].split(";", 1)[0].strip().lower()
+        return bool(first) and any(
+            fnmatch.fnmatch(first, pattern.replace("~1", "/").lower()) for pattern in self.binary_media_types
+        )
+
     def is_binary(self, content_type: str, body: bytes) -> bool:
         media_type = content_type.split(";", 1)[0].strip().lower()
         if self.binary_media_types:
@@ -365,8 +372,12 @@ class MalformedResponseError(Exception):
     pass
 
 
-def map_proxy_result(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
-    """A Lambda proxy result → status, headers, body (AWS answers 502 to anything malformed)."""
+def map_proxy_result(result: Any, *, decode_binary: bool = True) -> tuple[int, list[tuple[str, str]], bytes]:
+    """A Lambda proxy result → status, headers, body (AWS answers 502 to anything malformed).
+
+    ``decode_binary`` is whether the request's first Accept type is one of the API's binary media types: when
+    it is not, AWS hands a base64-encoded body over as the base64 text itself, and so does this.
+    """
     if not isinstance(result, dict):
         raise MalformedResponseError("the function did not return an object")
     if "statusCode" not in result:
@@ -389,9 +400,11 @@ def map_proxy_result(result: Any) -> tuple[int, list[tuple[str, str]], bytes]:
         data = b""
     elif result.get("isBase64Encoded"):
         try:
-            data = base64.b64decode(body)
+            data = base64.b64decode(body, validate=True)
         except (ValueError, TypeError):
             raise MalformedResponseError("isBase64Encoded body is not base64") from None
+        if not decode_binary:
+            data = str(body).encode()
     elif isinstance(body, str):
         data = body.encode("utf-8")
     else:

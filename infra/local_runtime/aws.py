@@ -216,6 +216,9 @@ def _keep_alive_moto_server(port: int, limits: Callable[[], dynamodb_limits.Limi
     return KeepAliveMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
 
 
+MAX_STAMPED_MESSAGES = 200_000  # in flight at once; older stamps are dropped (their messages keep moto's)
+
+
 class Moto:
     def __init__(self, port: int, region: str) -> None:
         for name in ("werkzeug", "moto"):
@@ -227,6 +230,7 @@ class Moto:
         self._clients: dict[str, Any] = {}
         self._lock = threading.Lock()
         self._sent_at: dict[str, str] = {}
+        self._sqs_sent: dict[str, str] = {}  # message id -> local-clock SentTimestamp (insertion ordered, bounded)
         self._restored_outbox: list[dict[str, Any]] = []
         self._now: Callable[[], datetime] | None = None
         self.endpoint = ""
@@ -294,6 +298,34 @@ class Moto:
                 return message
 
             setattr(backend, name, stamped)
+
+    def record_sqs_send_times(self, now: Callable[[], datetime]) -> None:
+        """SQS stamps SentTimestamp when a message is sent; moto stamps the wall clock (and needs it for its own
+        retention and visibility checks), so the local clock's time is kept beside it, per message id, and put
+        in the records the pollers deliver: a worker's business time follows the local clock, as on AWS."""
+        from moto.sqs.models import sqs_backends
+
+        backend = sqs_backends[ACCOUNT_ID][self.region]
+        original = backend.send_message
+
+        def stamped(*args: Any, **kwargs: Any) -> Any:
+            message = original(*args, **kwargs)
+            with self._lock:
+                self._sqs_sent[message.id] = str(int(now().timestamp() * 1000))
+                while len(self._sqs_sent) > MAX_STAMPED_MESSAGES:
+                    self._sqs_sent.pop(next(iter(self._sqs_sent)))
+            return message
+
+        backend.send_message = stamped
+
+    def sqs_sent_at(self, message_id: str) -> str | None:
+        """The local clock's SentTimestamp (epoch ms) of a message sent since start, else None."""
+        with self._lock:
+            return self._sqs_sent.get(message_id)
+
+    def forget_sqs_message(self, message_id: str) -> None:
+        with self._lock:
+            self._sqs_sent.pop(message_id, None)
 
     def outbox(self) -> list[dict[str, Any]]:
         emails = list(self._restored_outbox)

@@ -285,7 +285,10 @@ class Gateway:
             self._gateway(request, api, "DEFAULT_5XX", request_id, status=502)
             return
         try:
-            status, response_headers, data = apigw.map_proxy_result(invocation.payload)
+            accept = next((value for name, value in headers if name.lower() == "accept"), "")
+            status, response_headers, data = apigw.map_proxy_result(
+                invocation.payload, decode_binary=api.accepts_binary(accept)
+            )
         except MalformedResponseError as error:
             log.error("%s: malformed Lambda proxy response (%s)", route.function_id, error)
             self._gateway(request, api, "DEFAULT_5XX", request_id, status=502)

@@ -195,6 +195,7 @@ class LocalRuntime:
         self.moto = Moto(self._aws_port, self.region)
         self.moto.start()
         self.moto.record_ses_send_times(self.clock.now)
+        self.moto.record_sqs_send_times(self.clock.now)
         self.catalog = Catalog(self.template, self.parameters, self.region, ACCOUNT_ID, self.stack_name)
         plan = plan_stack(self.catalog)
         self.catalog.physical.update(plan.predicted)

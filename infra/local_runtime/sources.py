@@ -163,11 +163,15 @@ class SqsSource(_Poller):
                 "dataType": value.get("DataType"),
             }
             attributes[name] = {k: v for k, v in attributes[name].items() if v is not None}
+        stamped = dict(message.get("Attributes") or {})
+        sent_at = self.runtime.moto.sqs_sent_at(message["MessageId"])
+        if sent_at is not None and "SentTimestamp" in stamped:
+            stamped["SentTimestamp"] = sent_at  # the local clock's send time (moto keeps the wall clock's)
         record = {
             "messageId": message["MessageId"],
             "receiptHandle": message["ReceiptHandle"],
             "body": message.get("Body", ""),
-            "attributes": dict(message.get("Attributes") or {}),
+            "attributes": stamped,
             "messageAttributes": attributes,
             "md5OfBody": message.get("MD5OfBody"),
             "eventSource": "aws:sqs",
@@ -187,6 +191,8 @@ class SqsSource(_Poller):
         done = [m for m in messages if m["MessageId"] not in failed]
         if done:
             self._delete(sqs, self.queue_url, done)
+            for message in done:
+                self.runtime.moto.forget_sqs_message(message["MessageId"])
         if keep:
             log.warning(
                 "%s: %d of %d messages failed; redelivered after back-off", self.label, len(keep), len(messages)

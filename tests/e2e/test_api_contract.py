@@ -200,6 +200,7 @@ OWNED = {
     "upload_id": "buyer",
     "invoice_id": "buyer",
     "payout_id": "provider",
+    "credit_note_id": "buyer",
 }
 # Valid bodies, so a refusal can only come from the lookup (a new body route must add one here)
 BODIES: dict[str, Any] = {
@@ -207,6 +208,7 @@ BODIES: dict[str, Any] = {
     "PUT /v1/feeds/{feed_id}/discounts/{buyer_id}": {"discount_pct": "10"},
     "PATCH /v1/feeds/{feed_id}/plans/{plan_id}": {"price": "12.00"},
     "POST /v1/invoices/{invoice_id}/void": {"reason": "issued twice"},
+    "POST /v1/invoices/{invoice_id}/credit-notes": {"reason": "usage reported twice", "full": True},
     "PATCH /v1/segments/{segment_id}": {"name": "renamed"},
     "POST /v1/sources/{source_id}/events": {"events": [{"user_id": "u1"}]},
     "POST /v1/sources/{source_id}/upload-url": {"file_name": "events.ndjson"},
@@ -242,6 +244,7 @@ def _tenant(http: Client, new_account: Any) -> dict[str, Any]:
     ids["upload_id"] = upload.body["upload_id"] if upload.status == 201 else "upl_00000000000000000000"
     ids["invoice_id"] = "inv_00000000000000000001"  # none exists before a monthly close: the made-up check stands
     ids["payout_id"] = "pay_00000000000000000001"
+    ids["credit_note_id"] = "crn_00000000000000000001"
     return {"keys": keys, "ids": ids}
 
 

@@ -64,7 +64,7 @@ def test_unknown_route_is_404_and_wrong_method_is_405(api: ApiClient, make_accou
     missing = api.call("GET", "/v1/nothing-here", key=key)
     assert missing.status == 404 and missing.error_code == "not_found"
     _assert_error_body(missing.body)
-    wrong = api.call("PATCH", "/v1/me", key=key)
+    wrong = api.call("DELETE", "/v1/me", key=key)
     assert wrong.status == 405 and wrong.error_code == "method_not_allowed"
     assert "GET" in wrong.headers.get("Allow", "")
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import shlex
 import tomllib
 from typing import Any
 
@@ -212,7 +213,7 @@ def test_every_checkov_skip_is_listed_once_with_its_reason() -> None:
 
 def _overrides(stage_config: dict[str, Any]) -> dict[str, str]:
     text = stage_config["deploy"]["parameters"]["parameter_overrides"]
-    return dict(pair.split("=", 1) for pair in text.split())
+    return dict(pair.split("=", 1) for pair in shlex.split(text))  # SAM reads the overrides shell-quoted
 
 
 def test_every_stage_sets_every_parameter_but_the_operator_key_hash() -> None:

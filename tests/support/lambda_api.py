@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import copy
 import hashlib
 import importlib.util
@@ -134,10 +135,14 @@ class ApiClient:
             ctx["authorizer"] = {"principalId": policy["principalId"], **policy.get("context", {})}
         result = self._api(ev, FakeContext(function_name="api"))
         text_out = result.get("body") or ""
-        try:
-            parsed = json.loads(text_out) if text_out else None
-        except json.JSONDecodeError:
-            parsed = text_out
+        parsed: Any
+        if result.get("isBase64Encoded"):
+            parsed = base64.b64decode(text_out)  # binary (a PDF): what the gateway decodes for the client
+        else:
+            try:
+                parsed = json.loads(text_out) if text_out else None
+            except json.JSONDecodeError:
+                parsed = text_out
         out_headers = dict(result.get("headers") or {})
         out_headers.update({k: ", ".join(v) for k, v in (result.get("multiValueHeaders") or {}).items()})
         # Every response of every functional test: each timestamp field written the one API way.

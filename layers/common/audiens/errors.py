@@ -50,6 +50,11 @@ class MethodNotAllowedError(AppError):
     code = "method_not_allowed"
 
 
+class NotAcceptableError(AppError):
+    status = 406
+    code = "not_acceptable"
+
+
 class ConflictError(AppError):
     status = 409
     code = "conflict"

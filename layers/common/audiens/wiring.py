@@ -8,6 +8,7 @@ bench/bench_cold_start.py).
 
 from __future__ import annotations
 
+from datetime import datetime
 from functools import cache
 from typing import TYPE_CHECKING
 
@@ -18,12 +19,13 @@ if TYPE_CHECKING:
     from audiens.dal.channels import SqsPushQueue
     from audiens.dal.onboarding import DynamoOnboardingRepository
     from audiens.dal.usage import DynamoUsageRepository
-    from audiens.ports.billing import BillingInputs
+    from audiens.ports.billing import BillingInputs, BillingRun
     from audiens.ports.jobs import JobQueue
     from audiens.ports.usage import UsageCatalog
     from audiens.services.accounts import AccountsService
     from audiens.services.audiences import AudienceService
     from audiens.services.billing import BillingService
+    from audiens.services.billing_documents import BillingDocumentsService
     from audiens.services.channels import ChannelService
     from audiens.services.ingest import IngestService
     from audiens.services.lookalike import LookalikeService
@@ -185,6 +187,7 @@ def billing_inputs() -> BillingInputs:
 @cache
 def billing_service() -> BillingService:
     from audiens.dal.billing import DynamoBillingStore, SqsBillingJobs
+    from audiens.dal.billing.issue import DynamoBillingDocuments
     from audiens.services.billing import BillingService
 
     settings = get_settings()
@@ -196,6 +199,43 @@ def billing_service() -> BillingService:
         jobs=SqsBillingJobs(settings.invoice_jobs_queue_url, settings.payout_jobs_queue_url, settings.region),
         usage=usage_ledger() if settings.usage_table else None,
         currency=settings.billing_currency,
+        due_day=settings.reporting_due_day,
+        on_completed=_issue_documents if settings.document_jobs_queue_url else None,
+        adjustments=DynamoBillingDocuments(settings.region).adjustments,
+    )
+
+
+def _issue_documents(run: BillingRun, now: datetime) -> int:
+    return billing_documents_service().issue_run(run, now)
+
+
+@cache
+def billing_documents_service() -> BillingDocumentsService:
+    """Numbers, PDFs, emails and credit notes (issue 14); collaborators only where the function has them."""
+    from audiens.dal.billing import DynamoBillingStore
+    from audiens.dal.billing.issue import DynamoBillingDocuments, S3DocumentObjects, SqsDocumentJobs
+    from audiens.domain.billing_pdf import Issuer
+    from audiens.services.billing_documents import BillingDocumentsService, UsageReminderAudience
+
+    settings = get_settings()
+    bind(settings)
+    settings.require("billing_table")
+    has_accounts = bool(settings.accounts_table)
+    return BillingDocumentsService(
+        billing=billing_service(),
+        store=DynamoBillingStore(settings.region),
+        documents=DynamoBillingDocuments(settings.region),
+        objects=S3DocumentObjects(settings.documents_bucket, settings.region) if settings.documents_bucket else None,
+        jobs=SqsDocumentJobs(settings.document_jobs_queue_url, settings.region)
+        if settings.document_jobs_queue_url
+        else None,
+        mailer=accounts_service() if has_accounts else None,
+        names=accounts_service() if has_accounts else None,
+        audience=UsageReminderAudience(usage_catalog(), usage_repository())
+        if settings.usage_table and settings.marketplace_table
+        else None,
+        issuer=Issuer(settings.issuer_name, tuple(p.strip() for p in settings.issuer_details.split("|") if p.strip())),
+        base_url=settings.public_base_url,
         due_day=settings.reporting_due_day,
     )
 
@@ -234,8 +274,10 @@ def usage_service() -> UsageService:
     from audiens.dal.accounts import DynamoAccountRepository
     from audiens.dal.usage import S3UsageObjects
     from audiens.services.usage import UsageService
+    from audiens.services.usage_messages import UploadRejectionNotifier
 
     settings = get_settings()
+    notify = settings.email_queue_url and settings.accounts_table
     return UsageService(
         usage_repository(),
         usage_catalog(),
@@ -243,6 +285,7 @@ def usage_service() -> UsageService:
         objects=S3UsageObjects(settings.region),
         bucket=settings.usage_bucket,
         due_day=settings.reporting_due_day,
+        on_rejected=UploadRejectionNotifier(accounts_service(), settings.public_base_url) if notify else None,
     )
 
 

@@ -6,7 +6,7 @@ from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from audiens.api.http import (
     PAGE_MAX,
@@ -75,6 +75,17 @@ class MeResponse(BaseModel):
     status: str
     revenue_share: str | None = None
     created_at: str | None = None
+    usage_reminders: bool = Field(
+        default=True, description="Whether the account gets the usage reminders of the 1st and the 4th"
+    )
+
+
+class MeUpdate(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    usage_reminders: StrictBool = Field(
+        description="false: no more usage reminders (invoice and payout emails still come)"
+    )
 
 
 class ApiKeyView(BaseModel):
@@ -119,6 +130,7 @@ def _me(account: Account) -> dict[str, Any]:
         "status": account.status,
         "revenue_share": str(account.revenue_share) if account.revenue_share is not None else None,
         "created_at": optional_rfc3339(account.created_at),
+        "usage_reminders": account.usage_reminders,
     }
 
 
@@ -183,6 +195,17 @@ def me() -> Response[MeResponse]:
             },
         )
     return json_response(200, _me(accounts_service().get_account(caller.account_id)))
+
+
+@router.patch(
+    "/v1/me",
+    tags=["accounts"],
+    summary="Change the calling account's settings (usage reminders on or off)",
+    openapi_extensions=roles("provider", "buyer"),
+)
+def update_me(body: MeUpdate) -> Response[MeResponse]:
+    caller = require_role("provider", "buyer")
+    return json_response(200, _me(accounts_service().set_usage_reminders(caller.account_id, body.usage_reminders)))
 
 
 @router.get(

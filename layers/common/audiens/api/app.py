@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from audiens.api import accounts, contract, onboarding, segments
 from audiens.api import billing as billing_routes
+from audiens.api import billing_documents as billing_document_routes
 from audiens.api import channels as channel_routes
 from audiens.api import marketplace as marketplace_routes
 from audiens.api import usage as usage_routes
@@ -24,6 +25,7 @@ app.include_router(segments.router)
 app.include_router(marketplace_routes.router)
 app.include_router(channel_routes.router)
 app.include_router(usage_routes.router)
+app.include_router(billing_document_routes.router)
 app.include_router(billing_routes.router)
 
 TITLE = "Audiens API"

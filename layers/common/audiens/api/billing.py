@@ -6,12 +6,14 @@ The models are in :mod:`audiens.api.billing_models`, the JSON views and CSV rend
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from audiens.api.billing_documents import credit_summary, pdf_response, wants_pdf
 from audiens.api.billing_models import (
     CSV_RESPONSES,
     BillingReport,
@@ -32,7 +34,7 @@ from audiens.domain.accounts import OPERATOR
 from audiens.domain.money import format_money
 from audiens.domain.periods import Period
 from audiens.services.billing import Caller
-from audiens.wiring import billing_service
+from audiens.wiring import billing_documents_service, billing_service
 
 router = APIGatewayRouter()
 
@@ -48,12 +50,14 @@ def _run_response(period: Period) -> dict[str, Any]:
     totals = None
     if report.run.status == "completed":
         invoiced, paid, fees = service.period_totals(period)
+        credited = -sum((a.gross for a in service.adjustments(period)), Decimal(0))
         currency = report.run.currency
         totals = {
             "invoiced": format_money(invoiced, currency),
+            "credited": format_money(credited, currency),
             "paid_out": format_money(paid, currency),
             "platform_fees": format_money(fees, currency),
-            "balanced": invoiced == paid + fees,
+            "balanced": invoiced - credited == paid + fees,
         }
     return run_view(report, totals)
 
@@ -99,7 +103,8 @@ def list_invoices(
     views, token = billing_service().list_invoices(
         caller, period=Period.parse(period) if period else None, limit=limit, token=cursor or next_token
     )
-    invoices = [invoice_view(v) for v in views]
+    numbers = billing_documents_service().invoice_numbers([v.invoice.invoice_id for v in views])
+    invoices = [{**invoice_view(v), "number": numbers.get(v.invoice.invoice_id)} for v in views]
     return json_response(200, {"invoices": invoices, "next_token": token, "next_cursor": token})
 
 
@@ -118,15 +123,29 @@ def get_invoice_csv(invoice_id: str) -> Response[str]:
 @router.get(
     "/v1/invoices/<invoice_id>",
     tags=["billing"],
-    summary="One invoice (JSON, or CSV with Accept: text/csv)",
-    responses=json_or_csv(InvoiceResponse),
+    summary="One invoice (JSON; CSV with Accept: text/csv; the PDF with Accept: application/pdf)",
+    responses={
+        200: {
+            "description": "JSON by default; CSV with `Accept: text/csv`; the PDF with `Accept: application/pdf`.",
+            "content": {
+                "application/json": {"model": InvoiceResponse},
+                "text/csv": {"schema": {"type": "string"}},
+                "application/pdf": {"schema": {"type": "string", "format": "binary"}},
+            },
+        }
+    },
     openapi_extensions=roles("buyer", OPERATOR),
 )
 def get_invoice(invoice_id: str) -> Response[InvoiceResponse | str]:
-    view = billing_service().get_invoice(_caller("buyer", OPERATOR), invoice_id)
+    caller = _caller("buyer", OPERATOR)
+    if wants_pdf():
+        return pdf_response(billing_documents_service().invoice_pdf(caller, invoice_id))
+    view = billing_service().get_invoice(caller, invoice_id)
     if wants_csv():
         return csv_response(invoice_csv(view), f"{invoice_id}.csv")
-    return json_response(200, invoice_view(view))
+    documents = billing_documents_service()
+    extra = {"number": documents.invoice_number_of(invoice_id), **credit_summary(invoice_id, view.invoice.currency)}
+    return json_response(200, {**invoice_view(view), **extra})
 
 
 @router.post(
@@ -190,6 +209,7 @@ def revenue(
             "group_by": group_by,
             "total": format_money(result.total, currency),
             "gross": format_money(result.gross, currency),
+            "credited": format_money(result.credited, currency),
             "groups": [
                 {
                     "key": g.key,

@@ -41,9 +41,12 @@ class FailedJobView(BaseModel):
 
 class RunTotals(BaseModel):
     invoiced: str
+    credited: str = Field(default="0.00", description="Σ credit notes issued in the period")
     paid_out: str
     platform_fees: str
-    balanced: bool = Field(description="Σ invoices = Σ payouts + Σ platform fees, to the minor unit")
+    balanced: bool = Field(
+        description="Σ invoices - Σ credit notes issued in the period = Σ payouts + Σ platform fees, to the minor unit"
+    )
 
 
 class RunView(BaseModel):
@@ -106,6 +109,12 @@ class UnchargedView(BaseModel):
     use_case: str | None = None
 
 
+class CreditNoteRef(BaseModel):
+    credit_note_id: str
+    number: str
+    total: str
+
+
 class InvoiceResponse(BaseModel):
     invoice_id: str
     period: str
@@ -118,6 +127,11 @@ class InvoiceResponse(BaseModel):
     issued_at: str | None
     voided_at: str | None
     void_reason: str | None
+    number: str | None = Field(
+        default=None, description="Human invoice number, gap-free per period (INV-YYYY-MM-nnnn); set at issue"
+    )
+    credited: str | None = Field(default=None, description="Σ of the credit notes on this invoice (one invoice view)")
+    credit_notes: list[CreditNoteRef] = Field(default_factory=list, description="Credit notes (one invoice view)")
     lines: list[InvoiceLineView]
     uncharged: list[UnchargedView]
 
@@ -144,6 +158,9 @@ class PayoutLineView(SoldItemView):
     provider_share: str
     platform_fee: str
     channels: list[ChannelShareView]
+    credit_note_id: str | None = Field(
+        default=None, description="On a negative adjustment: the credit note, issued in this period, it pays back"
+    )
 
 
 class PayoutResponse(BaseModel):
@@ -179,6 +196,9 @@ class RevenueResponse(BaseModel):
     group_by: Literal["total", "buyer", "channel"]
     total: str
     gross: str
+    credited: str = Field(
+        default="0.00", description="Share given back for credit notes issued in the period (negative; in total)"
+    )
     groups: list[RevenueGroupView]
 
 

@@ -141,6 +141,7 @@ def payout_view(stored: StoredPayout) -> dict[str, Any]:
                 "gross": format_money(line.gross, currency),
                 "provider_share": format_money(line.provider_share, currency),
                 "platform_fee": format_money(line.platform_fee, currency),
+                "credit_note_id": line.credit_note_id,
                 "channels": [
                     {
                         "channel_id": c.channel_id,

@@ -29,6 +29,7 @@ _DESCRIPTIONS = {
     401: "Missing, unknown or revoked API key",
     403: "The API key's account lacks the role this route needs",
     404: "Not found (another account's resources are not found either)",
+    406: "The route answers a PDF: send Accept: application/pdf",
     409: "Conflict with the current state (already exists, quota exceeded, window closed, request in progress)",
     413: "Request body, a string or an array too large",
     415: "The request body is not JSON (application/json or a +json type)",
@@ -52,6 +53,8 @@ _OWN_CREDENTIAL = {("POST", "/v1/ingest/{source_id}/events")}
 # path segment finds no route).
 _NEVER_FAILS = {("GET", "/v1/pixel/{source_id}")}
 _MEDIA_TYPES = {("GET", "/v1/pixel/{source_id}"): "image/gif"}
+# Reads that can meet a state conflict: an issued invoice whose PDF is still being generated.
+_READ_CONFLICTS = {("GET", "/v1/invoices/{invoice_id}"), ("GET", "/v1/invoices/{invoice_id}.pdf")}
 
 IDEMPOTENCY_KEY = {
     "name": "Idempotency-Key",
@@ -95,8 +98,10 @@ def statuses(route: Route) -> set[int]:
         codes |= {413, 415}
     if "{" in route.openapi_path or key in _LOOKUPS_WITHOUT_PATH_ID:
         codes.add(404)
-    if route.method in WRITES:
+    if route.method in WRITES or key in _READ_CONFLICTS:
         codes.add(409)
+    if route.openapi_path.endswith(".pdf"):
+        codes.add(406)  # a binary answer needs Accept: application/pdf (API Gateway's binary media types)
     return codes
 
 

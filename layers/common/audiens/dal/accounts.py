@@ -6,7 +6,7 @@ from datetime import datetime
 from decimal import Decimal
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from audiens.dal.base import connection
@@ -32,6 +32,7 @@ def _to_account(item: AccountItem) -> Account:
         created_at=item.created_at,
         activated_at=item.activated_at,
         revenue_share=Decimal(item.revenue_share) if item.revenue_share else None,
+        usage_reminders=item.usage_reminders is not False,
     )
 
 
@@ -255,6 +256,30 @@ class DynamoAccountRepository:
             created_at=item.created_at,
             sent=bool(item.sent),
         )
+
+    def create_email_once(self, email: OutgoingEmail) -> bool:
+        """Store an email under its deterministic id unless it exists: False when it was already created."""
+        try:
+            _email_item(email).save(condition=OutgoingEmailItem.pk.does_not_exist())
+        except PutError as error:
+            if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
+                raise
+            return False
+        return True
+
+    def set_usage_reminders(self, account_id: str, enabled: bool) -> Account:
+        try:
+            AccountItem(_account_pk(account_id), "PROFILE").update(
+                actions=[AccountItem.usage_reminders.set(enabled)], condition=AccountItem.pk.exists()
+            )
+        except UpdateError as error:
+            if getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException":
+                raise NotFoundError("Account not found.") from error
+            raise
+        account = self.get(account_id)
+        if account is None:
+            raise NotFoundError("Account not found.")
+        return account
 
     def mark_email_sent(self, email_id: str, provider_message_id: str) -> None:
         OutgoingEmailItem(f"OUTBOX#{email_id}", "EMAIL").update(

@@ -1,4 +1,4 @@
-"""Codecs of the stored billing documents (invoice, provider slice, payout).
+"""Codecs of the stored billing documents (invoice, provider slice, payout, credit note, payout adjustments).
 
 Each document is stored as compressed JSON written and read by a pydantic ``TypeAdapter`` of the domain's own
 dataclass, so its fields are declared once, in the domain: decimals as exact strings, dates as ISO text,
@@ -9,13 +9,15 @@ back every document the published examples produce).
 from __future__ import annotations
 
 import zlib
+from dataclasses import dataclass
 from typing import Final
 
 from pydantic import TypeAdapter
 
+from audiens.domain.credit_notes import CreditAdjustment, CreditNote
 from audiens.domain.invoicing import Invoice, Payout, ProviderSlice
 
-__all__ = ["INVOICES", "PAYOUTS", "SLICES", "DocumentCodec"]
+__all__ = ["ADJUSTMENTS", "CREDIT_NOTES", "INVOICES", "PAYOUTS", "SLICES", "Adjustments", "DocumentCodec"]
 
 _COMPRESSION: Final = 6
 
@@ -48,3 +50,14 @@ class DocumentCodec[T]:
 INVOICES: Final = DocumentCodec(Invoice)
 SLICES: Final = DocumentCodec(ProviderSlice)
 PAYOUTS: Final = DocumentCodec(Payout)
+CREDIT_NOTES: Final = DocumentCodec(CreditNote)
+
+
+@dataclass(frozen=True)
+class Adjustments:
+    """The payout adjustments of one credit note, stored together (one item per credit note)."""
+
+    adjustments: tuple[CreditAdjustment, ...]
+
+
+ADJUSTMENTS: Final = DocumentCodec(Adjustments)

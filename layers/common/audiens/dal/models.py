@@ -41,6 +41,7 @@ class AccountItem(_AccountsTable):
     revenue_share = UnicodeAttribute(null=True)
     created_at = IsoDateTimeAttribute()
     activated_at = IsoDateTimeAttribute(null=True)
+    usage_reminders = BooleanAttribute(null=True)  # absent: on (the default)
     gsi1pk = UnicodeAttribute(null=True)
     gsi1sk = UnicodeAttribute(null=True)
     by_gsi1 = _Gsi1()

@@ -29,6 +29,8 @@ class Account:
     created_at: datetime
     activated_at: datetime | None = None
     revenue_share: Decimal | None = None
+    usage_reminders: bool = True
+    """Whether the account receives the usage reminders of the 1st and the 4th (its own setting)."""
 
 
 @dataclass(frozen=True)

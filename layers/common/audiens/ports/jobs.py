@@ -7,13 +7,13 @@ mistyped field is a poison message that fails validation, is retried and then de
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Annotated, Protocol
+from typing import Annotated, Literal, Protocol
 
 from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 from audiens.domain.periods import Period
 
-__all__ = ["DailyPageJob", "EmailJob", "InvoiceJob", "JobMessage", "JobQueue", "PayoutJob", "PushJob"]
+__all__ = ["DailyPageJob", "DocumentJob", "EmailJob", "InvoiceJob", "JobMessage", "JobQueue", "PayoutJob", "PushJob"]
 
 PeriodField = Annotated[
     Period, BeforeValidator(lambda v: v if isinstance(v, Period) else Period.parse(v)), PlainSerializer(str)
@@ -68,3 +68,12 @@ class JobQueue(Protocol):
     """A queue of job messages (SendMessageBatch of 10); ``send`` returns the calls it made."""
 
     def send(self, jobs: list[JobMessage]) -> int: ...
+
+
+class DocumentJob(JobMessage):
+    """DocumentJobs queue: one issued document (invoice, payout, credit note) to number, print and email."""
+
+    kind: Literal["invoice", "payout", "credit_note"]
+    id: str
+    period: PeriodField
+    number: str | None = None  # an invoice's number, fixed by the issue step

@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from audiens.domain import accounts as rules
 from audiens.domain.accounts import Account, ApiKey, OutgoingEmail, Principal
@@ -12,6 +13,22 @@ from audiens.domain.quotas import check_quota
 from audiens.domain.time import rfc3339
 from audiens.errors import ConflictError, NotFoundError
 from audiens.ports.accounts import AccountRepository, AuthorizerCache, EmailQueue, EmailSender
+
+
+class AccountEmail(Protocol):
+    """An email addressed to an account (not to an address): billing's ``BillingEmail`` is one."""
+
+    @property
+    def email_id(self) -> str: ...
+
+    @property
+    def account_id(self) -> str: ...
+
+    @property
+    def subject(self) -> str: ...
+
+    @property
+    def body(self) -> str: ...
 
 
 def _new_id(prefix: str) -> str:
@@ -138,6 +155,38 @@ class AccountsService:
         )
         self._repo.mark_email_sent(email_id, message_id)
         return True
+
+    def send_account_email(self, email: AccountEmail, *, now: datetime, reminder: bool = False) -> bool:
+        """Queue an email to the account's own address, once per email id; False when nothing new was sent.
+
+        The address always comes from the account, never from a request. A reminder respects the account's
+        setting. An email created earlier but never sent (the queue was down) is queued again: the worker
+        sends an email once, whatever number of messages name it.
+        """
+        account = self._repo.get(email.account_id)
+        if account is None or account.status != "active":
+            return False
+        if reminder and not account.usage_reminders:
+            return False
+        message = OutgoingEmail(
+            email_id=email.email_id, to=account.email, subject=email.subject, body=email.body, created_at=now
+        )
+        created = self._repo.create_email_once(message)
+        if not created:
+            existing = self._repo.get_email(email.email_id)
+            if existing is None or existing.sent:
+                return False
+        if self._email_queue is None:
+            raise RuntimeError("sending an email needs the email queue")
+        self._email_queue.enqueue(email.email_id)
+        return created
+
+    def set_usage_reminders(self, account_id: str, enabled: bool) -> Account:
+        return self._repo.set_usage_reminders(account_id, enabled)
+
+    def company_name(self, account_id: str) -> str | None:
+        account = self._repo.get(account_id)
+        return account.company_name if account is not None else None
 
     # ---------------------------------------------------------------- reading
     def get_account(self, account_id: str) -> Account:

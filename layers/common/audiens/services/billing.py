@@ -18,12 +18,13 @@ Time always comes from the trigger (schedule ``time``, request time, the message
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 from typing import Literal
 
+from audiens.domain.credit_notes import CreditAdjustment, as_payout_line
 from audiens.domain.invoicing import (
     GroupBy,
     Invoice,
@@ -106,6 +107,8 @@ class Revenue:
     total: Decimal
     gross: Decimal
     groups: list[RevenueGroup]
+    credited: Decimal = Decimal(0)
+    """The provider's share given back for credit notes issued in the period (negative, included in ``total``)."""
 
 
 @dataclass(frozen=True)
@@ -125,6 +128,8 @@ class BillingService:
         usage: UsageFreeze | None = None,
         currency: str = "USD",
         due_day: int = DEFAULT_DUE_DAY,
+        on_completed: Callable[[BillingRun, datetime], object] | None = None,
+        adjustments: Callable[[Period], Sequence[CreditAdjustment]] | None = None,
     ) -> None:
         minor_units(currency)  # an unsupported platform currency is a deployment error: fail at start
         self._store = store
@@ -134,6 +139,8 @@ class BillingService:
         self._usage = usage
         self.currency = currency
         self._due_day = due_day
+        self._on_completed = on_completed
+        self._adjustments = adjustments  # credit notes issued in a period: paid back by its close's payouts
 
     @property
     def inputs(self) -> BillingInputs:
@@ -159,6 +166,7 @@ class BillingService:
             self._check_closable(period, now)
         run = self._store.get_run(period)
         if run is not None and run.status == "completed":
+            self._issue(run, now)  # a completer that died before the issue step is finished here
             return CloseResult(run=run, created=False)
         self._store.begin_closing(period, run_id_for(period), now)
         if self._usage is not None and (run is None or not run.payouts_planned):
@@ -272,7 +280,8 @@ class BillingService:
         if counts.invoices < run.expected_invoices:
             return run, 0, 0
         counts = self._store.counts(run.period, providers=True)
-        run = self._store.plan_payouts(run.period, sorted(counts.providers))
+        credited = {a.provider_id for a in self.adjustments(run.period)}
+        run = self._store.plan_payouts(run.period, sorted(set(counts.providers) | credited))
         calls = 0
         if run.payout_providers:
             calls = self.jobs.send_payout_jobs(run.run_id, run.period, list(run.payout_providers))
@@ -305,7 +314,12 @@ class BillingService:
     def compute_payout(self, provider_id: str, period: Period, currency: str) -> Payout:
         slices = self._store.provider_slices(period, provider_id)
         party = self.inputs.parties([provider_id]).get(provider_id) or Party(provider_id, provider_id)
-        return build_payout(party, period, currency, slices)
+        adjustments = [as_payout_line(a) for a in self.adjustments(period) if a.provider_id == provider_id]
+        return build_payout(party, period, currency, slices, adjustments)
+
+    def adjustments(self, period: Period) -> list[CreditAdjustment]:
+        """Payout adjustments of the credit notes issued in ``period`` (strongly consistent reads)."""
+        return list(self._adjustments(period)) if self._adjustments is not None else []
 
     def _complete_if_done(self, run: BillingRun, now: datetime) -> bool:
         if run.expected_payouts is None:
@@ -316,7 +330,13 @@ class BillingService:
         completed = self._store.complete_run(run.period, now)
         if completed:
             logger.info("billing run completed", extra={"period": str(run.period), "payouts": counts.payouts})
+            self._issue(self._refresh(run), now)
         return completed
+
+    def _issue(self, run: BillingRun, now: datetime) -> None:
+        """The issue step (numbers, PDFs, emails) once the run has completed; idempotent (see billing_documents)."""
+        if self._on_completed is not None and run.status == "completed":
+            self._on_completed(run, now)
 
     # ========================================================================== failures
     def record_failure(
@@ -461,7 +481,8 @@ class BillingService:
             )
             return Revenue(period, run.currency, zero, zero, groups)
         payout = stored.payout
-        return Revenue(period, payout.currency, payout.amount, payout.gross, revenue_groups(payout, group_by))
+        credited = sum((line.provider_share for line in payout.lines if line.credit_note_id), Decimal(0))
+        return Revenue(period, payout.currency, payout.amount, payout.gross, revenue_groups(payout, group_by), credited)
 
     def billing_report(self, provider_id: str, period: Period) -> tuple[str, list[ReportRow]]:
         run = self._completed_run(period)

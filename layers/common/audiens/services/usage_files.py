@@ -242,7 +242,10 @@ class UsageFiles(UsageCore):
         record.accepted_rows = 0
         record.rejected_rows = record.rows
         record.finished_at = now
-        return self._save_terminal(record)
+        saved = self._save_terminal(record)
+        if self._on_rejected is not None and saved.status == "rejected" and saved.origin != "unattributed":
+            self._on_rejected(saved, now)  # idempotent per upload: a redelivered event sends nothing twice
+        return saved
 
     def _finish_duplicate(self, record: UploadRecord, earlier: str, now: datetime) -> UploadRecord:
         # Nothing of a duplicate is applied: its rows count as rejected, and duplicate_of says why.

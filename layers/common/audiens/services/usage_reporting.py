@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import json
 import secrets
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Final
@@ -120,7 +120,9 @@ class UsageCore:
         upload_url_seconds: int = UPLOAD_URL_SECONDS,
         inline_csv_chars: int = INLINE_CSV_CHARS,
         page_json_chars: int = PAGE_JSON_CHARS,
+        on_rejected: Callable[[UploadRecord, datetime], object] | None = None,
     ) -> None:
+        self._on_rejected = on_rejected  # tells the buyer (an email listing the first errors)
         self._repo = repo
         self._catalog = catalog
         self._accounts = accounts

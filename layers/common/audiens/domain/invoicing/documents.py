@@ -272,6 +272,8 @@ class PayoutLine:
     segment_name: str | None = None
     plan_id: str | None = None
     channels: tuple[ChannelShare, ...] = ()
+    credit_note_id: str | None = None
+    """Set on a negative adjustment line: the credit note (issued in the payout's period) it pays back."""
 
 
 @dataclass(frozen=True)

@@ -68,8 +68,18 @@ def split_by_weight(amount: Decimal, keys: Sequence[str], weights: Sequence[int]
     return [from_minor_units(share, currency) for share in shares]
 
 
-def build_payout(provider: Party, period: Period, currency: str, slices: Iterable[ProviderSlice]) -> Payout:
-    """The provider's payout: per invoice line, share = round(amount * revenue share), fee = the rest."""
+def build_payout(
+    provider: Party,
+    period: Period,
+    currency: str,
+    slices: Iterable[ProviderSlice],
+    adjustments: Iterable[PayoutLine] = (),
+) -> Payout:
+    """The provider's payout: per invoice line, share = round(amount * revenue share), fee = the rest.
+
+    ``adjustments`` are the negative lines of the credit notes issued in ``period`` on the provider's earlier
+    sales (``credit_notes.build_adjustments``), already split into share and fee: they are added as they are.
+    """
     lines: list[PayoutLine] = []
     ordered = sorted(slices, key=lambda s: (s.buyer_id, s.invoice_id))
     for piece in ordered:
@@ -106,6 +116,7 @@ def build_payout(provider: Party, period: Period, currency: str, slices: Iterabl
                     ),
                 )
             )
+    lines.extend(sorted(adjustments, key=lambda a: (a.credit_note_id or "", a.invoice_id, a.invoice_line_no)))
     zero = from_minor_units(0, currency)
     return Payout(
         payout_id=payout_id_for(provider.account_id, period),
