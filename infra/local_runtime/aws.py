@@ -316,8 +316,8 @@ def _keep_alive_moto_server(port: int) -> Any:
             environ.pop("wsgi.input_terminated", None)
             dynamodb = self.command == "POST" and environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_2012")
             # A CORS preflight carries no credentials: S3 answers it from the bucket's CORS rules alone.
-            preflight = self.command == "OPTIONS"
-            refusal = None if dynamodb or preflight else s3_auth.check(self.command, self.path, self.headers, CREDENTIALS)
+            unsigned = dynamodb or self.command == "OPTIONS"
+            refusal = None if unsigned else s3_auth.check(self.command, self.path, self.headers, CREDENTIALS)
             try:
                 if refusal is not None:
                     status = f"{refusal.status} {HTTPStatus(refusal.status).phrase}"
