@@ -123,3 +123,8 @@ export function saveFile(text: string, name: string, type = "text/csv"): void {
   link.remove();
   URL.revokeObjectURL(url);
 }
+
+/** A usage CSV (header and rows, CRLF, quoted where needed) in the format the upload accepts. */
+export function toCsv(header: readonly string[], rows: readonly (readonly (string | number)[])[]): string {
+  return [header, ...rows].map((r) => r.map(csvField).join(",")).join("\r\n") + "\r\n";
+}

@@ -4,7 +4,7 @@ import userEvent from "@testing-library/user-event";
 import type { ReactNode } from "react";
 import { MemoryRouter } from "react-router-dom";
 import Payables, { defaultPeriod } from "../src/screens/Payables";
-import { diffUsage, parseWholeNumber, windowBanner } from "../src/usage";
+import { diffUsage, parseWholeNumber, toCsv, windowBanner } from "../src/usage";
 
 describe("whole-number usage", () => {
   it.each([
@@ -72,6 +72,14 @@ describe("the confirmation diff", () => {
     ]);
     expect(changes.map((c) => c.key)).toEqual(["b"]);
     expect(invalid).toEqual(["a"]);
+  });
+});
+
+describe("a Save of more than 5,000 changes goes as one CSV file", () => {
+  it("writes the upload's header and quotes what must be quoted", () => {
+    expect(toCsv(["Data Provider Name", "Data Feed Name", "Use Case", "Usage"], [["Northwind, Inc.", 'The "best" feed', "activation", 1200000]])).toBe(
+      'Data Provider Name,Data Feed Name,Use Case,Usage\r\n"Northwind, Inc.","The ""best"" feed",activation,1200000\r\n',
+    );
   });
 });
 

@@ -6,13 +6,13 @@ import { api, ApiError, call, downloadText, type Schemas } from "../api/client";
 import { Empty, ErrorText, Loading, QueryView } from "../ui";
 import {
   addMonths,
-  csvField,
   diffUsage,
   formatUsage,
   isPeriod,
   parseWholeNumber,
   periodName,
   saveFile,
+  toCsv,
   windowBanner,
   type Change,
 } from "../usage";
@@ -228,13 +228,12 @@ function UsagePanel({ period, kind, window }: { period: string; kind: Kind; wind
   const save = useMutation({
     mutationFn: async (list: Change[]) => {
       if (list.length > PUT_LIMIT) {
-        const header = KINDS[kind].csvHeader;
         const lines = list.map((c) => {
           const a = byKey.get(c.key)!.address;
           const keys = kind === "segments" ? [a.segment_id!, a.destination_id!] : [a.provider_name!, a.feed_name!, a.use_case!];
-          return [...keys, c.after].map(csvField).join(",");
+          return [...keys, c.after];
         });
-        const id = await uploadFile(period, kind, new Blob([[header.join(","), ...lines].join("\r\n") + "\r\n"], { type: "text/csv" }));
+        const id = await uploadFile(period, kind, new Blob([toCsv(KINDS[kind].csvHeader, lines)], { type: "text/csv" }));
         return { upload: id } as const;
       }
       const body = list.map((c) => ({ ...byKey.get(c.key)!.address, usage: c.after }));
