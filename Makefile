@@ -85,9 +85,10 @@ test-unit: venv ## Pure domain tests only (no network)
 	$(BIN)/python -m pytest tests/unit -q
 
 .PHONY: lint
-lint: venv $(SAM_STAMP) $(CHECKOV_STAMP) ## ruff, mypy --strict, cfn-lint, checkov and sam validate --lint
+lint: venv $(SAM_STAMP) $(CHECKOV_STAMP) ## ruff (with the complexity gate), the layer contracts, mypy --strict, cfn-lint, checkov, sam validate
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check layers functions infra tests bench
+	$(BIN)/lint-imports
 	$(BIN)/mypy
 	$(BIN)/cfn-lint template.yaml
 	BC_SKIP_MAPPING=TRUE $(CHECKOV_VENV)/bin/checkov --config-file .checkov.yaml  # offline: no guideline download

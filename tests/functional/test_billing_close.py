@@ -280,7 +280,7 @@ def test_given_a_closing_or_closed_period_when_usage_is_written_for_it_then_it_i
 ) -> None:
     # Given October usage stored by the usage module, and the close begun (CLOSING) or completed (CLOSED)
     from audiens.domain.usage_reports import ChangeSource, UsageChange
-    from audiens.ports_usage import PeriodClosedError
+    from audiens.ports.usage import PeriodClosedError
     from audiens.wiring import usage_repository
 
     repo = usage_repository()
@@ -312,12 +312,13 @@ def test_given_an_invoice_spanning_more_providers_than_a_transaction_holds_when_
     billing: Billing, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     # Given a transaction limit of one slice, so buyer_1's invoice (three providers) is stored in phases
-    import audiens.dal.billing as dal_billing
+    import audiens.dal.billing.invoices as dal_invoices
+    from audiens.dal.billing import DynamoBillingStore
 
-    monkeypatch.setattr(dal_billing, "MAX_SLICES_IN_TRANSACTION", 1)
+    monkeypatch.setattr(dal_invoices, "MAX_SLICES_IN_TRANSACTION", 1)
     standard_world(billing.inputs)
     # And a worker that dies between storing the invoice and indexing its slices
-    original = dal_billing.DynamoBillingStore.finish_invoice
+    original = DynamoBillingStore.finish_invoice
     crashes: list[int] = []
 
     def crash_once(self: Any, stored: Any, slices: Any) -> None:
@@ -326,7 +327,7 @@ def test_given_an_invoice_spanning_more_providers_than_a_transaction_holds_when_
             raise RuntimeError("killed after phase 1")
         original(self, stored, slices)
 
-    monkeypatch.setattr(dal_billing.DynamoBillingStore, "finish_invoice", crash_once)
+    monkeypatch.setattr(DynamoBillingStore, "finish_invoice", crash_once)
     # When the close runs to completion
     billing.run_to_completion()
     # Then the redelivery finished the stored invoice from its own document, counted once

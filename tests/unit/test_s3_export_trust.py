@@ -15,7 +15,7 @@ import pytest
 from audiens.domain.accounts import Principal
 from audiens.domain.channels import Destination, S3Platform, S3Target
 from audiens.errors import ValidationError
-from audiens.ports_marketplace import DeliveryError
+from audiens.ports.channels import DeliveryError
 from audiens.services.channels import ChannelService
 
 NOW = datetime(2026, 11, 3, 12, 0, tzinfo=UTC)

@@ -1,133 +1,21 @@
-"""Interfaces the marketplace and channel services need; adapters live in ``dal.marketplace``/``dal.channels``."""
+"""Transition: these ports moved to ``audiens.ports.marketplace`` and ``audiens.ports.channels``."""
 
-from __future__ import annotations
+from audiens.ports.channels import (
+    ChannelRepository,
+    DeliveryError,
+    ObjectExporter,
+    PushQueue,
+    SegmentChannels,
+    WebhookClient,
+)
+from audiens.ports.marketplace import MarketplaceRepository
 
-from collections.abc import Iterable, Iterator
-from datetime import date, datetime
-from decimal import Decimal
-from typing import Protocol
-
-from audiens.domain.channels import Destination, S3Target, SegmentMapping
-from audiens.domain.marketplace import AccessRequest, Feed, Plan, Subscription
-from audiens.domain.onboarding import Segment
-
-
-class MarketplaceRepository(Protocol):
-    def create_feed(self, feed: Feed, plans: list[Plan]) -> int | None: ...
-
-    def get_feed(self, feed_id: str) -> Feed | None: ...
-
-    def get_feeds(self, feed_ids: Iterable[str]) -> dict[str, Feed]: ...
-
-    def list_feeds(self, provider_id: str) -> list[Feed]: ...
-
-    def market_feeds(self) -> list[Feed]: ...
-
-    def activate_feed(self, feed_id: str, now: datetime) -> bool: ...
-
-    def delete_feed(self, feed: Feed, now: datetime) -> bool: ...
-
-    def get_plan(self, plan_id: str) -> Plan | None: ...
-
-    def get_plans(self, plan_ids: Iterable[str]) -> dict[str, Plan]: ...
-
-    def request_access(self, request: AccessRequest) -> bool: ...
-
-    def get_access(self, feed_id: str, buyer_id: str) -> AccessRequest | None: ...
-
-    def decide_access(self, feed_id: str, buyer_id: str, status: str, now: datetime) -> AccessRequest: ...
-
-    def list_access(self, feed_id: str) -> list[AccessRequest]: ...
-
-    def buyer_access(self, buyer_id: str) -> dict[str, AccessRequest]: ...
-
-    def put_discount(self, feed_id: str, buyer_id: str, pct: Decimal, now: datetime) -> None: ...
-
-    def discount_before(self, feed_id: str, buyer_id: str, end: datetime) -> Decimal: ...
-
-    def change_plan_price(self, plan: Plan, price: Decimal, now: datetime) -> bool: ...
-
-    def plan_price_before(self, plan: Plan, end: datetime) -> Decimal: ...
-
-    def list_discounts(self, feed_id: str) -> dict[str, Decimal]: ...
-
-    def buyer_discounts(self, buyer_id: str) -> dict[str, Decimal]: ...
-
-    def subscribe(self, sub: Subscription, *, base_subscription_id: str | None, private_feed: bool) -> None: ...
-
-    def get_subscription(self, subscription_id: str) -> Subscription | None: ...
-
-    def end_subscription(
-        self, sub: Subscription, *, end_date: date, now: datetime, guard_use_cases: list[str]
-    ) -> bool: ...
-
-    def buyer_subscriptions(self, buyer_id: str) -> list[Subscription]: ...
-
-    def feed_subscriptions(self, feed_id: str) -> list[Subscription]: ...
-
-    def subscriptions_started_by(self, last_day: date) -> Iterator[Subscription]: ...
-
-
-class ChannelRepository(Protocol):
-    def put_destination(self, destination: Destination) -> None: ...
-
-    def get_destination(self, destination_id: str) -> Destination | None: ...
-
-    def get_destinations(self, destination_ids: Iterable[str]) -> dict[str, Destination]: ...
-
-    def list_destinations(self, account_id: str) -> list[Destination]: ...
-
-    def mark_destination_deleted(self, destination_id: str) -> None: ...
-
-    def get_mapping(self, mapping_id: str) -> SegmentMapping | None: ...
-
-    def save_mapping(self, mapping: SegmentMapping, *, expected_version: int | None) -> bool: ...
-
-    def destination_mappings(self, destination_id: str) -> list[SegmentMapping]: ...
-
-    def account_mappings(self, account_id: str) -> list[SegmentMapping]: ...
-
-    def segment_mappings(self, segment_id: str) -> list[SegmentMapping]: ...
-
-    def record_attempt(
-        self,
-        mapping_id: str,
-        version: int,
-        *,
-        status: str,
-        now: datetime,
-        error: str | None,
-        pushed: bool,
-    ) -> bool: ...
-
-
-class PushQueue(Protocol):
-    def enqueue(self, mapping_id: str, version: int) -> None: ...
-
-
-class DeliveryError(Exception):
-    """A push that did not reach the channel (timeout, refused, non-2xx): retried, then dead-lettered."""
-
-
-class WebhookClient(Protocol):
-    def post(self, url: str, body: bytes, headers: dict[str, str], *, timeout: float) -> int: ...
-
-
-class ObjectExporter(Protocol):
-    """Writes to a customer's bucket as the customer's role (``DeliveryError`` when it cannot)."""
-
-    def put(self, target: S3Target, key: str, body: bytes) -> None: ...
-
-    def delete(self, target: S3Target, key: str) -> None: ...
-
-    def verify(self, target: S3Target, key: str) -> None:
-        """Prove the role can be assumed with its ExternalId and write to the bucket: put then delete ``key``."""
-        ...
-
-
-class SegmentChannels(Protocol):
-    """What the segment use cases tell the channels (``services.channels.ChannelService`` implements it)."""
-
-    def segment_changed(self, segment: Segment, now: datetime) -> int: ...
-
-    def segment_removed(self, segment: Segment, *, reason: str, now: datetime) -> int: ...
+__all__ = [
+    "ChannelRepository",
+    "DeliveryError",
+    "MarketplaceRepository",
+    "ObjectExporter",
+    "PushQueue",
+    "SegmentChannels",
+    "WebhookClient",
+]

@@ -18,11 +18,11 @@ if TYPE_CHECKING:
     from audiens.dal.channels import SqsPushQueue
     from audiens.dal.onboarding import DynamoOnboardingRepository
     from audiens.dal.usage import DynamoUsageRepository
-    from audiens.ports_usage import UsageCatalog
+    from audiens.ports.billing import BillingInputs
+    from audiens.ports.usage import UsageCatalog
     from audiens.services.accounts import AccountsService
     from audiens.services.audiences import AudienceService
     from audiens.services.billing import BillingService
-    from audiens.services.billing_ports import BillingInputs
     from audiens.services.channels import ChannelService
     from audiens.services.ingest import IngestService
     from audiens.services.lookalike import LookalikeService

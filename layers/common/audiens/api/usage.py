@@ -10,6 +10,7 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from audiens.api.csv_render import csv_response
 from audiens.api.http import PAGE_MAX, Cursor, Limit, app, json_response, paginate, request_time, require_role, roles
 from audiens.domain.usage_reports import MAX_API_ROWS
 from audiens.wiring import usage_service
@@ -173,12 +174,7 @@ def _csv(period: str, kind: str) -> Response[Any]:
     caller = require_role("buyer")
     template = usage_service().template(caller, period, kind, now=request_time())
     if template.body is not None:
-        return Response(
-            status_code=200,
-            content_type="text/csv; charset=utf-8",
-            body=template.body,
-            headers={"Content-Disposition": f'attachment; filename="{template.filename}"'},
-        )
+        return csv_response(template.body, template.filename)
     # Too big for one API response: a short-lived link to the same CSV in the usage bucket.
     assert template.download_url is not None
     return json_response(

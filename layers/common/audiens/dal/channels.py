@@ -20,7 +20,7 @@ from pynamodb.exceptions import PutError, UpdateError
 from audiens.dal.aws import client
 from audiens.dal.marketplace_models import DestinationItem, MappingItem
 from audiens.domain.channels import Destination, S3Target, SegmentMapping, is_private_address, short_error
-from audiens.ports_marketplace import DeliveryError
+from audiens.ports.channels import DeliveryError
 
 
 def _conditional_failed(error: Exception) -> bool:

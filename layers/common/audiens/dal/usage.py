@@ -48,7 +48,7 @@ from audiens.domain.periods import Period
 from audiens.domain.usage_csv import FEEDS, SEGMENTS, UsageKind
 from audiens.domain.usage_reports import ChangeSource, StoredKey, UploadRecord, UsageChange
 from audiens.observability import logger
-from audiens.ports_usage import (
+from audiens.ports.usage import (
     DuplicateContentError,
     ObjectGoneError,
     PeriodClosedError,

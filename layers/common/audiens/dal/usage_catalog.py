@@ -16,7 +16,8 @@ from audiens.domain.accounts import Account
 from audiens.domain.channels import SegmentMapping
 from audiens.domain.periods import Period
 from audiens.domain.usage_reports import FeedUsageKey, SegmentUsageKey
-from audiens.ports_marketplace import ChannelRepository, MarketplaceRepository
+from audiens.ports.channels import ChannelRepository
+from audiens.ports.marketplace import MarketplaceRepository
 
 
 class _Accounts(Protocol):

@@ -10,7 +10,7 @@ from audiens.domain import accounts as rules
 from audiens.domain.accounts import Account, ApiKey, OutgoingEmail, Principal
 from audiens.domain.quotas import check_quota
 from audiens.errors import ConflictError, NotFoundError
-from audiens.ports import AccountRepository, AuthorizerCache, EmailQueue, EmailSender
+from audiens.ports.accounts import AccountRepository, AuthorizerCache, EmailQueue, EmailSender
 
 
 def _new_id(prefix: str) -> str:

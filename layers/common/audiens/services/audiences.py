@@ -22,8 +22,8 @@ from audiens.domain.rules import Node, parse_rule, trait_ids
 from audiens.domain.sketches import Estimate, Sketch
 from audiens.errors import ConflictError, NotFoundError, ValidationError
 from audiens.observability import logger
-from audiens.ports import OnboardingRepository
-from audiens.ports_marketplace import SegmentChannels
+from audiens.ports.channels import SegmentChannels
+from audiens.ports.onboarding import OnboardingRepository
 from audiens.services.ingest import new_id
 
 

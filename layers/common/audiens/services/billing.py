@@ -46,7 +46,7 @@ from audiens.domain.periods import DEFAULT_DUE_DAY, Period, period_to_close, rfc
 from audiens.domain.rules import trait_ids
 from audiens.errors import ConflictError, NotFoundError, ValidationError
 from audiens.observability import logger
-from audiens.services.billing_ports import (
+from audiens.ports.billing import (
     BillingInputs,
     BillingJobs,
     BillingRun,

@@ -45,9 +45,10 @@ from audiens.domain.periods import Period
 from audiens.domain.rules import Node, Trait, trait_ids
 from audiens.domain.sketches import Sketch
 from audiens.errors import AppError
-from audiens.ports import AccountRepository, OnboardingRepository
-from audiens.ports_marketplace import ChannelRepository
-from audiens.services.marketplace import BillableSubscription
+from audiens.ports.accounts import AccountRepository
+from audiens.ports.channels import ChannelRepository
+from audiens.ports.marketplace import BillableSubscription
+from audiens.ports.onboarding import OnboardingRepository
 from audiens.services.usage import BuyerUsage
 
 

@@ -26,8 +26,8 @@ from audiens.domain.onboarding import Segment
 from audiens.domain.quotas import check_quota
 from audiens.errors import ConflictError, NotFoundError, ValidationError
 from audiens.observability import logger
-from audiens.ports import OnboardingRepository
-from audiens.ports_marketplace import ChannelRepository, DeliveryError, ObjectExporter, PushQueue, WebhookClient
+from audiens.ports.channels import ChannelRepository, DeliveryError, ObjectExporter, PushQueue, WebhookClient
+from audiens.ports.onboarding import OnboardingRepository
 from audiens.services.ingest import new_id
 
 PushOutcome = Literal["pushed", "removed", "stale", "duplicate", "missing"]

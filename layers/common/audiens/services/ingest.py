@@ -24,7 +24,7 @@ from audiens.domain.accounts import Principal
 from audiens.domain.onboarding import Event, FileRecord, MergeStats, Rejection, Source
 from audiens.domain.quotas import check_quota
 from audiens.errors import NotFoundError, UnauthorizedError, ValidationError
-from audiens.ports import OnboardingRepository, SourceObjects
+from audiens.ports.onboarding import OnboardingRepository, SourceObjects
 
 PIXEL_RESERVED = frozenset({"t", "uid", "cb", "ts"})
 KNOWN_VALUES_CACHE_KEYS = 2_000

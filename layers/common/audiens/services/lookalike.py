@@ -15,7 +15,7 @@ from audiens.domain import lookalike
 from audiens.domain.accounts import Principal
 from audiens.domain.onboarding import TraitDef
 from audiens.errors import ValidationError
-from audiens.ports import OnboardingRepository
+from audiens.ports.onboarding import OnboardingRepository
 from audiens.services.audiences import AudienceService
 from audiens.services.ingest import new_id
 from audiens.services.marketplace import MarketplaceService

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
@@ -28,27 +28,10 @@ from audiens.domain.onboarding import Segment, TraitDef
 from audiens.domain.periods import Period
 from audiens.domain.quotas import check_quota
 from audiens.errors import ConflictError, NotFoundError, ValidationError
-from audiens.ports import AccountRepository, OnboardingRepository
-from audiens.ports_marketplace import MarketplaceRepository
+from audiens.ports.accounts import AccountRepository
+from audiens.ports.marketplace import BillableSubscription, MarketplaceRepository
+from audiens.ports.onboarding import OnboardingRepository
 from audiens.services.ingest import new_id
-
-
-@dataclass(frozen=True)
-class BillableSubscription:
-    subscription_id: str
-    buyer_id: str
-    plan_id: str
-    feed_id: str
-    feed_name: str
-    provider_id: str
-    provider_name: str
-    use_cases: tuple[str, ...]
-    unit: str  # cpm | flat_fee
-    list_price: Decimal
-    currency: str
-    discount_pct: Decimal
-    start_date: date
-    end_date: date | None  # last day (inclusive); None while active
 
 
 @dataclass(frozen=True)

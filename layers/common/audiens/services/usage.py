@@ -55,7 +55,7 @@ from audiens.domain.usage_reports import (
 )
 from audiens.errors import ConflictError, NotFoundError, ValidationError
 from audiens.observability import logger
-from audiens.ports_usage import (
+from audiens.ports.usage import (
     OPEN,
     AccountDirectory,
     DuplicateContentError,

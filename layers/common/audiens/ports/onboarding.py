@@ -1,4 +1,4 @@
-"""Interfaces the services need. Adapters live in ``dal`` (DynamoDB, SQS, SES, API Gateway)."""
+"""Ports of onboarding: sources, data-point sketches, files, traits and segments, and the sources' objects."""
 
 from __future__ import annotations
 
@@ -6,49 +6,8 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from audiens.domain.accounts import Account, ApiKey, OutgoingEmail
 from audiens.domain.onboarding import BatchCommit, FileRecord, MergeStats, Segment, Snapshot, Source, TraitDef
 from audiens.domain.sketches import Estimate, Sketch
-
-
-class AccountRepository(Protocol):
-    def create_pending(
-        self, account: Account, *, claim: str, token_hash: str, token_expires: datetime, email: OutgoingEmail
-    ) -> None: ...
-
-    def create_active(self, account: Account, *, claim: str, key: ApiKey, key_hash: str) -> None: ...
-
-    def get(self, account_id: str) -> Account | None: ...
-
-    def activate(self, token_hash: str, now: datetime, key: ApiKey, key_hash: str) -> Account: ...
-
-    def pending_created_before(self, cutoff: datetime) -> list[Account]: ...
-
-    def expire(self, account: Account, *, claim: str, now: datetime) -> bool: ...
-
-    def add_key(self, key: ApiKey, key_hash: str) -> None: ...
-
-    def list_keys(self, account_id: str) -> list[ApiKey]: ...
-
-    def revoke_key(self, account_id: str, key_id: str, now: datetime) -> ApiKey: ...
-
-    def find_key(self, key_hash: str) -> tuple[ApiKey, Account] | None: ...
-
-    def get_email(self, email_id: str) -> OutgoingEmail | None: ...
-
-    def mark_email_sent(self, email_id: str, provider_message_id: str) -> None: ...
-
-
-class EmailQueue(Protocol):
-    def enqueue(self, email_id: str) -> None: ...
-
-
-class EmailSender(Protocol):
-    def send(self, *, sender: str, to: str, subject: str, body: str) -> str: ...
-
-
-class AuthorizerCache(Protocol):
-    def flush(self, api_id: str, stage: str) -> None: ...
 
 
 class OnboardingRepository(Protocol):
