@@ -3,13 +3,11 @@
 // provider reads the payout and revenue; the operator inspects the run and voids an invoice. Then the
 // Payables table with 10,000 rows (timed next to a 100-row floor). Screenshots go to test-output/screenshots/.
 import assert from "node:assert/strict";
-import { mkdirSync, readFileSync, writeFileSync } from "node:fs";
+import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
-import { chromium } from "playwright-core";
-import { client, OPERATOR_KEY, OUTPUT, startRuntime } from "./runtime.mjs";
+import { after, before, describe } from "node:test";
+import { client, OPERATOR_KEY, OUTPUT, openPage, SHOTS, startRuntime, stepsOn } from "./runtime.mjs";
 
-const SHOTS = join(OUTPUT, "screenshots");
 const PERIOD = "2026-10";
 const figures = {};
 let runtime, api, browser, page;
@@ -53,29 +51,14 @@ async function uploadCsv(name, text) {
   await chooser.setFiles({ name, mimeType: "text/csv", buffer: Buffer.from(text, "utf8") });
 }
 
-function step(name, body) {
-  test(name, async () => {
-    try {
-      await body();
-    } catch (error) {
-      await page?.screenshot({ path: join(SHOTS, `FAILED-${name.slice(0, 40).replace(/[^a-z0-9]+/gi, "-")}.png`), fullPage: true }).catch(() => {});
-      throw error;
-    }
-  });
-}
+const step = stepsOn(() => page);
 
 describe("a month of billing", { concurrency: false }, () => {
   before(async () => {
-    mkdirSync(SHOTS, { recursive: true });
     runtime = await startRuntime("2026-10-09T12:00:00Z");
     api = client(runtime.url);
-    browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium", args: ["--no-sandbox"] });
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
-    page = await context.newPage();
-    page.setDefaultTimeout(15_000);
-    page.on("pageerror", (error) => {
-      state.pageErrors = [...(state.pageErrors ?? []), String(error)];
-    });
+    state.pageErrors = [];
+    ({ browser, page } = await openPage(state.pageErrors));
     // The provider's side through the API (its screens are the provider journey's): data, traits, feeds, a public segment.
     const provider = await ok("POST", "/v1/admin/accounts", OPERATOR_KEY, { company_name: "Northwind Data", email: "data@northwind.example", roles: ["provider"] });
     state.provider = provider;
@@ -352,7 +335,7 @@ describe("a month of billing", { concurrency: false }, () => {
     console.log(`Payables, 10,000 rows (ms): ${JSON.stringify(figures.rows_10000)}`);
     console.log(`Payables, floor of 100 rows (ms): ${JSON.stringify(figures.floor_rows_100)}`);
     console.log(`ratio: ${JSON.stringify(ratio)}`);
-    assert.deepEqual(state.pageErrors ?? [], [], "no uncaught error in the page");
+    assert.deepEqual(state.pageErrors, [], "no uncaught error in the page");
   });
 });
 

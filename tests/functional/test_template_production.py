@@ -180,7 +180,7 @@ def test_only_the_console_may_put_usage_files_from_a_browser_and_no_other_bucket
     assert rules == [
         {
             "AllowedOrigins": [{"Ref": "PublicBaseUrl"}],
-            "AllowedMethods": ["PUT"],
+            "AllowedMethods": ["GET", "PUT"],
             "AllowedHeaders": ["content-type"],
             "MaxAge": 3600,
         }

@@ -1,7 +1,7 @@
 import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
-import { api, call, downloadText, type Schemas } from "../api/client";
+import { allPages, api, call, downloadText, type Schemas } from "../api/client";
 import { useAuth } from "../auth";
 import { ErrorText, Field, fieldError, number, QueryView } from "../ui";
 import { periodName, saveFile } from "../usage";
@@ -15,13 +15,10 @@ export default function Invoices() {
   const invoices = useQuery({
     queryKey: ["invoices", period],
     queryFn: async () => {
-      const all: Schemas["InvoiceResponse"][] = [];
-      let cursor: string | undefined;
-      do {
+      const all = await allPages(async (cursor) => {
         const page = await call(api.GET("/v1/invoices", { params: { query: { limit: 100, ...(period ? { period } : {}), ...(cursor ? { cursor } : {}) } } }));
-        all.push(...page.invoices);
-        cursor = page.next_cursor ?? undefined;
-      } while (cursor);
+        return { items: page.invoices, next_cursor: page.next_cursor };
+      });
       return all.sort((a, b) => b.period.localeCompare(a.period) || a.buyer_name.localeCompare(b.buyer_name));
     },
   });

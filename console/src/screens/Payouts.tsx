@@ -1,6 +1,6 @@
 import { useQuery } from "@tanstack/react-query";
 import { Link, useParams, useSearchParams } from "react-router-dom";
-import { api, call, type Schemas } from "../api/client";
+import { allPages, api, call } from "../api/client";
 import { useAuth } from "../auth";
 import { number, QueryView } from "../ui";
 import { periodName } from "../usage";
@@ -16,13 +16,10 @@ export default function Payouts() {
   const payouts = useQuery({
     queryKey: ["payouts", period],
     queryFn: async () => {
-      const all: Schemas["PayoutResponse"][] = [];
-      let cursor: string | undefined;
-      do {
+      const all = await allPages(async (cursor) => {
         const page = await call(api.GET("/v1/payouts", { params: { query: { limit: 100, ...(period ? { period } : {}), ...(cursor ? { cursor } : {}) } } }));
-        all.push(...page.payouts);
-        cursor = page.next_cursor ?? undefined;
-      } while (cursor);
+        return { items: page.payouts, next_cursor: page.next_cursor };
+      });
       return all.sort((a, b) => b.period.localeCompare(a.period) || a.provider_name.localeCompare(b.provider_name));
     },
   });
