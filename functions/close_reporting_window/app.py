@@ -15,7 +15,8 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from audiens.domain.periods import Period, parse_timestamp, rfc3339
+from audiens.domain.periods import Period
+from audiens.domain.time import parse_timestamp, rfc3339
 from audiens.errors import NotFoundError
 from audiens.observability import count, logger, metrics
 from audiens.wiring import billing_service

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from audiens.domain.time import parse_timestamp
 from audiens.observability import logger
 from audiens.wiring import accounts_service, audience_service
 
 
 def scheduled_time(event: dict[str, Any]) -> datetime:
-    value = str(event["time"]).replace("Z", "+00:00")
-    return datetime.fromisoformat(value).astimezone(UTC)
+    return parse_timestamp(str(event["time"]))
 
 
 @logger.inject_lambda_context(clear_state=True)

@@ -7,18 +7,19 @@ is not under ``<account_id>/<source_id>/`` of an s3 source is logged and ignored
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from audiens.domain.time import parse_timestamp
 from audiens.observability import logger
 from audiens.wiring import ingest_service
 
 
 def _event_time(event: dict[str, Any]) -> datetime:
-    return datetime.fromisoformat(str(event["time"]).replace("Z", "+00:00")).astimezone(UTC)
+    return parse_timestamp(str(event["time"]))
 
 
 @logger.inject_lambda_context(clear_state=True)

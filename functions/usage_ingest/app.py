@@ -14,7 +14,7 @@ from urllib.parse import unquote_plus
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from audiens.domain.periods import parse_timestamp
+from audiens.domain.time import parse_timestamp
 from audiens.observability import count, logger, metrics
 from audiens.services.usage import ObjectCreated, UsageService
 from audiens.wiring import usage_service
@@ -24,7 +24,7 @@ def event_time(event: dict[str, Any]) -> datetime:
     value = event.get("time")
     if isinstance(value, int | float) and not isinstance(value, bool):
         return datetime.fromtimestamp(value, tz=UTC)  # moto stamps epoch seconds
-    return parse_timestamp(str(value).replace("Z", "+00:00") if value is not None else "")
+    return parse_timestamp(str(value) if value is not None else "")
 
 
 def parse_object_created(event: dict[str, Any]) -> ObjectCreated | None:

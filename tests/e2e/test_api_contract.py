@@ -26,6 +26,7 @@ from schemathesis.checks import not_a_server_error
 from schemathesis.specs.openapi.checks import response_schema_conformance, status_code_conformance
 
 from tests.e2e.client import Client
+from tests.support.timestamps import misformatted_timestamps
 
 pytestmark = pytest.mark.e2e
 
@@ -83,6 +84,15 @@ def _seed(http: Client, keys: dict[str, str]) -> dict[str, str]:
     ids["buyer_id"] = keys["buyer_id"]
     ids["period"] = "2026-10"
     return ids
+
+
+def _json_or_none(response: Any) -> Any:
+    if "json" not in response.headers.get("Content-Type", ""):
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None
 
 
 def _summary(failure: BaseException) -> str:
@@ -143,6 +153,9 @@ def test_every_answer_is_documented_conformant_and_never_a_server_error(
             except (Exception, BaseExceptionGroup) as failure:  # collected: one run reports every finding
                 label = f"{operation.label} -> {response.status_code}"
                 failures.append(f"{label}: {_summary(failure)}\n  {case.as_curl_command()[:400]}")
+            misformatted = misformatted_timestamps(_json_or_none(response))
+            if misformatted:  # every timestamp field of every response: RFC 3339 UTC, whole seconds
+                failures.append(f"{operation.label} -> {response.status_code}: timestamps {misformatted[:5]}")
 
         try:
             run()

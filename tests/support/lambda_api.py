@@ -14,6 +14,7 @@ from types import ModuleType
 from typing import Any
 
 from tests.support.template import ROOT, functions, load
+from tests.support.timestamps import misformatted_timestamps
 
 EVENTS = ROOT / "events"
 OPERATOR_KEY = "aud_operator_test_key_0123456789"
@@ -139,6 +140,9 @@ class ApiClient:
             parsed = text_out
         out_headers = dict(result.get("headers") or {})
         out_headers.update({k: ", ".join(v) for k, v in (result.get("multiValueHeaders") or {}).items()})
+        # Every response of every functional test: each timestamp field written the one API way.
+        misformatted = misformatted_timestamps(parsed)
+        assert not misformatted, f"{method} {path}: timestamps not in the API format: {misformatted}"
         return ApiResult(result["statusCode"], parsed, out_headers)
 
 

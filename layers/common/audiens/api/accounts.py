@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
@@ -22,6 +21,7 @@ from audiens.api.http import (
     roles,
 )
 from audiens.domain.accounts import OPERATOR, Account, ApiKey
+from audiens.domain.time import optional_rfc3339
 from audiens.wiring import accounts_service
 
 router = APIGatewayRouter()
@@ -99,18 +99,14 @@ class CreatedKey(ApiKeyView):
     api_key: str
 
 
-def rfc3339(value: datetime | None) -> str | None:
-    return None if value is None else value.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
 def _key_view(key: ApiKey) -> dict[str, Any]:
     return {
         "key_id": key.key_id,
         "name": key.name,
         "prefix": key.prefix,
         "status": "revoked" if key.revoked_at else "active",
-        "created_at": rfc3339(key.created_at),
-        "revoked_at": rfc3339(key.revoked_at),
+        "created_at": optional_rfc3339(key.created_at),
+        "revoked_at": optional_rfc3339(key.revoked_at),
     }
 
 
@@ -122,7 +118,7 @@ def _me(account: Account) -> dict[str, Any]:
         "roles": list(account.roles),
         "status": account.status,
         "revenue_share": str(account.revenue_share) if account.revenue_share is not None else None,
-        "created_at": rfc3339(account.created_at),
+        "created_at": optional_rfc3339(account.created_at),
     }
 
 

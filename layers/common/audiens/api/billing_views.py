@@ -6,13 +6,12 @@ Every document is rendered from the stored one, so what the API shows is exactly
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 from typing import Any
 
 from audiens.api.csv_render import to_csv
 from audiens.domain.invoicing import InvoiceLine, Payout, ReportRow
 from audiens.domain.money import format_money, format_price
-from audiens.domain.periods import rfc3339
+from audiens.domain.time import optional_rfc3339, rfc3339
 from audiens.ports.billing import StoredPayout
 from audiens.services.billing import InvoiceView, RunReport
 
@@ -28,10 +27,6 @@ __all__ = [
 ]
 
 
-def _ts(value: datetime | None) -> str | None:
-    return None if value is None else rfc3339(value)
-
-
 def run_view(report: RunReport, totals: dict[str, Any] | None) -> dict[str, Any]:
     run = report.run
     return {
@@ -42,7 +37,7 @@ def run_view(report: RunReport, totals: dict[str, Any] | None) -> dict[str, Any]
         "trigger": run.trigger,
         "period_state": report.period_state,
         "created_at": rfc3339(run.created_at),
-        "completed_at": _ts(run.completed_at),
+        "completed_at": optional_rfc3339(run.completed_at),
         "invoices": report.counts.documents,
         "buyers_without_charges": report.counts.empty,
         "payouts": report.counts.payouts,
@@ -97,8 +92,8 @@ def invoice_view(view: InvoiceView) -> dict[str, Any]:
         "currency": currency,
         "total": format_money(invoice.total, currency),
         "created_at": rfc3339(stored.created_at),
-        "issued_at": _ts(view.issued_at),
-        "voided_at": _ts(stored.voided_at),
+        "issued_at": optional_rfc3339(view.issued_at),
+        "voided_at": optional_rfc3339(stored.voided_at),
         "void_reason": stored.void_reason,
         "lines": [_line_view(line, currency) for line in invoice.lines],
         "uncharged": [

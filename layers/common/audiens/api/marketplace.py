@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
@@ -12,7 +11,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from audiens.api.http import PAGE_MAX, Cursor, Limit, json_response, paginate, request_time, require_role, roles
 from audiens.domain.marketplace import AccessRequest, Subscription, format_discount
 from audiens.domain.money import format_price
-from audiens.domain.onboarding import Segment, rfc3339
+from audiens.domain.onboarding import Segment
+from audiens.domain.time import optional_rfc3339, rfc3339
 from audiens.services.marketplace import FeedDetail, FeedListing
 from audiens.wiring import marketplace_service
 
@@ -174,10 +174,6 @@ class SubscriptionList(BaseModel):
     next_cursor: str | None = None
 
 
-def _ts(value: datetime | None) -> str | None:
-    return rfc3339(value) if value is not None else None
-
-
 def _feed_view(detail: FeedDetail) -> dict[str, Any]:
     feed = detail.feed
     return {
@@ -190,7 +186,7 @@ def _feed_view(detail: FeedDetail) -> dict[str, Any]:
         "trait_ids": list(feed.trait_ids),
         "plans": [p.as_json() for p in detail.plans],
         "created_at": rfc3339(feed.created_at),
-        "activated_at": _ts(feed.activated_at),
+        "activated_at": optional_rfc3339(feed.activated_at),
         "active_subscriptions": detail.active_subscriptions,
     }
 
@@ -231,7 +227,7 @@ def _access_view(request: AccessRequest) -> dict[str, Any]:
         "buyer_id": request.buyer_id,
         "status": request.status,
         "requested_at": rfc3339(request.requested_at),
-        "decided_at": _ts(request.decided_at),
+        "decided_at": optional_rfc3339(request.decided_at),
     }
 
 

@@ -11,8 +11,9 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from audiens.api.http import PAGE_MAX, Cursor, Limit, app, json_response, paginate, request_time, require_role, roles
-from audiens.domain.onboarding import FileRecord, Source, TraitDef, rfc3339
+from audiens.domain.onboarding import FileRecord, Source, TraitDef
 from audiens.domain.sketches import Estimate
+from audiens.domain.time import optional_rfc3339, rfc3339
 from audiens.errors import ValidationError
 from audiens.observability import logger
 from audiens.wiring import audience_service, ingest_service, lookalike_service
@@ -178,7 +179,7 @@ def _source_view(source: Source) -> dict[str, Any]:
         "created_at": rfc3339(source.created_at),
         "events_accepted": source.events_accepted,
         "events_rejected": source.events_rejected,
-        "last_event_at": rfc3339(source.last_event_at) if source.last_event_at else None,
+        "last_event_at": optional_rfc3339(source.last_event_at),
         "ingest": ingest_service().ingest_details(source),
     }
 
@@ -189,7 +190,7 @@ def _file_view(record: FileRecord) -> dict[str, Any]:
         "key": record.key,
         "status": record.status,
         "received_at": rfc3339(record.received_at),
-        "finished_at": rfc3339(record.finished_at) if record.finished_at else None,
+        "finished_at": optional_rfc3339(record.finished_at),
         "rows": record.rows,
         "accepted": record.accepted,
         "rejected": record.rejected,

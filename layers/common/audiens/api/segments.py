@@ -9,9 +9,10 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from audiens.api.http import PAGE_MAX, Cursor, Limit, json_response, paginate, request_time, require_role, roles
-from audiens.domain.onboarding import DEFAULT_EXPIRATION_DAYS, MAX_EXPIRATION_DAYS, Segment, rfc3339
+from audiens.domain.onboarding import DEFAULT_EXPIRATION_DAYS, MAX_EXPIRATION_DAYS, Segment
 from audiens.domain.rules import MAX_RULE_LENGTH
 from audiens.domain.sketches import NUM_STD_DEVS, Estimate
+from audiens.domain.time import optional_rfc3339, rfc3339
 from audiens.wiring import audience_service
 
 router = APIGatewayRouter()
@@ -116,7 +117,7 @@ def _segment_view(segment: Segment, estimate: Estimate | None = None) -> dict[st
         "created_at": rfc3339(segment.created_at),
         "changed_at": rfc3339(segment.changed_at),
         "expires_at": rfc3339(segment.expires_at()),
-        "expired_at": rfc3339(segment.expired_at) if segment.expired_at else None,
+        "expired_at": optional_rfc3339(segment.expired_at),
     }
     if estimate is not None:
         view.update(population=estimate.population, lower_bound=estimate.lower_bound, upper_bound=estimate.upper_bound)

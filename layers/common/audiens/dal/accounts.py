@@ -11,6 +11,7 @@ from pynamodb.transactions import TransactWrite
 
 from audiens.dal.models import AccountItem, ActivationTokenItem, ApiKeyItem, EmailClaimItem, OutgoingEmailItem
 from audiens.domain.accounts import Account, ApiKey, OutgoingEmail
+from audiens.domain.time import key_timestamp
 from audiens.errors import ConflictError, NotFoundError, ValidationError
 
 PENDING = "PENDING"
@@ -59,7 +60,7 @@ def _account_item(account: Account) -> AccountItem:
     )
     if account.status == "pending":
         item.gsi1pk = PENDING
-        item.gsi1sk = f"{account.created_at.strftime('%Y-%m-%dT%H:%M:%S.%fZ')}#{account.account_id}"
+        item.gsi1sk = f"{key_timestamp(account.created_at)}#{account.account_id}"
     return item
 
 
@@ -190,7 +191,7 @@ class DynamoAccountRepository:
         return activated
 
     def pending_created_before(self, cutoff: datetime) -> list[Account]:
-        bound = cutoff.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        bound = key_timestamp(cutoff)
         return [_to_account(i) for i in AccountItem.by_gsi1.query(PENDING, AccountItem.gsi1sk < bound)]
 
     def expire(self, account: Account, *, claim: str, now: datetime) -> bool:

@@ -8,24 +8,26 @@ template check can match models to tables without any environment, and nothing c
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from pynamodb.attributes import Attribute
 from pynamodb.constants import STRING
 from pynamodb.models import Model
 
+from audiens.domain.time import key_timestamp, parse_timestamp
+
 
 class IsoDateTimeAttribute(Attribute[datetime]):
-    """RFC 3339 UTC timestamps stored as strings: sortable, readable, and never a float."""
+    """RFC 3339 UTC timestamps stored as fixed-width strings (``domain.time``): sortable, readable, never a float."""
 
     attr_type = STRING
 
     def serialize(self, value: Any) -> Any:
-        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+        return key_timestamp(value)
 
     def deserialize(self, value: Any) -> Any:
-        return datetime.strptime(value, "%Y-%m-%dT%H:%M:%S.%fZ").replace(tzinfo=UTC)
+        return parse_timestamp(value)
 
 
 def all_models() -> list[type[Model]]:

@@ -20,6 +20,7 @@ from pynamodb.exceptions import PutError, UpdateError
 from audiens.dal.aws import client
 from audiens.dal.marketplace_models import DestinationItem, MappingItem
 from audiens.domain.channels import Destination, S3Target, SegmentMapping, is_private_address, short_error
+from audiens.domain.time import key_timestamp
 from audiens.ports.channels import DeliveryError
 
 
@@ -28,7 +29,7 @@ def _conditional_failed(error: Exception) -> bool:
 
 
 def _ts(value: datetime) -> str:
-    return value.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return key_timestamp(value)
 
 
 def _to_destination(item: DestinationItem) -> Destination:

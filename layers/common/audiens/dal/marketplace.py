@@ -9,7 +9,7 @@ active subscriptions in the same transactions, so deleting it is a condition on 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -30,6 +30,7 @@ from audiens.dal.marketplace_models import (
 )
 from audiens.dal.onboarding_models import TraitItem
 from audiens.domain.marketplace import AccessRequest, Feed, Plan, Subscription
+from audiens.domain.time import key_timestamp
 from audiens.errors import ConflictError, NotFoundError
 
 MARKET_FEEDS = "MARKET#FEEDS"
@@ -37,7 +38,7 @@ ALL_SUBS = "SUBS"
 
 
 def _ts(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return key_timestamp(value)
 
 
 def _last_sk_before(prefix: str, end: datetime) -> str:

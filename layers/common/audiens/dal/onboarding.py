@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 from collections import OrderedDict
 from collections.abc import Iterable, Iterator, Mapping
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from functools import cached_property
 from typing import Any
@@ -50,6 +50,7 @@ from audiens.domain.onboarding import (
     minute_of,
 )
 from audiens.domain.sketches import Sketch
+from audiens.domain.time import key_timestamp, parse_timestamp
 
 MAX_MERGE_ATTEMPTS = 20
 MAX_TRANSACTION_ITEMS = 100
@@ -66,7 +67,7 @@ def _catalog_pk(account_id: str) -> str:
 
 
 def _ts(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
+    return key_timestamp(value)
 
 
 def _epoch(value: datetime) -> int:
@@ -108,7 +109,7 @@ def _to_source(item: SourceItem) -> Source:
         credential_prefix=item.credential_prefix or "",
         events_accepted=int(item.events_accepted or 0),
         events_rejected=int(item.events_rejected or 0),
-        last_event_at=datetime.fromisoformat(item.last_event_at.replace("Z", "+00:00")) if item.last_event_at else None,
+        last_event_at=parse_timestamp(item.last_event_at) if item.last_event_at else None,
     )
 
 

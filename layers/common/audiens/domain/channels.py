@@ -23,10 +23,11 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any, Final, Literal
 from urllib.parse import urlsplit
 
+from audiens.domain.time import optional_rfc3339, rfc3339
 from audiens.errors import NotFoundError, ValidationError
 
 __all__ = [
@@ -460,7 +461,7 @@ class Destination:
             "status": self.status,
             "content_optimization": self.content_optimization,
             "config": masked_config(chan, self.config),
-            "created_at": _rfc3339(self.created_at),
+            "created_at": rfc3339(self.created_at),
         }
 
 
@@ -504,17 +505,13 @@ class SegmentMapping:
             "push_status": self.status,
             "attempts": self.attempts,
             "last_error": self.last_error,
-            "last_attempt_at": _rfc3339(self.last_attempt_at) if self.last_attempt_at else None,
-            "pushed_at": _rfc3339(self.pushed_at) if self.pushed_at else None,
-            "mapped_at": _rfc3339(self.created_at),
+            "last_attempt_at": optional_rfc3339(self.last_attempt_at),
+            "pushed_at": optional_rfc3339(self.pushed_at),
+            "mapped_at": rfc3339(self.created_at),
         }
 
 
 # -------------------------------------------------------------------------------------------------- push
-
-
-def _rfc3339(value: datetime) -> str:
-    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def taxonomy_body(*, segment_id: str, name: str, category: str, action: str, version: int, sent_at: datetime) -> bytes:
@@ -525,7 +522,7 @@ def taxonomy_body(*, segment_id: str, name: str, category: str, action: str, ver
         "category": category,
         "action": action,
         "version": version,
-        "sent_at": _rfc3339(sent_at),
+        "sent_at": rfc3339(sent_at),
     }
     return json.dumps(payload, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
 

@@ -23,7 +23,8 @@ from decimal import Decimal
 from typing import Any, Final, Literal
 
 from audiens.domain.money import discounted_price, format_price, minor_units, parse_discount_pct, parse_price
-from audiens.domain.periods import Period, rfc3339
+from audiens.domain.periods import Period
+from audiens.domain.time import rfc3339
 from audiens.errors import ConflictError, NotFoundError, ValidationError
 
 __all__ = [

@@ -16,6 +16,7 @@ from decimal import Decimal
 from typing import Any, Final, Literal
 
 from audiens.domain.money import parse_price
+from audiens.domain.time import parse_timestamp, rfc3339
 from audiens.errors import PayloadTooLargeError, ValidationError
 
 SourceType = Literal["api", "s3", "pixel"]
@@ -42,7 +43,6 @@ MAX_EXPIRATION_DAYS: Final = 3_650
 DEFAULT_CURRENCY: Final = "USD"
 
 KEY_PATTERN: Final = re.compile(rf"[A-Za-z0-9_.\-]{{1,{MAX_KEY_LENGTH}}}")
-_RFC3339: Final = re.compile(r"\d{4}-\d{2}-\d{2}[Tt ]\d{2}:\d{2}:\d{2}(?:\.\d{1,9})?(?:[Zz]|[+-]\d{2}:\d{2})")
 _EVENT_FIELDS: Final = frozenset({"user_id", "timestamp", "data"})
 
 
@@ -91,26 +91,6 @@ class Rejection:
 
     def as_json(self) -> dict[str, Any]:
         return {"index": self.index, "code": self.code, "message": self.message}
-
-
-def rfc3339(value: datetime) -> str:
-    text = value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")
-    return (text[:-7] if text.endswith(".000000") else text.rstrip("0")) + "Z"
-
-
-def parse_timestamp(value: str) -> datetime | None:
-    if not _RFC3339.fullmatch(value):
-        return None
-    text = value.replace("z", "Z").replace("Z", "+00:00").replace("t", "T").replace(" ", "T")
-    head, _, frac_tz = text.partition(".")
-    if frac_tz:  # fromisoformat takes at most 6 fractional digits
-        digits = re.match(r"\d+", frac_tz)
-        assert digits is not None
-        text = f"{head}.{digits.group()[:6].ljust(6, '0')}{frac_tz[digits.end() :]}"
-    try:
-        return datetime.fromisoformat(text).astimezone(UTC)
-    except ValueError:
-        return None
 
 
 def normalize_value(value: Any) -> str | None:
@@ -177,12 +157,13 @@ def _timestamp(raw: Any, now: datetime) -> datetime:
         return now
     if not isinstance(raw, str):
         raise _Reject("invalid_timestamp", "timestamp must be an RFC 3339 string such as 2026-11-03T10:00:00Z.")
-    parsed = parse_timestamp(raw)
-    if parsed is None:
+    try:
+        parsed = parse_timestamp(raw)
+    except ValidationError:
         raise _Reject(
             "invalid_timestamp",
             f"timestamp {raw[:40]!r} is not RFC 3339 with a time zone (e.g. 2026-11-03T10:00:00Z).",
-        )
+        ) from None
     if parsed > now + FUTURE_TOLERANCE:
         raise _Reject("invalid_timestamp", f"timestamp {raw} is more than a day in the future.")
     if parsed < EARLIEST_TIMESTAMP:

@@ -14,6 +14,8 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Final, Literal
 
+# ensure_utc, parse_timestamp and rfc3339 live in domain.time; re-exported here while callers move.
+from audiens.domain.time import ensure_utc, parse_timestamp, rfc3339
 from audiens.errors import ConflictError, ValidationError
 
 __all__ = [
@@ -41,40 +43,6 @@ _MAX_YEAR: Final = 9998  # P+1 of the last period must still be a valid date.
 _PERIOD_TEXT: Final = re.compile(r"(\d{4})-(\d{2})", re.ASCII)
 
 WindowState = Literal["not_open", "open", "closed"]
-
-
-def ensure_utc(dt: datetime) -> datetime:
-    """Return ``dt`` in UTC; refuses naive datetimes, which would be read in the machine's local zone."""
-    if not isinstance(dt, datetime):
-        raise TypeError(f"expected a datetime, got {type(dt).__name__}")
-    if dt.tzinfo is None or dt.utcoffset() is None:
-        raise ValueError(f"datetime {dt.isoformat()} has no time zone; pass an aware UTC datetime")
-    return dt.astimezone(UTC)
-
-
-def rfc3339(dt: datetime) -> str:
-    """RFC 3339 in UTC with a ``Z`` suffix, the timestamp format of the API ("2026-11-06T00:00:00Z").
-
-    Sub-second digits are written only when present, so whole-second instants stay short and stable.
-    """
-    utc = ensure_utc(dt)
-    if utc.microsecond:
-        return utc.strftime("%Y-%m-%dT%H:%M:%S.%fZ")
-    return utc.strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def parse_timestamp(text: str) -> datetime:
-    """Parse an RFC 3339 timestamp that carries its offset (event ``time`` fields, clock overrides)."""
-    try:
-        parsed = datetime.fromisoformat(text) if isinstance(text, str) else None
-    except ValueError:
-        parsed = None
-    if parsed is None or parsed.tzinfo is None:
-        raise ValidationError(
-            f"Timestamp {text!r} is not an RFC 3339 date-time with a time zone, e.g. 2026-11-06T00:00:00Z.",
-            code="invalid_timestamp",
-        )
-    return parsed.astimezone(UTC)
 
 
 @dataclass(frozen=True, order=True, slots=True)

@@ -14,7 +14,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Final, Literal
 
-from audiens.domain.periods import Period, rfc3339
+from audiens.domain.periods import Period
+from audiens.domain.time import optional_rfc3339, rfc3339
 from audiens.domain.usage_csv import (
     DUPLICATE_RECORDS,
     FEEDS,
@@ -393,6 +394,6 @@ class UploadRecord:
             "sha256": self.sha256,
             "duplicate_of": self.duplicate_of,
             "created_at": rfc3339(self.created_at),
-            "received_at": rfc3339(self.received_at) if self.received_at else None,
-            "finished_at": rfc3339(self.finished_at) if self.finished_at else None,
+            "received_at": optional_rfc3339(self.received_at),
+            "finished_at": optional_rfc3339(self.finished_at),
         }

@@ -9,6 +9,7 @@ from datetime import datetime
 from audiens.domain import accounts as rules
 from audiens.domain.accounts import Account, ApiKey, OutgoingEmail, Principal
 from audiens.domain.quotas import check_quota
+from audiens.domain.time import rfc3339
 from audiens.errors import ConflictError, NotFoundError
 from audiens.ports.accounts import AccountRepository, AuthorizerCache, EmailQueue, EmailSender
 
@@ -82,7 +83,7 @@ class AccountsService:
         link = f"{self._public_base_url}/activate?token={token}"
         return (
             f"Welcome to Audiens, {account.company_name}!\n\n"
-            f"Activate your account with this link (valid until {expires.strftime('%Y-%m-%dT%H:%M:%SZ')}):\n"
+            f"Activate your account with this link (valid until {rfc3339(expires)}):\n"
             f"{link}\n\n"
             "Or through the API:\n"
             f"  POST {self._public_base_url}/v1/accounts/activate\n"

@@ -42,8 +42,9 @@ from audiens.domain.invoicing import (
     run_id_for,
 )
 from audiens.domain.money import minor_units
-from audiens.domain.periods import DEFAULT_DUE_DAY, Period, period_to_close, rfc3339, window
+from audiens.domain.periods import DEFAULT_DUE_DAY, Period, period_to_close, window
 from audiens.domain.rules import trait_ids
+from audiens.domain.time import rfc3339
 from audiens.errors import ConflictError, NotFoundError, ValidationError
 from audiens.observability import logger
 from audiens.ports.billing import (

@@ -23,6 +23,7 @@ from audiens.domain import sketches
 from audiens.domain.accounts import Principal
 from audiens.domain.onboarding import Event, FileRecord, MergeStats, Rejection, Source
 from audiens.domain.quotas import check_quota
+from audiens.domain.time import rfc3339
 from audiens.errors import NotFoundError, UnauthorizedError, ValidationError
 from audiens.ports.onboarding import OnboardingRepository, SourceObjects
 
@@ -268,7 +269,7 @@ class IngestService:
     @staticmethod
     def _latest(events: list[Event], now: datetime) -> list[dict[str, Any]]:
         """The batch's newest events for the activity stream, within a size budget (a DynamoDB item is 400 KB)."""
-        received = rules.rfc3339(now)
+        received = rfc3339(now)
         latest: list[dict[str, Any]] = []
         size = 0
         for event in reversed(events[-rules.LATEST_EVENTS :]):
