@@ -133,7 +133,13 @@ describe("a month of billing", { concurrency: false }, () => {
     await ok("POST", `/v1/feeds/${state.privateFeed}/access-requests/${state.buyer.account_id}/approve`, state.provider.api_key);
     await page.reload();
     await page.getByRole("article", { name: "Feed Northwind Seniors" }).getByText("access approved").waitFor();
+    await page.getByRole("table", { name: "Public segments" }).waitFor();
     await shot("21-buyer-marketplace");
+    // Subscribed and ended the same day: the subscription keeps its dates, and the month's flat fee is still due.
+    await page.getByRole("article", { name: "Feed Northwind Seniors" }).getByRole("button", { name: "Subscribe to Northwind Seniors segments and overlap (flat fee)" }).click();
+    const subscriptions = page.getByRole("table", { name: "Subscriptions" });
+    await subscriptions.getByRole("button", { name: "Unsubscribe from Northwind Seniors (Northwind Data) segments and overlap" }).click();
+    await subscriptions.getByRole("row", { name: /Northwind Seniors \(Northwind Data\) segments and overlap flat fee \/ month 2026-10-09 2026-10-09 ended/ }).waitFor();
   });
 
   step("the builder over the subscribed feed's traits saves the buyer's segment; segments are mapped to a destination", async () => {
@@ -248,18 +254,20 @@ describe("a month of billing", { concurrency: false }, () => {
     assert.equal(await page.getByRole("button", { name: "Edit" }).isDisabled(), true);
     await nav("Invoices");
     const list = page.getByRole("table", { name: "Invoices" });
-    // 500.00 flat fee + 1,500,000 × 2.00 / 1000 (activation, the feed's trait) + 300,000 × 1.50 / 1000 (public segment)
-    await list.getByRole("row", { name: /October 2026 issued 3 3950\.00 USD/ }).waitFor();
+    // 500.00 and 100.00 flat fees (never prorated) + 1,500,000 × 2.00 / 1000 (activation, the feed's trait) + 300,000 × 1.50 / 1000 (public segment)
+    await list.getByRole("row", { name: /October 2026 issued 4 4050\.00 USD/ }).waitFor();
     await shot("28-invoices");
     await list.getByRole("link").first().click();
-    await page.getByLabel("Invoice total").filter({ hasText: "3950.00 USD" }).waitFor();
+    await page.getByLabel("Invoice total").filter({ hasText: "4050.00 USD" }).waitFor();
     const lines = page.getByRole("table", { name: "Invoice lines" });
     await lines.getByRole("row", { name: /Northwind Interests \(feed\) Northwind Data activation CPM 1,500,000 2\.00 3000\.00/ }).waitFor();
     await lines.getByRole("row", { name: /Northwind Travellers \(segment\) Northwind Data .* CPM 300,000 1\.50 450\.00/ }).waitFor();
     await lines.getByRole("row", { name: /Northwind Interests \(feed\) Northwind Data segments and overlap flat fee \/ month — 500\.00 500\.00/ }).waitFor();
+    await lines.getByRole("row", { name: /Northwind Seniors \(feed\) Northwind Data segments and overlap flat fee \/ month — 100\.00 100\.00/ }).waitFor();
     state.invoice = new URL(page.url()).pathname.split("/").pop();
     const csv = await download(() => page.getByRole("button", { name: "Download invoice (CSV)" }).click());
-    assert.match(csv, /3950\.00|3000\.00/);
+    assert.match(csv, /3000\.00/);
+    assert.match(csv, /Northwind Seniors/);
     await shot("29-invoice-detail");
   });
 
@@ -267,15 +275,15 @@ describe("a month of billing", { concurrency: false }, () => {
     await signInAs(state.provider.api_key);
     await nav("Payouts");
     const list = page.getByRole("table", { name: "Payouts" });
-    await list.getByRole("row", { name: /October 2026 3950\.00 USD 80 % 790\.00 USD 3160\.00 USD/ }).waitFor();
+    await list.getByRole("row", { name: /October 2026 4050\.00 USD 80 % 810\.00 USD 3240\.00 USD/ }).waitFor();
     await shot("30-payouts");
     await list.getByRole("link").first().click();
-    await page.getByLabel("Paid out").filter({ hasText: "3160.00 USD" }).waitFor();
+    await page.getByLabel("Paid out").filter({ hasText: "3240.00 USD" }).waitFor();
     await page.getByRole("table", { name: "Payout lines" }).getByRole("row", { name: /Acme Agency Northwind Interests activation CPM 1,500,000 3000\.00 2400\.00 600\.00/ }).waitFor();
     state.payout = new URL(page.url()).pathname.split("/").pop();
     await shot("31-payout-detail");
     await page.getByRole("link", { name: "Revenue of October 2026 by buyer and by channel" }).click();
-    await page.getByLabel("Total revenue").filter({ hasText: "3160.00 USD" }).waitFor();
+    await page.getByLabel("Total revenue").filter({ hasText: "3240.00 USD" }).waitFor();
     await page.getByRole("region", { name: "Revenue by buyer" }).getByRole("cell", { name: "Acme Agency" }).waitFor();
     await shot("32-provider-revenue");
   });
@@ -284,7 +292,7 @@ describe("a month of billing", { concurrency: false }, () => {
     await signInAs(OPERATOR_KEY);
     await page.getByRole("heading", { level: 1, name: "Billing runs" }).waitFor(); // the operator's home
     const runs = page.getByRole("table", { name: "Billing runs" });
-    await runs.getByRole("row", { name: /October 2026 completed \S+ 1 \/ 1 1 \/ 1 3950\.00 USD/ }).waitFor();
+    await runs.getByRole("row", { name: /October 2026 completed \S+ 1 \/ 1 1 \/ 1 4050\.00 USD/ }).waitFor();
     await page.getByLabel("Period to close (YYYY-MM)").fill("2026-11");
     await page.getByRole("button", { name: "Close period" }).click();
     await page.getByText("Close November 2026?").waitFor(); // asks before closing

@@ -81,8 +81,13 @@ function Listing({ feed, active }: { feed: Schemas["ListingView"]; active: Map<s
                   {held ? (
                     <span className="muted">subscribed since {held.start_date}</span>
                   ) : (
-                    <button type="button" onClick={() => subscribe.mutate(p.plan_id)} disabled={subscribe.isPending}>
-                      Subscribe to {feed.name} {useCases(p.use_cases)} ({p.unit === "cpm" ? "CPM" : "flat fee"})
+                    <button
+                      type="button"
+                      onClick={() => subscribe.mutate(p.plan_id)}
+                      disabled={subscribe.isPending}
+                      aria-label={`Subscribe to ${feed.name} ${useCases(p.use_cases)} (${p.unit === "cpm" ? "CPM" : "flat fee"})`}
+                    >
+                      Subscribe
                     </button>
                   )}
                 </td>
@@ -128,15 +133,21 @@ function Subscriptions({ list, names }: { list: Schemas["SubscriptionView"][]; n
                   <td>{name}</td>
                   <td>{useCases(s.use_cases)}</td>
                   <td>{s.unit === "cpm" ? "CPM" : "flat fee / month"}</td>
-                  <td>{s.start_date}</td>
-                  <td>{s.end_date ?? "—"}</td>
+                  <td className="nowrap">{s.start_date}</td>
+                  <td className="nowrap">{s.end_date ?? "—"}</td>
                   <td>
                     <span className={`status status-${s.status}`}>{s.status}</span>
                   </td>
                   <td>
                     {s.status === "active" ? (
-                      <button type="button" className="secondary" onClick={() => end.mutate(s.subscription_id)} disabled={end.isPending}>
-                        Unsubscribe from {name} {useCases(s.use_cases)}
+                      <button
+                        type="button"
+                        className="secondary"
+                        onClick={() => end.mutate(s.subscription_id)}
+                        disabled={end.isPending}
+                        aria-label={`Unsubscribe from ${name} ${useCases(s.use_cases)}`}
+                      >
+                        Unsubscribe
                       </button>
                     ) : null}
                   </td>
