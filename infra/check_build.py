@@ -44,8 +44,7 @@ def _is_elf(path: Path) -> bool:
 def _elf_machine(path: Path) -> int:
     with path.open("rb") as handle:
         header = handle.read(20)
-    byteorder = "little" if header[5] == 1 else "big"
-    return int.from_bytes(header[18:20], byteorder)
+    return int.from_bytes(header[18:20], "little" if header[5] == 1 else "big")
 
 
 def check_native_code(root: Path, *, architecture: str, runtime: str, report: Report) -> int:

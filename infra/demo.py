@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -183,7 +184,7 @@ def trait(api: Client, key: str, source_id: str, name: str, condition: dict[str,
     return dict(api.post("/v1/traits", body, key=key, expect=201).body)
 
 
-def money_table(rows: list[tuple[str, ...]]) -> None:
+def money_table(rows: Sequence[tuple[str, ...]]) -> None:
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for row in rows:
         pairs = enumerate(zip(row, widths, strict=True))

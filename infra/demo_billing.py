@@ -25,7 +25,8 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "infra"), str(ROOT / "layers" / "common")]
 
-from demo import Client, DemoError, chapter, say, set_clock, wait_for  # noqa: E402
+from demo import DemoError, chapter, say, set_clock, wait_for  # noqa: E402
+from local_client import Client  # noqa: E402
 
 PERIOD = "2026-10"
 CLOSE_TIME = "2026-11-06T00:00:00Z"  # the schedule fires at 00:00 UTC on the 6th

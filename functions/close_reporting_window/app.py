@@ -16,14 +16,16 @@ from typing import Any
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from audiens.domain.periods import Period
-from audiens.domain.time import parse_timestamp, rfc3339
+from audiens.domain.time import rfc3339
 from audiens.errors import NotFoundError
 from audiens.observability import count, logger, metrics
+from audiens.triggers import schedule_event
 from audiens.wiring import billing_service
 
 
 def check_close(now: datetime) -> dict[str, Any]:
     period = Period.of(now).previous()
+    status: str
     try:
         status = billing_service().run_report(period).run.status
     except NotFoundError:
@@ -38,10 +40,11 @@ def check_close(now: datetime) -> dict[str, Any]:
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    now = parse_timestamp(str(event["time"]))
-    if event.get("schedule") == "close-check":
+    scheduled = schedule_event(event)
+    now = scheduled.time
+    if scheduled.schedule == "close-check":
         return check_close(now)
-    result = billing_service().close(now=now, trigger=str(event.get("schedule") or "schedule"))
+    result = billing_service().close(now=now, trigger=scheduled.schedule or "schedule")
     run = result.run
     summary = {
         "time": rfc3339(now),

@@ -2,23 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from audiens.domain.time import parse_timestamp
 from audiens.observability import logger
+from audiens.triggers import schedule_event
 from audiens.wiring import accounts_service, audience_service
-
-
-def scheduled_time(event: dict[str, Any]) -> datetime:
-    return parse_timestamp(str(event["time"]))
 
 
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    now = scheduled_time(event)
+    now = schedule_event(event).time
     expired = accounts_service().expire_unactivated(now=now)
     segments = audience_service().run_daily(now=now)  # population snapshots + segment expiry
     done = {

@@ -1,63 +1,40 @@
 """PayoutWorkerFunction: SQS batch of ``{run_id, period, provider_id}`` → one payout each, partial failures.
 
 The worker that stores the last payout completes the run and closes the period. A job failing on its last
-allowed delivery is recorded on the run before it goes to the dead-letter queue.
+allowed delivery is recorded on the run before it goes to the dead-letter queue (``services.billing_jobs``).
 """
 
 from __future__ import annotations
 
-import json
-from datetime import UTC, datetime
 from typing import Any
 
 from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from audiens.config import get_settings
-from audiens.domain.periods import Period
-from audiens.observability import count, logger, metrics
+from audiens.observability import logger, metrics
+from audiens.ports.jobs import PayoutJob
 from audiens.services.billing import RunCache
+from audiens.services.billing_jobs import run_job
+from audiens.triggers import delivery
 from audiens.wiring import billing_service
 
 processor = BatchProcessor(event_type=EventType.SQS)
 _runs: RunCache = {}  # the run, read once per invocation (cleared at each one)
 
 
-def _sent_at(record: SQSRecord) -> datetime:
-    return datetime.fromtimestamp(int(record.attributes.sent_timestamp) / 1000, tz=UTC)
-
-
 def _payout(record: SQSRecord) -> None:
-    job = json.loads(record.body)
-    period = Period.parse(job["period"])
-    now = _sent_at(record)
-    service = billing_service()
-    try:
-        outcome = service.process_payout_job(
-            run_id=job["run_id"], period=period, provider_id=job["provider_id"], now=now, runs=_runs
-        )
-    except Exception as error:
-        attempts = int(record.attributes.approximate_receive_count)
-        if attempts >= get_settings().billing_job_max_receives:
-            logger.exception("payout job failed for good; it goes to the DLQ", extra={"job": job})
-            count("BillingJobsDeadLettered")
-            service.record_failure(
-                kind="payout",
-                period=period,
-                entity_id=job["provider_id"],
-                error=repr(error),
-                attempts=attempts,
-                now=now,
-            )
-        raise
-    if outcome == "created":
-        count("PayoutsIssued")
-    logger.info("payout job", extra={"job": job, "outcome": outcome})
+    job = delivery(record, PayoutJob)
+    max_attempts = get_settings().billing_job_max_receives
+    run_job(
+        billing_service(), job.job, attempts=job.receive_count, max_attempts=max_attempts, now=job.sent_at, runs=_runs
+    )
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
-def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     _runs.clear()
     return process_partial_response(event=event, record_handler=_payout, processor=processor, context=context)

@@ -256,7 +256,7 @@ class StateStore:
 
     def _objects(self, logical_id: str, folder: Path) -> list[dict[str, Any]]:
         s3, bucket = self.runtime.client("s3"), self.runtime.resource(logical_id)
-        saved = []
+        saved: list[dict[str, Any]] = []
         for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket):
             for listed in page.get("Contents", []):
                 got = s3.get_object(Bucket=bucket, Key=listed["Key"])

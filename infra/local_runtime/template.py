@@ -42,7 +42,7 @@ SHORT_TAGS = (
 )
 
 
-class CfnLoader(yaml.SafeLoader):
+class CfnLoader(yaml.SafeLoader):  # type: ignore[misc]  # PyYAML ships no type stubs
     """SafeLoader that turns ``!Ref x`` into ``{"Ref": "x"}`` and ``!Sub s`` into ``{"Fn::Sub": s}``.
 
     Timestamps stay strings, as CloudFormation reads them.
@@ -54,7 +54,7 @@ def _construct_value(loader: CfnLoader, node: yaml.Node) -> Any:
         return loader.construct_scalar(node)
     if isinstance(node, yaml.SequenceNode):
         return loader.construct_sequence(node, deep=True)
-    return loader.construct_mapping(node, deep=True)  # type: ignore[arg-type]
+    return loader.construct_mapping(node, deep=True)
 
 
 def _short_tag(loader: CfnLoader, tag_suffix: str, node: yaml.Node) -> Any:
@@ -71,10 +71,10 @@ def _short_tag(loader: CfnLoader, tag_suffix: str, node: yaml.Node) -> Any:
     return {f"Fn::{tag_suffix}": value}
 
 
-CfnLoader.add_multi_constructor("!", _short_tag)  # type: ignore[no-untyped-call]
+CfnLoader.add_multi_constructor("!", _short_tag)
 CfnLoader.add_constructor(
     "tag:yaml.org,2002:timestamp",
-    lambda loader, node: loader.construct_scalar(node),  # type: ignore[no-untyped-call]
+    lambda loader, node: loader.construct_scalar(node),
 )
 
 

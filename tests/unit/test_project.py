@@ -8,6 +8,8 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
+
 ROOT = Path(__file__).resolve().parents[2]
 
 
@@ -108,3 +110,12 @@ def test_no_domain_or_service_code_reads_the_wall_clock() -> None:
     for sub in ("domain", "services"):
         for path in (ROOT / "layers" / "common" / "audiens" / sub).glob("*.py"):
             assert not pattern.search(path.read_text()), f"{path.name} reads the wall clock"
+
+
+def test_a_deprecation_warning_raised_from_our_own_code_is_an_error() -> None:
+    # Given pyproject's filterwarnings: a DeprecationWarning attributed to one of our modules fails the test
+    code = compile("import warnings\nwarnings.warn('old API', DeprecationWarning)", "audiens_module", "exec")
+    with pytest.raises(DeprecationWarning):
+        exec(code, {"__name__": "audiens.example"})
+    # And one a library raises about its own internals does not
+    exec(code, {"__name__": "somelibrary.internals"})

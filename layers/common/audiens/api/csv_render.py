@@ -20,7 +20,7 @@ __all__ = ["csv_response", "to_csv", "wants_csv"]
 
 
 def wants_csv() -> bool:
-    accept = app.current_event.get_header_value("accept", default_value="") or ""
+    accept = app.current_event.headers.get("accept") or ""  # Powertools headers are case-insensitive
     return "text/csv" in accept.lower()
 
 

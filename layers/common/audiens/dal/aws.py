@@ -6,13 +6,13 @@ cost ~45 ms of every cold start, and most invocations of most functions never ne
 
 from __future__ import annotations
 
-import json
 from functools import cached_property
 from typing import Any
 
 from botocore.exceptions import BotoCoreError, ClientError
 
 from audiens.observability import logger
+from audiens.ports.jobs import EmailJob
 
 
 def client(service: str, region: str, **credentials: str) -> Any:
@@ -34,7 +34,7 @@ class SqsEmailQueue:
         return client("sqs", self._region)
 
     def enqueue(self, email_id: str) -> None:
-        self._client.send_message(QueueUrl=self._queue_url, MessageBody=json.dumps({"email_id": email_id}))
+        self._client.send_message(QueueUrl=self._queue_url, MessageBody=EmailJob(email_id=email_id).body())
 
 
 class SesEmailSender:

@@ -22,6 +22,7 @@ from audiens.dal.marketplace_models import DestinationItem, MappingItem
 from audiens.domain.channels import Destination, S3Target, SegmentMapping, is_private_address, short_error
 from audiens.domain.time import key_timestamp
 from audiens.ports.channels import DeliveryError
+from audiens.ports.jobs import PushJob
 
 
 def _conditional_failed(error: Exception) -> bool:
@@ -201,9 +202,7 @@ class SqsPushQueue:
         return boto3.client("sqs", region_name=self._region)
 
     def enqueue(self, mapping_id: str, version: int) -> None:
-        self._sqs.send_message(
-            QueueUrl=self._url, MessageBody=json.dumps({"mapping_id": mapping_id, "version": version})
-        )
+        self._sqs.send_message(QueueUrl=self._url, MessageBody=PushJob(mapping_id=mapping_id, version=version).body())
 
     def delay_retry(self, receipt_handle: str, seconds: int) -> None:
         """Back-off: keep a failed message invisible longer before its next attempt."""

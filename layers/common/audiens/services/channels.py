@@ -15,9 +15,10 @@ with the destination's channel and ``content_optimization`` flag.
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 from audiens.domain import channels as rules
 from audiens.domain.accounts import Principal
@@ -25,8 +26,9 @@ from audiens.domain.channels import Channel, Destination, S3Platform, SegmentMap
 from audiens.domain.onboarding import Segment
 from audiens.domain.quotas import check_quota
 from audiens.errors import ConflictError, NotFoundError, ValidationError
-from audiens.observability import logger
+from audiens.observability import count, logger
 from audiens.ports.channels import ChannelRepository, DeliveryError, ObjectExporter, PushQueue, WebhookClient
+from audiens.ports.jobs import PushJob
 from audiens.ports.onboarding import OnboardingRepository
 from audiens.services.ingest import new_id
 
@@ -412,3 +414,43 @@ class ChannelService:
                     )
                 )
         return sorted(keys, key=lambda k: (k.segment_id, k.destination_id))
+
+
+# ------------------------------------------------------------------------------------------ deliveries
+
+BACKOFF_BASE_SECONDS = 30
+BACKOFF_MAX_SECONDS = 900
+
+
+def backoff_seconds(receive_count: int) -> int:
+    """Spacing of the retries of a failed push: 30 s, 60 s, 120 s, ... capped at 15 minutes."""
+    return int(min(BACKOFF_BASE_SECONDS * 2 ** max(receive_count - 1, 0), BACKOFF_MAX_SECONDS))
+
+
+class Pushes(Protocol):
+    """What a push delivery needs of ``ChannelService``."""
+
+    def push(self, mapping_id: str, version: int, *, receive_count: int, now: datetime) -> PushOutcome: ...
+
+
+def push_delivery(
+    pushes: Callable[[], Pushes],
+    body: str,
+    *,
+    receive_count: int,
+    max_receives: int,
+    now: datetime,
+    delay_retry: Callable[[int], None],
+) -> tuple[PushJob, PushOutcome]:
+    """One delivery of a push job. A failure (a poison message too) is counted, its retry is delayed by the
+    back-off (``delay_retry(seconds)``), and it is raised so SQS retries it, then dead-letters it."""
+    try:
+        job = PushJob.model_validate_json(body)
+        outcome = pushes().push(job.mapping_id, job.version, receive_count=receive_count, now=now)
+    except Exception:
+        count("ChannelPushesFailed")
+        if receive_count >= max_receives:
+            count("ChannelPushesDeadLettered")
+        delay_retry(backoff_seconds(receive_count))
+        raise
+    return job, outcome

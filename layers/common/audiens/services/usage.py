@@ -55,6 +55,7 @@ from audiens.domain.usage_reports import (
 )
 from audiens.errors import ConflictError, NotFoundError, ValidationError
 from audiens.observability import logger
+from audiens.ports.events import ObjectCreated
 from audiens.ports.usage import (
     OPEN,
     AccountDirectory,
@@ -101,20 +102,6 @@ class Template:
     body: str | None = None
     download_url: str | None = None
     expires_in: int | None = None
-
-
-@dataclass(frozen=True, slots=True)
-class ObjectCreated:
-    """An S3 "Object Created" event of the usage bucket, as the handler parsed it."""
-
-    bucket: str
-    key: str
-    etag: str
-    size: int | None
-    time: datetime
-    version_id: str | None = None
-    sequencer: str | None = None
-    requester: str | None = None
 
 
 @dataclass(frozen=True, slots=True)

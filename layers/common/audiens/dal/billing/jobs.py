@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from functools import cached_property
 from typing import Any, Final
@@ -10,6 +9,7 @@ from typing import Any, Final
 from audiens.dal.aws import client
 from audiens.domain.periods import Period
 from audiens.observability import logger
+from audiens.ports.jobs import InvoiceJob, PayoutJob
 
 
 class SqsBillingJobs:
@@ -30,21 +30,20 @@ class SqsBillingJobs:
     def send_invoice_jobs(self, run_id: str, period: Period, buyer_ids: Sequence[str]) -> int:
         if not self._invoice_queue_url:
             raise RuntimeError("INVOICE_JOBS_QUEUE_URL is not set for this function")
-        bodies = [{"run_id": run_id, "period": str(period), "buyer_id": buyer} for buyer in buyer_ids]
+        bodies = [InvoiceJob(run_id=run_id, period=period, buyer_id=buyer).body() for buyer in buyer_ids]
         return self._send(self._invoice_queue_url, bodies)
 
     def send_payout_jobs(self, run_id: str, period: Period, provider_ids: Sequence[str]) -> int:
         if not self._payout_queue_url:
             raise RuntimeError("PAYOUT_JOBS_QUEUE_URL is not set for this function")
-        bodies = [{"run_id": run_id, "period": str(period), "provider_id": provider} for provider in provider_ids]
+        bodies = [PayoutJob(run_id=run_id, period=period, provider_id=provider).body() for provider in provider_ids]
         return self._send(self._payout_queue_url, bodies)
 
-    def _send(self, queue_url: str, bodies: Sequence[dict[str, str]]) -> int:
+    def _send(self, queue_url: str, bodies: Sequence[str]) -> int:
         calls = 0
         for start in range(0, len(bodies), self.BATCH):
             entries = [
-                {"Id": str(index), "MessageBody": json.dumps(body, separators=(",", ":"))}
-                for index, body in enumerate(bodies[start : start + self.BATCH])
+                {"Id": str(index), "MessageBody": body} for index, body in enumerate(bodies[start : start + self.BATCH])
             ]
             for attempt in range(self._RETRIES):
                 calls += 1
