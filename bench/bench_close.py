@@ -12,7 +12,7 @@ DynamoDB calls per invoice, and whether the run completed within 120 s (target).
 
 moto's TransactWriteItems deep-copies the whole table once per item of every transaction, and its Query
 sorts the whole table to find one partition: costs real DynamoDB does not have, growing with the table.
-The bench removes both with tests/support/moto_speed.py (same semantics; the functional tests pass with
+The bench removes both with local_runtime/moto_patches.fast_moto (same semantics; the functional tests pass with
 it). ``--plain-moto`` keeps moto as it is, to measure that artefact at a smaller scale.
 
 Run: python bench/bench_close.py [buyers] [usages_per_buyer] [providers] [--plain-moto]
@@ -192,7 +192,7 @@ def main() -> None:
     expected = f"expected {report.run.expected_invoices} / {report.run.expected_payouts}"
     rows = [
         ("world", f"{buyers} buyers x {usages} segment usages, {providers} providers, built in {built:.1f} s"),
-        ("moto", "per-item transaction backup, partition queries (tests/support/moto_speed.py)" if fast else "plain"),
+        ("moto", "per-item transaction backup, partition queries (local_runtime/moto_patches.py)" if fast else "plain"),
         ("run status", f"{report.run.status} (period {report.run.period}, state {report.period_state})"),
         ("invoices / payouts", f"{invoices} / {payouts} ({expected})"),
         ("close handler", f"{t_close - t0:6.2f} s  (SendMessageBatch {send_calls} for {jobs} jobs)"),

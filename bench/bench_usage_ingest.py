@@ -19,7 +19,7 @@ Figures, per file:
 
 moto 5 copies the whole table for every TransactWriteItems call (O(table) per transaction, O(rows^2) per
 file) and sorts the whole table for every Query; the bench removes both costs with the same semantics
-(``tests/support/moto_speed.fast_moto``), as the usage functional tests do.
+(``local_runtime/moto_patches.fast_moto``), as the usage functional tests do.
 
 Run: python bench/bench_usage_ingest.py [rows ...]   (default: 100000 1000000, plus 1M rows over 10k keys)
 """

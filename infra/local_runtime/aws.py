@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-import base64
 import contextlib
 import email
 import email.policy
 import errno
 import functools
 import io
-import json
 import logging
 import socket
 import threading
 import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from datetime import datetime
 from http import HTTPStatus
 from typing import Any
@@ -30,189 +28,6 @@ ACCOUNT_ID = "123456789012"  # moto's default account; every ARN the runtime bui
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_SESSION_TOKEN": "testing"}
 # The access keys the local AWS knows (what a presigned URL must be signed with): the functions' own.
 CREDENTIALS = {DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"]: DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"]}
-
-
-# DynamoDB data-plane operations: their results are already wire-format JSON (AttributeValue maps).
-FAST_DYNAMODB_OPERATIONS = frozenset(
-    {
-        "GetItem",
-        "PutItem",
-        "UpdateItem",
-        "DeleteItem",
-        "Query",
-        "Scan",
-        "BatchGetItem",
-        "BatchWriteItem",
-        "TransactGetItems",
-        "TransactWriteItems",
-    }
-)
-
-
-def _blob(value: Any) -> str:
-    if isinstance(value, bytes | bytearray):
-        return base64.b64encode(value).decode()
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
-def index_partition_query() -> Callable[[], None]:
-    """Query a secondary index over its own entries, as DynamoDB does; returns the function that undoes it.
-
-    moto 5.2.5 answers a Query on an index by sorting every item of the table, deep-copying each matching
-    *whole* item (a data point's sketch included), projecting it with a JSON round trip per attribute and
-    then once more for the ProjectionExpression, and it applies the 1 MB page limit to the whole items.
-    On DynamoDB an index holds just its projection: a keys-only query over an account's 1,500 data points
-    reads one ~100 KB page of four short strings each, while moto spent 0.3-0.5 ms per entry on
-    attributes the index never held. Here moto's query runs over the index partition's entries, each
-    built with only the projected attributes (the item's own values, which nothing downstream changes, so
-    moto's copy of an entry is the entry), and the query's projection onto top-level attribute names
-    selects them instead of the JSON round trip. The sort order, conditions, filters, paging and response
-    are moto's own; the page limit now counts what the index holds, as DynamoDB's does. The overrides are
-    per thread (the runtime serves requests in parallel); tests/functional/test_local_runtime.py checks
-    the answers match moto's unpatched ones.
-    """
-    if moto_patches.moto_version() not in moto_patches.PATCHED_MOTO_VERSIONS:
-        logging.getLogger(__name__).warning(
-            "moto %s: index queries are left as moto answers them (written for %s)",
-            moto_patches.moto_version(),
-            ", ".join(sorted(moto_patches.PATCHED_MOTO_VERSIONS)),
-        )
-        return lambda: None
-    from moto.dynamodb.models.dynamo_type import Item
-    from moto.dynamodb.models.table import SecondaryIndex, Table
-
-    original_query, original_all_items = Table.query, Table.all_items
-    original_index_project, original_item_project = SecondaryIndex.project, Item.project
-    local = threading.local()
-
-    class Entry(Item):
-        """A projection built for one query: nobody else holds it, so moto's copy of it is itself."""
-
-        def __deepcopy__(self, memo: dict[int, Any]) -> Any:
-            return self
-
-    def projected(item: Any, names: Iterable[str]) -> Any:
-        entry = Entry(item.hash_key, item.range_key, {})
-        # The values passed the item size check when written: no need to check them again one by one.
-        dict.update(entry.attrs, {name: item.attrs[name] for name in names if name in item.attrs})
-        return entry
-
-    def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
-        index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
-        index = {i.name: i for i in self.all_indexes()}.get(index_name) if index_name else None
-        hash_attrs = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"] if index else []
-        if hash_key is None or len(hash_attrs) != 1 or getattr(local, "entries", None) is not None:
-            return original_query(self, hash_key, *args, **kwargs)
-        projection = index.projection or {}
-        kind = projection.get("ProjectionType", "ALL")
-        keep: list[str] | None = None
-        if kind in ("KEYS_ONLY", "INCLUDE"):
-            keep = list(dict.fromkeys([*index.table_key_attrs, *index.schema_key_attrs]))
-            if kind == "INCLUDE":
-                keep.extend(a for a in projection.get("NonKeyAttributes", []) if a not in keep)
-        entries: list[Any] = []
-        for partition in self.items.values():
-            for item in partition.values() if self.range_key_attr else (partition,):
-                value = item.attrs.get(hash_attrs[0])
-                if value is not None and value == hash_key:
-                    entries.append(item if keep is None else projected(item, keep))
-        entries.sort(key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
-        local.entries, local.table = entries, self
-        try:
-            return original_query(self, hash_key, *args, **kwargs)
-        finally:
-            local.entries = local.table = None
-
-    def all_items(self: Any) -> Any:
-        if getattr(local, "table", None) is self:
-            return local.entries  # what moto's query reads: the index partition's entries
-        return original_all_items(self)
-
-    def index_project(self: Any, item: Any) -> Any:
-        if getattr(local, "entries", None) is not None:
-            return item  # already projected
-        return original_index_project(self, item)
-
-    def item_project(self: Any, projection_expressions: list[list[str]]) -> Any:
-        top_level = all(len(path) == 1 and "[" not in path[0] for path in projection_expressions)
-        if top_level and getattr(local, "entries", None) is not None:  # entries of an index query, copied
-            return projected(self, (path[0] for path in projection_expressions))
-        return original_item_project(self, projection_expressions)
-
-    Table.query, Table.all_items = query, all_items  # type: ignore[method-assign]
-    SecondaryIndex.project, Item.project = index_project, item_project  # type: ignore[method-assign]
-
-    def undo() -> None:
-        Table.query, Table.all_items = original_query, original_all_items  # type: ignore[method-assign]
-        SecondaryIndex.project, Item.project = original_index_project, original_item_project  # type: ignore[method-assign]
-
-    query.undo = undo  # type: ignore[attr-defined]  # what the test comparing with moto's own answers calls
-    return undo
-
-
-def speed_up_moto() -> Callable[[], None]:
-    """Make moto's server cheaper per request; returns the function that undoes it.
-
-    moto 5.2.5 serializes every response by walking the botocore output shape: about 1.3 ms of the
-    runtime's CPU for one GetItem of a 10-attribute item, which caps the whole local API at ~200 req/s
-    on two cores. DynamoDB data-plane results are already in wire format, so for those operations the
-    result is dumped directly (keeping only the output shape's members, blobs base64-encoded, like the
-    serializer); tests/functional/test_local_runtime.py checks both give the same response. It also
-    caches what moto's dispatcher recomputes on every request: the listing of its own package folder
-    and each response class's method names (``inspect.getmembers``).
-    """
-    from botocore.model import ServiceModel
-    from moto import backends
-    from moto.core import responses
-    from moto.core.responses import ActionResult
-    from moto.core.utils import get_service_model
-
-    original_list = backends.list_of_moto_modules
-    original_serialized = responses.BaseResponse.serialized
-    modules = list(original_list())
-    members: dict[str, frozenset[str]] = {}
-    service: list[ServiceModel] = []
-
-    def serialized(self: Any, action_result: Any) -> Any:
-        result = action_result.result
-        if (
-            type(action_result).execute_result is ActionResult.execute_result
-            and isinstance(result, dict)
-            and self.boto3_service_name == "dynamodb"
-        ):
-            action = self._get_action()
-            if action in FAST_DYNAMODB_OPERATIONS:
-                if action not in members:
-                    if not service:
-                        service.append(get_service_model("dynamodb"))
-                    members[action] = frozenset(service[0].operation_model(action).output_shape.members)
-                keep = members[action]
-                body = json.dumps({k: v for k, v in result.items() if k in keep}, default=_blob)
-                return 200, {"Content-Type": "application/x-amz-json-1.0", **self.response_headers}, body
-        return original_serialized(self, action_result)
-
-    original_method_names = responses.method_names_from_class
-    method_names: dict[object, list[str]] = {}
-
-    def cached_method_names(clazz: object) -> list[str]:
-        if clazz not in method_names:
-            method_names[clazz] = original_method_names(clazz)
-        return method_names[clazz]
-
-    serialized.__wrapped__ = original_serialized  # type: ignore[attr-defined]
-    backends.list_of_moto_modules = lambda: modules  # type: ignore[assignment]
-    responses.BaseResponse.serialized = serialized  # type: ignore[method-assign]
-    responses.method_names_from_class = cached_method_names  # type: ignore[assignment]
-
-    undo_index_query = index_partition_query()
-
-    def undo() -> None:
-        undo_index_query()
-        backends.list_of_moto_modules = original_list  # type: ignore[assignment]
-        responses.BaseResponse.serialized = original_serialized  # type: ignore[method-assign]
-        responses.method_names_from_class = original_method_names  # type: ignore[assignment]
-
-    return undo
 
 
 def _call_wsgi(app: Any, environ: dict[str, Any]) -> tuple[str, list[tuple[str, str]], bytes]:
@@ -385,7 +200,7 @@ class Moto:
         self._undo_speedups: Callable[[], None] | None = None
 
     def start(self) -> None:
-        undo_speedups, undo_memory_fixes = speed_up_moto(), moto_patches.apply()
+        undo_speedups, undo_memory_fixes = moto_patches.speed_up_moto(), moto_patches.apply()
 
         def undo() -> None:
             undo_memory_fixes()

@@ -31,8 +31,8 @@ import boto3
 import pytest
 
 from local_runtime import LocalRuntime
-from local_runtime.aws import FAST_DYNAMODB_OPERATIONS
 from local_runtime.clock import Clock, parse_time, rfc3339
+from local_runtime.moto_patches import FAST_DYNAMODB_OPERATIONS
 from local_runtime.schedule_expr import ScheduleExpressionError, fires_between, next_fire, parse_expression
 from local_runtime.template import Template, load_yaml
 
@@ -836,7 +836,7 @@ def test_index_queries_answer_as_motos_own(rt: LocalRuntime) -> None:
     """The runtime queries an index over its projected entries; moto's own query must give the same pages."""
     from moto.dynamodb.models.table import Table
 
-    from local_runtime.aws import index_partition_query
+    from local_runtime.moto_patches import index_partition_query
 
     ddb = rt.client("dynamodb")
     table = f"scratch-{uuid.uuid4().hex[:8]}"

@@ -75,13 +75,15 @@ def test_the_patches_are_written_for_the_pinned_moto() -> None:
     assert moto_patches.moto_version() in moto_patches.PATCHED_MOTO_VERSIONS
 
 
-def test_another_moto_version_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_another_moto_version_fails_loudly_and_is_left_alone(monkeypatch: pytest.MonkeyPatch) -> None:
     from moto.core.common_models import BaseModel
     from moto.dynamodb.models import DynamoDBBackend
 
     monkeypatch.setattr(moto_patches, "moto_version", lambda: "0.0.0")
     before = (BaseModel.__dict__["__new__"], DynamoDBBackend.transact_write_items)
-    moto_patches.apply()()
+    for patch in (moto_patches.apply, moto_patches.speed_up_moto, moto_patches.fast_moto().__enter__):
+        with pytest.raises(moto_patches.UnknownMotoVersionError, match=r"moto 0\.0\.0"):
+            patch()
     assert (BaseModel.__dict__["__new__"], DynamoDBBackend.transact_write_items) == before
 
 

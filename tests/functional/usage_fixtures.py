@@ -4,7 +4,8 @@ Building the template's resources in moto costs ~0.6 s, and the bad-input matrix
 cases, so each usage test module shares one stack (``usage_stack``, module scope) and every test makes
 its own buyer account: tests never see each other's data (usage, uploads and content hashes are all
 per account). The one global item, a period's close state, is reset by the ``period_state`` fixture.
-moto's O(table) transaction and query costs are removed (``tests.support.moto_speed``), semantics unchanged.
+moto's O(table) transaction and query costs are removed (``local_runtime.moto_patches.fast_moto``: moto's own
+transaction code with a per-item backup), semantics unchanged.
 """
 
 from __future__ import annotations
