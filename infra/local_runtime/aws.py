@@ -162,7 +162,8 @@ def _keep_alive_moto_server(port: int) -> Any:
         def start(self) -> None:
             """Bind in the caller's thread (a busy port raises here instead of hanging start())."""
             # moto's server answers every origin (flask-cors on all routes); S3 answers only what a bucket's
-            # CORS rules allow, which moto's S3 handler applies once the global CORS is off.
+            # CORS rules allow, which moto's S3 handler applies once the global CORS is off: moto's documented
+            # MOTO_DISABLE_GLOBAL_CORS setting, set on the module that read it at import.
             werkzeug_app.DISABLE_GLOBAL_CORS = True
             app = DomainDispatcherApplication(create_backend_app)
             try:
