@@ -195,6 +195,18 @@ def feed_name(raw: str) -> str:
     return name
 
 
+def _plan_currency(raw: Mapping[str, Any], where: str, problems: _Problems) -> Any:
+    """The plan's currency (the default when absent); an unsupported one is listed with the other problems."""
+    currency = raw.get("currency") or DEFAULT_CURRENCY
+    try:
+        if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
+            raise ValidationError(f"Currency {currency!r} is not supported.", code="unsupported_currency")
+        minor_units(currency)
+    except ValidationError as error:
+        problems.add(f"{where}.currency", error.code, error.message)
+    return currency
+
+
 def check_plans(raw_plans: Sequence[Mapping[str, Any]]) -> list[PlanSpec]:
     """Validate every plan, listing every problem; the feed must offer a ``segments_and_overlap`` plan."""
     if not raw_plans:
@@ -233,13 +245,7 @@ def check_plans(raw_plans: Sequence[Mapping[str, Any]]) -> list[PlanSpec]:
             price = parse_price(raw.get("price"))
         except ValidationError as error:
             problems.add(f"{where}.price", error.code, error.message)
-        currency = raw.get("currency") or DEFAULT_CURRENCY
-        try:
-            if not isinstance(currency, str) or not _CURRENCY.fullmatch(currency):
-                raise ValidationError(f"Currency {currency!r} is not supported.", code="unsupported_currency")
-            minor_units(currency)
-        except ValidationError as error:
-            problems.add(f"{where}.currency", error.code, error.message)
+        currency = _plan_currency(raw, where, problems)
         if price is not None and isinstance(unit, str) and unit in UNITS and not unknown and use_cases:
             specs.append(PlanSpec(tuple(use_cases), unit, price, str(currency)))
     if problems.items:

@@ -1,218 +1,44 @@
-"""DynamoDB and S3 adapters for data onboarding and the audience builder.
-
-The sketch writes are the hot path of ingestion. Each touched population is merged with a
-read-union-conditional-write loop on an optimistic ``version``: a writer that lost the race re-reads,
-unions again and retries (optionally a whole batch goes in one transaction: ``apply_batch``). Union is
-commutative and idempotent, so no update is lost and a repeated delivery changes nothing (and then is
-not even written: a merge that leaves the sketch as it was is skipped). The versions and sketches this
-process wrote last are kept in a small LRU, so a warm worker writes without reading first; a stale entry
-only costs one failed condition and a re-read.
-"""
+"""The onboarding repository's data-point sketches, values, batches and activity: the ingestion hot path."""
 
 from __future__ import annotations
 
 import json
-from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
-from datetime import date, datetime
-from decimal import Decimal
-from functools import cached_property
+from collections.abc import Iterable, Mapping
+from datetime import datetime
 from typing import Any
 
 from botocore.exceptions import ClientError
-from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import UpdateError
 from pynamodb.expressions.condition import size
-from pynamodb.transactions import TransactWrite
 
-from audiens.dal.aws import client
+from audiens.dal.onboarding.common import (
+    MAX_MERGE_ATTEMPTS,
+    MAX_TRANSACTION_ITEMS,
+    MAX_TRANSACTION_SKETCH_BYTES,
+    OnboardingTables,
+    _catalog_pk,
+    _conditional_failed,
+    _epoch,
+    _source_pk,
+    _ts,
+)
 from audiens.dal.onboarding_models import (
     ActivityItem,
-    FileItem,
     KeyItem,
     MinuteItem,
-    SegmentItem,
     SketchItem,
-    SnapshotItem,
     SourceItem,
-    TraitItem,
 )
 from audiens.domain import sketches
 from audiens.domain.onboarding import (
     BatchCommit,
-    Condition,
-    FileRecord,
     MergeStats,
-    Segment,
-    Snapshot,
-    Source,
-    TraitDef,
     minute_of,
 )
 from audiens.domain.sketches import Sketch
-from audiens.domain.time import key_timestamp, parse_timestamp
-
-MAX_MERGE_ATTEMPTS = 20
-MAX_TRANSACTION_ITEMS = 100
-MAX_TRANSACTION_SKETCH_BYTES = 3_000_000  # TransactWriteItems takes 4 MB in all
-SKETCH_CACHE_ENTRIES = 1_000
 
 
-def _source_pk(source_id: str) -> str:
-    return f"SOURCE#{source_id}"
-
-
-def _catalog_pk(account_id: str) -> str:
-    return f"ACCT#{account_id}#DP"
-
-
-def _ts(value: datetime) -> str:
-    return key_timestamp(value)
-
-
-def _epoch(value: datetime) -> int:
-    return int(value.timestamp())
-
-
-def _conditional_failed(error: Exception) -> bool:
-    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
-
-
-class _SketchCache:
-    """LRU of (version, sketch, serialized bytes) per population this process read or wrote last."""
-
-    def __init__(self, capacity: int) -> None:
-        self._capacity = capacity
-        self._items: OrderedDict[tuple[str, str], tuple[int, Sketch, bytes]] = OrderedDict()
-
-    def get(self, ref: tuple[str, str]) -> tuple[int, Sketch, bytes] | None:
-        found = self._items.get(ref)
-        if found is not None:
-            self._items.move_to_end(ref)
-        return found
-
-    def put(self, ref: tuple[str, str], version: int, sketch: Sketch, data: bytes) -> None:
-        self._items[ref] = (version, sketch, data)
-        self._items.move_to_end(ref)
-        while len(self._items) > self._capacity:
-            self._items.popitem(last=False)
-
-
-def _to_source(item: SourceItem) -> Source:
-    return Source(
-        source_id=item.source_id,
-        account_id=item.account_id,
-        name=item.name,
-        type=item.type,
-        created_at=item.created_at,
-        credential_hash=item.credential_hash or "",
-        credential_prefix=item.credential_prefix or "",
-        events_accepted=int(item.events_accepted or 0),
-        events_rejected=int(item.events_rejected or 0),
-        last_event_at=parse_timestamp(item.last_event_at) if item.last_event_at else None,
-    )
-
-
-def _to_trait(item: TraitItem) -> TraitDef:
-    condition = None
-    if item.condition:
-        raw = json.loads(item.condition)
-        condition = Condition(raw["key"], tuple(raw["values"]), raw["operator"])
-    return TraitDef(
-        trait_id=item.trait_id,
-        account_id=item.account_id,
-        name=item.name,
-        kind=item.kind,
-        created_at=item.created_at,
-        source_id=item.source_id,
-        condition=condition,
-        feed_id=item.feed_id,
-        seed_trait_id=item.seed_trait_id,
-        modeled_on_feed_ids=tuple(sorted(item.modeled_on_feed_ids or ())),
-        modeled_trait_ids=tuple(sorted(item.modeled_trait_ids or ())),
-    )
-
-
-def _to_segment(item: SegmentItem) -> Segment:
-    return Segment(
-        segment_id=item.segment_id,
-        account_id=item.account_id,
-        name=item.name,
-        category=item.category,
-        rule=item.rule,
-        expiration_days=int(item.expiration_days),
-        visibility=item.visibility,
-        cpm=Decimal(item.cpm) if item.cpm is not None else None,
-        currency=item.currency,
-        status=item.status,
-        created_at=item.created_at,
-        changed_at=item.changed_at,
-        expired_at=item.expired_at,
-    )
-
-
-def _to_file(item: FileItem, source_id: str) -> FileRecord:
-    return FileRecord(
-        file_id=item.file_id,
-        source_id=source_id,
-        bucket=item.bucket,
-        key=item.object_key,
-        etag=item.etag,
-        size=int(item.size) if item.size is not None else None,
-        status=item.status,
-        received_at=item.received_at,
-        finished_at=item.finished_at,
-        rows=int(item.rows or 0),
-        accepted=int(item.accepted or 0),
-        rejected=int(item.rejected or 0),
-        errors=json.loads(item.errors) if item.errors else [],
-        errors_truncated=int(item.errors_truncated or 0),
-        attempts=int(item.attempts or 1),
-    )
-
-
-class DynamoOnboardingRepository:
-    def __init__(self, region: str, *, cache_entries: int = SKETCH_CACHE_ENTRIES, transactional: bool = False) -> None:
-        self._region = region
-        self._transactional = transactional
-        self._cache = _SketchCache(cache_entries)
-
-    @cached_property
-    def _connection(self) -> Connection:
-        # One connection (one botocore client) per process: a new one per transaction reloads the
-        # service model, which costs more than the transaction itself.
-        return Connection(region=self._region)
-
-    def _transaction(self) -> TransactWrite:
-        return TransactWrite(connection=self._connection)
-
-    # ------------------------------------------------------------------------------------------ sources
-    def put_source(self, source: Source) -> None:
-        SourceItem(
-            _source_pk(source.source_id),
-            "META",
-            source_id=source.source_id,
-            account_id=source.account_id,
-            name=source.name,
-            type=source.type,
-            created_at=source.created_at,
-            credential_hash=source.credential_hash or None,
-            credential_prefix=source.credential_prefix or None,
-            events_accepted=0,
-            events_rejected=0,
-            gsi1pk=f"ACCT#{source.account_id}#SOURCES",
-            gsi1sk=f"{_ts(source.created_at)}#{source.source_id}",
-        ).save(condition=SourceItem.pk.does_not_exist())
-
-    def get_source(self, source_id: str) -> Source | None:
-        try:
-            return _to_source(SourceItem.get(_source_pk(source_id), "META"))
-        except SourceItem.DoesNotExist:
-            return None
-
-    def list_sources(self, account_id: str) -> list[Source]:
-        return [_to_source(i) for i in SourceItem.by_account.query(f"ACCT#{account_id}#SOURCES")]
-
+class SketchStore(OnboardingTables):
     # ----------------------------------------------------------------------------------------- sketches
     def _read_sketches(
         self, refs: list[tuple[str, str]], *, consistent: bool
@@ -544,195 +370,3 @@ class DynamoOnboardingRepository:
             for item in MinuteItem.query(pk, MinuteItem.sk.between(f"MIN#{minute_of(since)}", "MIN#~"))
         }
         return events[:max_events], minutes
-
-    # ------------------------------------------------------------------------------------------- files
-    def claim_file(self, record: FileRecord) -> FileRecord:
-        """Register a file delivery; an existing record is returned as it is (the caller decides)."""
-        item = FileItem(
-            _source_pk(record.source_id),
-            f"FILE#{record.file_id}",
-            file_id=record.file_id,
-            bucket=record.bucket,
-            object_key=record.key,
-            etag=record.etag,
-            size=record.size,
-            status="processing",
-            received_at=record.received_at,
-            attempts=1,
-        )
-        try:
-            item.save(condition=FileItem.pk.does_not_exist())
-            return record
-        except PutError as error:
-            if not _conditional_failed(error):
-                raise
-        existing = FileItem.get(_source_pk(record.source_id), f"FILE#{record.file_id}", consistent_read=True)
-        if existing.status == "processing":
-            existing.update(actions=[FileItem.attempts.add(1)])
-        return _to_file(existing, record.source_id)
-
-    def finish_file(self, record: FileRecord, *, errors_limit: int) -> None:
-        errors = record.errors[:errors_limit]
-        FileItem(_source_pk(record.source_id), f"FILE#{record.file_id}").update(
-            actions=[
-                FileItem.status.set(record.status),
-                FileItem.finished_at.set(record.finished_at or record.received_at),
-                FileItem.rows.set(record.rows),
-                FileItem.accepted.set(record.accepted),
-                FileItem.rejected.set(record.rejected),
-                FileItem.errors.set(json.dumps(errors, separators=(",", ":"))),
-                FileItem.errors_truncated.set(record.errors_truncated + max(0, len(record.errors) - len(errors))),
-            ]
-        )
-
-    def list_files(self, source_id: str) -> list[FileRecord]:
-        items = FileItem.query(_source_pk(source_id), FileItem.sk.startswith("FILE#"))
-        return sorted((_to_file(i, source_id) for i in items), key=lambda f: (f.received_at, f.file_id), reverse=True)
-
-    # ------------------------------------------------------------------------------------------ traits
-    def put_trait(self, trait: TraitDef) -> None:
-        condition = None
-        if trait.condition is not None:
-            c = trait.condition
-            condition = json.dumps({"key": c.key, "values": list(c.values), "operator": c.operator})
-        TraitItem(
-            f"TRAIT#{trait.trait_id}",
-            "META",
-            trait_id=trait.trait_id,
-            account_id=trait.account_id,
-            name=trait.name,
-            kind=trait.kind,
-            created_at=trait.created_at,
-            source_id=trait.source_id,
-            condition=condition,
-            feed_id=trait.feed_id,
-            seed_trait_id=trait.seed_trait_id,
-            modeled_on_feed_ids=set(trait.modeled_on_feed_ids) or None,
-            modeled_trait_ids=set(trait.modeled_trait_ids) or None,
-            gsi1pk=f"ACCT#{trait.account_id}#TRAITS",
-            gsi1sk=f"{_ts(trait.created_at)}#{trait.trait_id}",
-        ).save(condition=TraitItem.pk.does_not_exist())
-
-    def get_traits(self, trait_ids: Iterable[str]) -> dict[str, TraitDef]:
-        keys = [(f"TRAIT#{t}", "META") for t in dict.fromkeys(trait_ids)]
-        return {i.trait_id: _to_trait(i) for i in TraitItem.batch_get(keys, consistent_read=True)} if keys else {}
-
-    def list_traits(self, account_id: str) -> list[TraitDef]:
-        return [_to_trait(i) for i in TraitItem.by_account.query(f"ACCT#{account_id}#TRAITS")]
-
-    # ---------------------------------------------------------------------------------------- segments
-    def _segment_item(self, segment: Segment) -> SegmentItem:
-        return SegmentItem(
-            f"SEGMENT#{segment.segment_id}",
-            "META",
-            segment_id=segment.segment_id,
-            account_id=segment.account_id,
-            name=segment.name,
-            category=segment.category,
-            rule=segment.rule,
-            expiration_days=segment.expiration_days,
-            visibility=segment.visibility,
-            cpm=str(segment.cpm) if segment.cpm is not None else None,
-            currency=segment.currency,
-            status=segment.status,
-            created_at=segment.created_at,
-            changed_at=segment.changed_at,
-            expired_at=segment.expired_at,
-            gsi1pk=f"ACCT#{segment.account_id}#SEGMENTS",
-            gsi1sk=f"{_ts(segment.created_at)}#{segment.segment_id}",
-            gsi2pk="SEGMENTS",
-            gsi2sk=segment.segment_id,
-        )
-
-    def put_segment(self, segment: Segment) -> None:
-        self._segment_item(segment).save(condition=SegmentItem.pk.does_not_exist())
-
-    def replace_segment(self, segment: Segment, *, expected: Segment) -> bool:
-        """Write ``segment`` if the stored one is still ``expected`` (False if it changed meanwhile)."""
-        item = self._segment_item(segment)
-        condition = (SegmentItem.changed_at == expected.changed_at) & (SegmentItem.status == expected.status)
-        try:
-            item.save(condition=condition & SegmentItem.pk.exists())
-        except PutError as error:
-            if _conditional_failed(error):
-                return False
-            raise
-        return True
-
-    def get_segment(self, segment_id: str) -> Segment | None:
-        try:
-            return _to_segment(SegmentItem.get(f"SEGMENT#{segment_id}", "META", consistent_read=True))
-        except SegmentItem.DoesNotExist:
-            return None
-
-    def list_segments(self, account_id: str) -> list[Segment]:
-        return [_to_segment(i) for i in SegmentItem.by_account.query(f"ACCT#{account_id}#SEGMENTS")]
-
-    def delete_segment(self, segment_id: str) -> None:
-        """Soft delete: the segment leaves every listing and the daily job, but its rule stays readable,
-        because usage already reported on it must still be attributed and invoiced at the close."""
-        item = SegmentItem.get(f"SEGMENT#{segment_id}", "META", consistent_read=True)
-        item.update(
-            actions=[
-                SegmentItem.status.set("deleted"),
-                SegmentItem.gsi1pk.set(f"{item.gsi1pk}#DELETED"),
-                SegmentItem.gsi2pk.set("DELETED_SEGMENTS"),
-            ]
-        )
-
-    def all_segment_ids(self) -> Iterator[str]:
-        for item in SegmentItem.all_segments.query("SEGMENTS"):
-            yield str(item.gsi2sk)
-
-    def put_snapshot(self, segment_id: str, day: date, estimate: sketches.Estimate, now: datetime) -> bool:
-        try:
-            SnapshotItem(
-                f"SEGMENT#{segment_id}",
-                f"DAY#{day.isoformat()}",
-                population=estimate.population,
-                lower_bound=estimate.lower_bound,
-                upper_bound=estimate.upper_bound,
-                recorded_at=now,
-            ).save(condition=SnapshotItem.pk.does_not_exist())
-        except PutError as error:
-            if _conditional_failed(error):
-                return False
-            raise
-        return True
-
-    def snapshots(self, segment_id: str) -> list[Snapshot]:
-        items = SnapshotItem.query(f"SEGMENT#{segment_id}", SnapshotItem.sk.startswith("DAY#"))
-        return [
-            Snapshot(
-                date.fromisoformat(i.sk.removeprefix("DAY#")),
-                int(i.population),
-                int(i.lower_bound),
-                int(i.upper_bound),
-            )
-            for i in items
-        ]
-
-
-class S3SourceObjects:
-    """Streams source files line by line (constant memory) and signs upload URLs for providers."""
-
-    def __init__(self, region: str) -> None:
-        self._region = region
-
-    @cached_property
-    def _client(self) -> Any:
-        return client("s3", self._region)
-
-    def iter_chunks(self, bucket: str, key: str, chunk_size: int = 256 * 1024) -> Iterator[bytes]:
-        body = self._client.get_object(Bucket=bucket, Key=key)["Body"]
-        try:
-            yield from body.iter_chunks(chunk_size)
-        finally:
-            body.close()
-
-    def upload_url(self, bucket: str, key: str, expires_in: int) -> str:
-        return str(
-            self._client.generate_presigned_url(
-                "put_object", Params={"Bucket": bucket, "Key": key}, ExpiresIn=expires_in
-            )
-        )

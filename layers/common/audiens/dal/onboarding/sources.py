@@ -1,0 +1,131 @@
+"""The onboarding repository's sources and their files."""
+
+from __future__ import annotations
+
+import json
+
+from pynamodb.exceptions import PutError
+
+from audiens.dal.onboarding.common import (
+    OnboardingTables,
+    _conditional_failed,
+    _source_pk,
+    _ts,
+)
+from audiens.dal.onboarding_models import (
+    FileItem,
+    SourceItem,
+)
+from audiens.domain.onboarding import (
+    FileRecord,
+    Source,
+)
+from audiens.domain.time import parse_timestamp
+
+
+def _to_source(item: SourceItem) -> Source:
+    return Source(
+        source_id=item.source_id,
+        account_id=item.account_id,
+        name=item.name,
+        type=item.type,
+        created_at=item.created_at,
+        credential_hash=item.credential_hash or "",
+        credential_prefix=item.credential_prefix or "",
+        events_accepted=int(item.events_accepted or 0),
+        events_rejected=int(item.events_rejected or 0),
+        last_event_at=parse_timestamp(item.last_event_at) if item.last_event_at else None,
+    )
+
+
+def _to_file(item: FileItem, source_id: str) -> FileRecord:
+    return FileRecord(
+        file_id=item.file_id,
+        source_id=source_id,
+        bucket=item.bucket,
+        key=item.object_key,
+        etag=item.etag,
+        size=int(item.size) if item.size is not None else None,
+        status=item.status,
+        received_at=item.received_at,
+        finished_at=item.finished_at,
+        rows=int(item.rows or 0),
+        accepted=int(item.accepted or 0),
+        rejected=int(item.rejected or 0),
+        errors=json.loads(item.errors) if item.errors else [],
+        errors_truncated=int(item.errors_truncated or 0),
+        attempts=int(item.attempts or 1),
+    )
+
+
+class SourceStore(OnboardingTables):
+    # ------------------------------------------------------------------------------------------ sources
+    def put_source(self, source: Source) -> None:
+        SourceItem(
+            _source_pk(source.source_id),
+            "META",
+            source_id=source.source_id,
+            account_id=source.account_id,
+            name=source.name,
+            type=source.type,
+            created_at=source.created_at,
+            credential_hash=source.credential_hash or None,
+            credential_prefix=source.credential_prefix or None,
+            events_accepted=0,
+            events_rejected=0,
+            gsi1pk=f"ACCT#{source.account_id}#SOURCES",
+            gsi1sk=f"{_ts(source.created_at)}#{source.source_id}",
+        ).save(condition=SourceItem.pk.does_not_exist())
+
+    def get_source(self, source_id: str) -> Source | None:
+        try:
+            return _to_source(SourceItem.get(_source_pk(source_id), "META"))
+        except SourceItem.DoesNotExist:
+            return None
+
+    def list_sources(self, account_id: str) -> list[Source]:
+        return [_to_source(i) for i in SourceItem.by_account.query(f"ACCT#{account_id}#SOURCES")]
+
+    # ------------------------------------------------------------------------------------------- files
+    def claim_file(self, record: FileRecord) -> FileRecord:
+        """Register a file delivery; an existing record is returned as it is (the caller decides)."""
+        item = FileItem(
+            _source_pk(record.source_id),
+            f"FILE#{record.file_id}",
+            file_id=record.file_id,
+            bucket=record.bucket,
+            object_key=record.key,
+            etag=record.etag,
+            size=record.size,
+            status="processing",
+            received_at=record.received_at,
+            attempts=1,
+        )
+        try:
+            item.save(condition=FileItem.pk.does_not_exist())
+            return record
+        except PutError as error:
+            if not _conditional_failed(error):
+                raise
+        existing = FileItem.get(_source_pk(record.source_id), f"FILE#{record.file_id}", consistent_read=True)
+        if existing.status == "processing":
+            existing.update(actions=[FileItem.attempts.add(1)])
+        return _to_file(existing, record.source_id)
+
+    def finish_file(self, record: FileRecord, *, errors_limit: int) -> None:
+        errors = record.errors[:errors_limit]
+        FileItem(_source_pk(record.source_id), f"FILE#{record.file_id}").update(
+            actions=[
+                FileItem.status.set(record.status),
+                FileItem.finished_at.set(record.finished_at or record.received_at),
+                FileItem.rows.set(record.rows),
+                FileItem.accepted.set(record.accepted),
+                FileItem.rejected.set(record.rejected),
+                FileItem.errors.set(json.dumps(errors, separators=(",", ":"))),
+                FileItem.errors_truncated.set(record.errors_truncated + max(0, len(record.errors) - len(errors))),
+            ]
+        )
+
+    def list_files(self, source_id: str) -> list[FileRecord]:
+        items = FileItem.query(_source_pk(source_id), FileItem.sk.startswith("FILE#"))
+        return sorted((_to_file(i, source_id) for i in items), key=lambda f: (f.received_at, f.file_id), reverse=True)
