@@ -19,6 +19,7 @@ from typing import Any
 ROOT = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(ROOT / "infra"), str(ROOT / "layers" / "common")]
 
+from demo_console import console_links, print_links  # noqa: E402
 from local_client import Client  # noqa: E402
 
 STORY_STARTS = "2026-10-01T09:00:00Z"
@@ -468,6 +469,30 @@ def close_chapter(api: Client, cast: dict[str, Any]) -> None:
     say(f"   late October usage -> 409 {late['error']['code']}: {late['error']['message']}")
 
 
+def console_chapter(api: Client, base_url: str, cast: dict[str, Any]) -> None:
+    chapter("9. The story's documents in the web console")
+    links = console_links(
+        api,
+        base_url,
+        "2026-10",
+        operator=cast["operator"],
+        buyers={"Acme Agency": cast["acme"]},
+        providers={"Northwind Audiences": cast["northwind"], "Meridian Data": cast["meridian"]},
+    )
+    keys = {"the operator": cast["operator"], "Acme Agency": cast["acme"], "Northwind Audiences": cast["northwind"]}
+    keys["Meridian Data"] = cast["meridian"]
+    print_links(links, keys, say)
+    if os.environ.get("AUDIENS_DEMO_STAY"):
+        say(f"\n   The console stays up at {base_url}/ until Ctrl-C (AUDIENS_DEMO_STAY is set).")
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            say("   stopping")
+    else:
+        say("   The runtime stops with the demo: `AUDIENS_DEMO_STAY=1 make demo` keeps it up to open these links.")
+
+
 def main() -> int:
     from demo_documents import documents_chapter
     from local_runtime import LocalRuntime
@@ -517,6 +542,7 @@ def main() -> int:
                     f"partition key {limits['peak_wcu_per_s']:,.0f} WCU/s at peak "
                     f"({hottest['table']} {hottest['partition_key']})"
                 )
+            console_chapter(api, runtime.api_url, cast)
         except (RuntimeError, TimeoutError) as error:  # DemoError, UnexpectedStatusError, a chapter module's own
             say(f"\nDEMO FAILED: {error}")
             return 1

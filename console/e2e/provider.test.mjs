@@ -1,14 +1,12 @@
 // The provider's whole journey in headless Chromium against the real local runtime, one step per test.
 // Screenshots of every screen go to console/test-output/screenshots/.
 import assert from "node:assert/strict";
-import { mkdirSync, writeFileSync } from "node:fs";
+import { writeFileSync } from "node:fs";
 import { createServer } from "node:http";
 import { join } from "node:path";
-import { after, before, describe, test } from "node:test";
-import { chromium } from "playwright-core";
-import { client, eventually, OPERATOR_KEY, OUTPUT, startRuntime } from "./runtime.mjs";
+import { after, before, describe } from "node:test";
+import { client, eventually, OPERATOR_KEY, OUTPUT, openPage, SHOTS, startRuntime, stepsOn } from "./runtime.mjs";
 
-const SHOTS = join(OUTPUT, "screenshots");
 const EMAIL = "data@northwind.example";
 const figures = {};
 let runtime, api, browser, page, hook;
@@ -23,21 +21,10 @@ async function nav(name) {
   await page.getByRole("heading", { level: 1, name }).waitFor();
 }
 
-/** A test that leaves a screenshot of the page when it fails. */
-function step(name, body) {
-  test(name, async () => {
-    try {
-      await body();
-    } catch (error) {
-      await page?.screenshot({ path: join(SHOTS, `FAILED-${name.slice(0, 40).replace(/[^a-z0-9]+/gi, "-")}.png`), fullPage: true }).catch(() => {});
-      throw error;
-    }
-  });
-}
+const step = stepsOn(() => page);
 
 describe("provider journey", { concurrency: false }, () => {
   before(async () => {
-    mkdirSync(SHOTS, { recursive: true });
     runtime = await startRuntime("2026-10-09T12:00:00Z");
     api = client(runtime.url);
     hook = { received: [] };
@@ -51,13 +38,8 @@ describe("provider journey", { concurrency: false }, () => {
     });
     await new Promise((r) => hook.server.listen(0, "127.0.0.1", r));
     hook.url = `http://127.0.0.1:${hook.server.address().port}/audiens-hook`;
-    browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium", args: ["--no-sandbox"] });
-    const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
-    page = await context.newPage();
-    page.setDefaultTimeout(15_000);
-    page.on("pageerror", (error) => {
-      state.pageErrors = [...(state.pageErrors ?? []), String(error)];
-    });
+    state.pageErrors = [];
+    ({ browser, page } = await openPage(state.pageErrors));
   });
 
   after(async () => {
@@ -434,6 +416,6 @@ describe("provider journey", { concurrency: false }, () => {
     await page.getByText(/Your API key was refused/).waitFor();
     await page.getByLabel("API key").waitFor();
     assert.equal(await page.evaluate(() => sessionStorage.getItem("audiens.api_key")), null);
-    assert.deepEqual(state.pageErrors ?? [], [], "no uncaught error in the page");
+    assert.deepEqual(state.pageErrors, [], "no uncaught error in the page");
   });
 });

@@ -3,11 +3,39 @@ import { spawn } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync } from "node:fs";
 import { createServer } from "node:net";
 import { dirname, join, resolve } from "node:path";
+import { test } from "node:test";
 import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
 
 export const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), "..", "..");
 export const OUTPUT = join(ROOT, "console", "test-output");
 export const OPERATOR_KEY = "aud_operator_console_e2e_key_0123456789";
+export const SHOTS = join(OUTPUT, "screenshots");
+
+/** Headless Debian Chromium and one page of 1280 × 900; uncaught page errors are pushed to `errors`. */
+export async function openPage(errors) {
+  mkdirSync(SHOTS, { recursive: true });
+  const browser = await chromium.launch({ executablePath: process.env.CHROMIUM_PATH || "/usr/bin/chromium", args: ["--no-sandbox"] });
+  const context = await browser.newContext({ viewport: { width: 1280, height: 900 }, acceptDownloads: true });
+  const page = await context.newPage();
+  page.setDefaultTimeout(15_000);
+  page.on("pageerror", (error) => errors.push(String(error)));
+  return { browser, page };
+}
+
+/** `step(name, body)`: a test that leaves a screenshot of the page (`getPage()`) when it fails. */
+export function stepsOn(getPage) {
+  return (name, body) =>
+    test(name, async () => {
+      try {
+        await body();
+      } catch (error) {
+        const shot = join(SHOTS, `FAILED-${name.slice(0, 40).replace(/[^a-z0-9]+/gi, "-")}.png`);
+        await getPage()?.screenshot({ path: shot, fullPage: true }).catch(() => {});
+        throw error;
+      }
+    });
+}
 
 function freePort() {
   return new Promise((done, fail) => {

@@ -15,18 +15,36 @@ const Channels = lazy(() => import("./screens/Channels"));
 const Marketplace = lazy(() => import("./screens/Marketplace"));
 const Revenue = lazy(() => import("./screens/Revenue"));
 const Keys = lazy(() => import("./screens/Keys"));
+const BuyerMarketplace = lazy(() => import("./screens/BuyerMarketplace"));
+const Payables = lazy(() => import("./screens/Payables"));
+const UploadDetail = lazy(() => import("./screens/UploadDetail"));
+const Invoices = lazy(() => import("./screens/Invoices"));
+const InvoiceDetail = lazy(() => import("./screens/Invoices").then((m) => ({ default: m.InvoiceDetail })));
+const Payouts = lazy(() => import("./screens/Payouts"));
+const PayoutDetail = lazy(() => import("./screens/Payouts").then((m) => ({ default: m.PayoutDetail })));
+const BillingRuns = lazy(() => import("./screens/BillingRuns"));
+const BillingRunDetail = lazy(() => import("./screens/BillingRuns").then((m) => ({ default: m.BillingRunDetail })));
+const Accounts = lazy(() => import("./screens/Accounts"));
 
-const NAV: { to: string; label: string; provider?: boolean }[] = [
-  { to: "/integration", label: "Integration center", provider: true },
-  { to: "/activity", label: "Activity", provider: true },
-  { to: "/data-points", label: "Data points", provider: true },
-  { to: "/traits", label: "Traits" },
-  { to: "/builder", label: "Audience builder" },
-  { to: "/segments", label: "Segments" },
-  { to: "/channels", label: "Channels" },
-  { to: "/marketplace", label: "Marketplace", provider: true },
-  { to: "/revenue", label: "Revenue", provider: true },
-  { to: "/keys", label: "API keys" },
+type Role = "provider" | "buyer" | "operator";
+
+/** Main navigation: each link for the roles that use it. */
+const NAV: { to: string; label: string; roles: Role[] }[] = [
+  { to: "/integration", label: "Integration center", roles: ["provider"] },
+  { to: "/activity", label: "Activity", roles: ["provider"] },
+  { to: "/data-points", label: "Data points", roles: ["provider"] },
+  { to: "/traits", label: "Traits", roles: ["provider", "buyer"] },
+  { to: "/builder", label: "Audience builder", roles: ["provider", "buyer"] },
+  { to: "/segments", label: "Segments", roles: ["provider", "buyer"] },
+  { to: "/channels", label: "Channels", roles: ["provider", "buyer"] },
+  { to: "/marketplace", label: "Marketplace", roles: ["provider", "buyer"] },
+  { to: "/payables", label: "Payables", roles: ["buyer"] },
+  { to: "/invoices", label: "Invoices", roles: ["buyer", "operator"] },
+  { to: "/revenue", label: "Revenue", roles: ["provider"] },
+  { to: "/payouts", label: "Payouts", roles: ["provider", "operator"] },
+  { to: "/billing-runs", label: "Billing runs", roles: ["operator"] },
+  { to: "/accounts", label: "Accounts", roles: ["operator"] },
+  { to: "/keys", label: "API keys", roles: ["provider", "buyer"] },
 ];
 
 export function App() {
@@ -65,8 +83,10 @@ function Shell() {
       </main>
     );
   }
-  const provider = me.roles.includes("provider");
-  const home = provider ? "/integration" : "/builder";
+  const roles = me.roles as Role[];
+  const provider = roles.includes("provider");
+  const buyer = roles.includes("buyer");
+  const home = provider ? "/integration" : buyer ? "/payables" : "/billing-runs";
   return (
     <div className="shell">
       <a className="skip" href="#main">
@@ -83,7 +103,7 @@ function Shell() {
       </header>
       <nav aria-label="Main">
         <ul>
-          {NAV.filter((item) => provider || !item.provider).map((item) => (
+          {NAV.filter((item) => item.roles.some((r) => roles.includes(r))).map((item) => (
             <li key={item.to}>
               <NavLink to={item.to}>{item.label}</NavLink>
             </li>
@@ -102,7 +122,24 @@ function Shell() {
             <Route path="/segments" element={<Segments />} />
             <Route path="/segments/:segmentId" element={<SegmentDetail />} />
             <Route path="/channels" element={<Channels />} />
-            <Route path="/marketplace" element={<Marketplace />} />
+            <Route
+              path="/marketplace"
+              element={
+                <>
+                  {provider ? <Marketplace /> : <h1>Marketplace</h1>}
+                  {buyer ? <BuyerMarketplace /> : null}
+                </>
+              }
+            />
+            <Route path="/payables" element={<Payables />} />
+            <Route path="/payables/uploads/:uploadId" element={<UploadDetail />} />
+            <Route path="/invoices" element={<Invoices />} />
+            <Route path="/invoices/:invoiceId" element={<InvoiceDetail />} />
+            <Route path="/payouts" element={<Payouts />} />
+            <Route path="/payouts/:payoutId" element={<PayoutDetail />} />
+            <Route path="/billing-runs" element={<BillingRuns />} />
+            <Route path="/billing-runs/:period" element={<BillingRunDetail />} />
+            <Route path="/accounts" element={<Accounts />} />
             <Route path="/revenue" element={<Revenue />} />
             <Route path="/keys" element={<Keys />} />
             <Route path="*" element={<p>There is no such page. Choose a section in the navigation.</p>} />

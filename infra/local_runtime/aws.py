@@ -120,6 +120,7 @@ def _keep_alive_moto_server(port: int, limits: Callable[[], dynamodb_limits.Limi
     reads the whole request, runs moto's WSGI app and writes one response with its Content-Length,
     keeping the connection open.
     """
+    from moto.moto_server import werkzeug_app
     from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
     from moto.server import ThreadedMotoServer
     from werkzeug.serving import make_server
@@ -162,7 +163,9 @@ def _keep_alive_moto_server(port: int, limits: Callable[[], dynamodb_limits.Limi
             environ["CONTENT_LENGTH"] = str(len(body))
             environ.pop("wsgi.input_terminated", None)
             dynamodb = self.command == "POST" and environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_2012")
-            refusal = None if dynamodb else s3_auth.check(self.command, self.path, self.headers, CREDENTIALS)
+            # A CORS preflight carries no credentials: S3 answers it from the bucket's CORS rules alone.
+            unsigned = dynamodb or self.command == "OPTIONS"
+            refusal = None if unsigned else s3_auth.check(self.command, self.path, self.headers, CREDENTIALS)
             try:
                 if refusal is not None:
                     status = f"{refusal.status} {HTTPStatus(refusal.status).phrase}"
@@ -195,6 +198,10 @@ def _keep_alive_moto_server(port: int, limits: Callable[[], dynamodb_limits.Limi
     class KeepAliveMotoServer(ThreadedMotoServer):
         def start(self) -> None:
             """Bind in the caller's thread (a busy port raises here instead of hanging start())."""
+            # moto's server answers every origin (flask-cors on all routes); S3 answers only what a bucket's
+            # CORS rules allow, which moto's S3 handler applies once the global CORS is off: moto's documented
+            # MOTO_DISABLE_GLOBAL_CORS setting, set on the module that read it at import.
+            werkzeug_app.DISABLE_GLOBAL_CORS = True
             app = DomainDispatcherApplication(create_backend_app)
             try:
                 self._server = make_server(self._ip_address, self._port, app, True, request_handler=KeepAliveHandler)

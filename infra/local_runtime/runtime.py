@@ -183,7 +183,10 @@ class LocalRuntime:
     def _start(self) -> None:
         from .gateway import Gateway
 
-        # moto's CloudFormation imports every moto service (seconds): begin while the rest is set up.
+        # moto's CloudFormation imports every moto service (seconds): begin while the rest is set up. Both that
+        # thread and this one (moto's server) import werkzeug, whose modules import each other: imported at the
+        # same time, one thread can meet a partly initialised module and fail. So werkzeug is imported first.
+        importlib.import_module("werkzeug.serving")
         threading.Thread(target=importlib.import_module, args=("moto.cloudformation.parsing",), daemon=True).start()
         self._install_sigterm()
         if self.state is not None and not self._clock_given:

@@ -192,3 +192,50 @@ def test_a_body_sent_as_a_form_is_stored_as_sent(rt: LocalRuntime) -> None:
     got = s3.get_object(Bucket=bucket, Key="buyer-a/curl.csv")
     assert got["Body"].read() == b"Segment ID,Usage\r\nseg_1,7\r\n"
     assert got["ContentType"] == "application/x-www-form-urlencoded"
+
+
+def _preflight(url: str, origin: str) -> tuple[int, dict[str, str]]:
+    headers = {
+        "Origin": origin,
+        "Access-Control-Request-Method": "PUT",
+        "Access-Control-Request-Headers": "content-type",
+    }
+    request = urllib.request.Request(url, method="OPTIONS", headers=headers)
+    try:
+        with urllib.request.urlopen(request, timeout=30) as response:
+            return int(response.status), {k.lower(): v for k, v in response.headers.items()}
+    except urllib.error.HTTPError as error:
+        return int(error.code), {k.lower(): v for k, v in error.headers.items()}
+
+
+def test_a_browser_may_put_a_presigned_url_only_from_an_origin_the_buckets_cors_rules_allow(rt: LocalRuntime) -> None:
+    bucket, s3 = rt.resource("UploadsBucket"), _s3(rt)
+    url = _presign(s3, "PUT", bucket, "buyer-a/2026-10/segments/from-the-console.csv")
+    console = "http://127.0.0.1:3000"
+    # Given a bucket without CORS rules, Then no origin is allowed (moto's server alone answers every origin)
+    status, headers = _preflight(url, console)
+    assert "access-control-allow-origin" not in headers, (status, headers)
+    # Given rules for the console's origin (the template's UsageBucket has them for PublicBaseUrl)
+    rules = [
+        {
+            "AllowedOrigins": [console],
+            "AllowedMethods": ["PUT"],
+            "AllowedHeaders": ["content-type"],
+            "MaxAgeSeconds": 60,
+        }
+    ]
+    rt.client("s3").put_bucket_cors(Bucket=bucket, CORSConfiguration={"CORSRules": rules})
+    try:
+        # When the browser asks first (a preflight carries no signature), Then that origin only is allowed
+        status, headers = _preflight(url, console)
+        assert (status, headers.get("access-control-allow-origin")) == (200, console)
+        assert _preflight(url, "https://elsewhere.example")[0] == 403
+        # And the PUT itself is still checked as signed
+        request = urllib.request.Request(
+            url, data=b"a,b\n", method="PUT", headers={"Origin": console, "Content-Type": "text/csv"}
+        )
+        with urllib.request.urlopen(request, timeout=30) as response:
+            assert response.headers.get("Access-Control-Allow-Origin") == console
+        assert _send("PUT", _with_query(url, **{"X-Amz-Signature": "0" * 64}), b"x")[0] == 403
+    finally:
+        rt.client("s3").delete_bucket_cors(Bucket=bucket)

@@ -176,6 +176,24 @@ def test_stateful_resources_are_retained_and_protected_in_prod(name: str) -> Non
         assert props["VersioningConfiguration"] == {"Status": "Enabled"}
 
 
+def test_only_the_console_may_put_usage_files_from_a_browser_and_no_other_bucket_is_open_to_one() -> None:
+    rules = resources()["UsageBucket"]["Properties"]["CorsConfiguration"]["CorsRules"]
+    assert rules == [
+        {
+            "AllowedOrigins": [{"Ref": "PublicBaseUrl"}],
+            "AllowedMethods": ["GET", "PUT"],
+            "AllowedHeaders": ["content-type"],
+            "MaxAge": 3600,
+        }
+    ]
+    others = [
+        n
+        for n, r in resources("AWS::S3::Bucket").items()
+        if n != "UsageBucket" and "CorsConfiguration" in r["Properties"]
+    ]
+    assert others == []
+
+
 def test_usage_ingest_ignores_the_apis_own_downloads() -> None:
     event = functions()["UsageIngestFunction"]["Properties"]["Events"]["UsageFileCreated"]
     assert event["Properties"]["Pattern"]["detail"]["object"] == {"key": [{"anything-but": {"prefix": "downloads/"}}]}

@@ -106,3 +106,15 @@ export async function downloadText(path: string, accept: string): Promise<string
   }
   return text;
 }
+
+/** Every item of a paginated list: `page(cursor)` reads one page; pages are followed until no next_cursor. */
+export async function allPages<T>(page: (cursor: string | undefined) => Promise<{ items: T[]; next_cursor?: string | null }>): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  do {
+    const next = await page(cursor);
+    items.push(...next.items);
+    cursor = next.next_cursor ?? undefined;
+  } while (cursor);
+  return items;
+}

@@ -6,7 +6,8 @@ import { api, ApiError, call, type Schemas } from "../api/client";
 import { emptyGroup, parse, RuleSyntaxError, toText, type Group, type RuleNode } from "../rule";
 import { ErrorText, Field, fieldError, number } from "../ui";
 import { useDebounced } from "../useDebounced";
-import { useTraits } from "./Traits";
+import { useAuth } from "../auth";
+import { useUsableTraits } from "./Traits";
 
 /** Quiet time after the last edit before the estimate is asked for (the API answers in tens of ms). */
 export const ESTIMATE_DEBOUNCE_MS = 100;
@@ -14,7 +15,8 @@ export const ESTIMATE_DEBOUNCE_MS = 100;
 type Trait = Schemas["TraitView"];
 
 export default function Builder() {
-  const traits = useTraits();
+  const buyer = useAuth().me?.roles.includes("buyer") ?? false;
+  const traits = useUsableTraits(buyer);
   const [mode, setMode] = useState<"blocks" | "text">("blocks");
   const [tree, setTree] = useState<Group>(() => ({ ...emptyGroup("AND"), items: [{ kind: "trait", traitId: "", negated: false }] }));
   const [text, setText] = useState("");

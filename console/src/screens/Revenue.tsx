@@ -2,18 +2,16 @@ import { useMutation, useQuery } from "@tanstack/react-query";
 import { useState } from "react";
 import { Bar, BarChart, CartesianGrid, ResponsiveContainer, Tooltip, XAxis, YAxis } from "recharts";
 import { api, call, downloadText, type Schemas } from "../api/client";
+import { useSearchParams } from "react-router-dom";
 import { ErrorText, Field, number, QueryView } from "../ui";
+import { previousMonth } from "./Period";
 
-function previousMonth(): string {
-  const now = new Date();
-  const first = new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() - 1, 1));
-  return first.toISOString().slice(0, 7);
-}
 
 const PERIOD = /^\d{4}-(0[1-9]|1[0-2])$/;
 
 export default function Revenue() {
-  const [period, setPeriod] = useState(previousMonth);
+  const [params] = useSearchParams();
+  const [period, setPeriod] = useState(() => params.get("period") ?? previousMonth());
   const valid = PERIOD.test(period);
   const revenue = (group_by: "total" | "buyer" | "channel") =>
     ({

@@ -12,6 +12,25 @@ export function useTraits() {
   return useQuery({ queryKey: ["traits"], queryFn: () => call(api.GET("/v1/traits")) });
 }
 
+/**
+ * The traits a rule may name: the account's own and, for a buyer, those of the feeds it subscribes to
+ * (the marketplace lists them; each is read for its population).
+ */
+export function useUsableTraits(buyer: boolean) {
+  return useQuery({
+    queryKey: ["traits", "usable", buyer],
+    queryFn: async () => {
+      const own = (await call(api.GET("/v1/traits"))).traits;
+      if (!buyer) return { traits: own };
+      const listings = (await call(api.GET("/v1/marketplace/feeds"))).feeds.filter((f) => f.subscriptions.length > 0);
+      const seen = new Set(own.map((t) => t.trait_id));
+      const ids = [...new Set(listings.flatMap((f) => f.traits.map((t) => t.trait_id)))].filter((id) => !seen.has(id));
+      const feedTraits = await Promise.all(ids.map((id) => call(api.GET("/v1/traits/{trait_id}", { params: { path: { trait_id: id } } }))));
+      return { traits: [...own, ...feedTraits] };
+    },
+  });
+}
+
 export default function Traits() {
   const traits = useTraits();
   const { me } = useAuth();
