@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import re
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -89,6 +90,23 @@ def test_given_the_same_document_when_printed_twice_then_the_bytes_are_identical
     invoice = published_invoice(case["rule"], case["impressions"], EXAMPLES["traits"], EXAMPLES["feeds"])
     doc = invoice_document(invoice, number="INV-2026-10-0007", status="issued", issued_at=ISSUED)
     assert render_pdf(doc, ISSUER) == render_pdf(doc, ISSUER)
+
+
+@pytest.mark.parametrize(
+    ("buyer_name", "embedded"),
+    [("Acme Agency", False), ("Agence Élan Média", False), ("Ясная Медиа", True), ("Łódź Media", True)],
+)
+def test_given_a_buyer_name_when_printed_then_it_reads_back_in_the_core_font_or_the_embedded_one(
+    buyer_name: str, embedded: bool
+) -> None:
+    """Latin-1 documents print in the core Helvetica (no font parsing); any other text embeds DejaVu Sans."""
+    case = EXAMPLES["cases"][2]
+    invoice = published_invoice(case["rule"], case["impressions"], EXAMPLES["traits"], EXAMPLES["feeds"])
+    invoice = replace(invoice, buyer_name=buyer_name)
+    pdf = render_pdf(invoice_document(invoice, number="INV-2026-10-0008", status="issued", issued_at=ISSUED), ISSUER)
+    assert buyer_name in flat(text_of(pdf))
+    assert (b"DejaVu" in pdf) is embedded
+    assert (b"/Helvetica" in pdf) is not embedded
 
 
 @pytest.mark.parametrize("status", ["draft", "void"])
