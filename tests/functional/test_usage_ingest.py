@@ -524,6 +524,7 @@ def test_given_the_real_marketplace_when_the_catalog_adapter_reads_it_then_mappi
         FeedUsageKey(provider["account_id"], company, "feed_real", "Auto intenders", "segments_and_overlap", "cpm"),
     ]
     assert buyer_id in adapter.subscribed_buyers(period)
+    assert adapter.mapped_buyers() == [buyer_id]  # the reminders' candidates: whoever mapped a segment
     assert buyer_id not in adapter.subscribed_buyers(Period.parse("2026-08"))
 
 

@@ -74,6 +74,9 @@ class InMemoryUsageCatalog:
     def subscribed_buyers(self, period: Period) -> list[str]:
         return sorted(self.subscribers)
 
+    def mapped_buyers(self) -> list[str]:
+        return sorted(buyer for buyer, keys in self.segments.items() if keys)
+
 
 def sample(name: str, **ids: str) -> bytes:
     """A shared testdata CSV with its ``{seg_x}``-style placeholders replaced by real ids."""

@@ -85,3 +85,21 @@ def test_the_rejection_email_lists_the_first_errors_and_links_to_the_upload() ->
     assert "line 12:" not in email.body and "and 4 more" in email.body
     assert f"{BASE}/payables/uploads/upl_1" in email.body
     assert email.email_id == email_id_for("upload_rejected", "acc_b", "upl_1")
+
+
+def test_given_a_buyer_who_only_mapped_segments_when_the_reminder_audience_is_built_then_it_is_a_candidate() -> None:
+    """A first month: mapped segments, no subscription, nothing reported before: still reminded on the 1st."""
+    from audiens.domain.periods import Period
+    from audiens.services.billing_documents import UsageReminderAudience
+    from tests.support.usage import InMemoryUsageCatalog
+
+    class NoUsage:
+        def buyers_with_usage(self, period: Period) -> list[str]:
+            return []
+
+    catalog = InMemoryUsageCatalog()
+    catalog.map_segment("acc_mapper", "seg_1", "dst_1")
+    audience = UsageReminderAudience(catalog, NoUsage())
+    period = Period.parse("2026-10")
+    assert audience.candidates(period) == ["acc_mapper"]
+    assert audience.reports_usage("acc_mapper", period)

@@ -18,7 +18,7 @@ import boto3
 from pynamodb.exceptions import PutError, UpdateError
 
 from audiens.dal.aws import client
-from audiens.dal.marketplace_models import DestinationItem, MappingItem
+from audiens.dal.marketplace_models import MAPPING_OWNERS, DestinationItem, MappingItem, MappingOwnerItem
 from audiens.domain.channels import Destination, S3Target, SegmentMapping, is_private_address, short_error
 from audiens.domain.time import key_timestamp
 from audiens.ports.channels import DeliveryError
@@ -141,6 +141,8 @@ class DynamoChannelRepository:
         condition = (
             MappingItem.pk.does_not_exist() if expected_version is None else MappingItem.version == expected_version
         )
+        if expected_version is None:  # idempotent, before the mapping: a failed save leaves only a stale owner
+            MappingOwnerItem(MAPPING_OWNERS, mapping.account_id).save()
         try:
             item.save(condition=condition)
         except PutError as error:
@@ -148,6 +150,10 @@ class DynamoChannelRepository:
                 return False
             raise
         return True
+
+    def mapping_owners(self) -> list[str]:
+        """Every account that has mapped a segment (one query; the usage reminders' candidates)."""
+        return sorted(i.sk for i in MappingOwnerItem.query(MAPPING_OWNERS))
 
     def destination_mappings(self, destination_id: str) -> list[SegmentMapping]:
         return [_to_mapping(i) for i in MappingItem.by_destination.query(f"DEST#{destination_id}#MAPS")]

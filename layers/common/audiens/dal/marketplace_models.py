@@ -224,6 +224,13 @@ class MappingItem(_MarketplaceTable):
     by_owner = _Gsi3["MappingItem"]()
 
 
+class MappingOwnerItem(_MarketplaceTable):
+    """pk ``MAPOWNERS``, sk the account id: every account that ever mapped a segment (usage reminders read it;
+    a stale one costs a query, since the reminder also checks the account has something to report)."""
+
+
+MAPPING_OWNERS = "MAPOWNERS"
+
 MODELS: list[type[Model]] = [
     FeedItem,
     PlanItem,
@@ -235,4 +242,5 @@ MODELS: list[type[Model]] = [
     SubscriptionLockItem,
     DestinationItem,
     MappingItem,
+    MappingOwnerItem,
 ]

@@ -75,6 +75,10 @@ class MarketplaceUsageCatalog:
                 )
         return list(keys.values())
 
+    def mapped_buyers(self) -> list[str]:
+        """Every buyer that has mapped a segment (each is checked for keys before it is reminded)."""
+        return self._channels.mapping_owners()
+
     def subscribed_buyers(self, period: Period) -> list[str]:
         subs = self._marketplace.subscriptions_started_by(period.last_day)
         return sorted({s.buyer_id for s in subs if s.active_during(period)})

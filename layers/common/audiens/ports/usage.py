@@ -43,6 +43,10 @@ class UsageCatalog(Protocol):
         """Buyers with a subscription (any unit) active at some moment of ``period``."""
         ...
 
+    def mapped_buyers(self) -> list[str]:
+        """Buyers that have mapped a segment to one of their destinations."""
+        ...
+
 
 class AccountDirectory(Protocol):
     def get(self, account_id: str) -> Account | None: ...

@@ -382,6 +382,8 @@ def _after(tally: CreditTally, note: CreditNote) -> dict[int, Decimal]:
 class _Catalog(Protocol):
     def subscribed_buyers(self, period: Period) -> list[str]: ...
 
+    def mapped_buyers(self) -> list[str]: ...
+
     def feed_keys(self, buyer_id: str, period: Period) -> Sequence[object]: ...
 
     def segment_keys(self, buyer_id: str, period: Period) -> Sequence[object]: ...
@@ -392,9 +394,9 @@ class _UsageBuyers(Protocol):
 
 
 class UsageReminderAudience:
-    """Reminder candidates from what the usage module publishes: buyers subscribed during the period and buyers
-    who reported the period before (their mapped segments); each is kept only if it has something to report
-    (a CPM subscription's feed key or a mapped segment) — exactly what its Payables page would list."""
+    """Reminder candidates from what the usage module publishes: buyers subscribed during the period, buyers who
+    have mapped segments, and buyers who reported the period before or this one; each is kept only if it has
+    something to report (a CPM subscription's feed key or a mapped segment), exactly what its Payables page lists."""
 
     def __init__(self, catalog: _Catalog, usage: _UsageBuyers) -> None:
         self._catalog = catalog
@@ -402,6 +404,7 @@ class UsageReminderAudience:
 
     def candidates(self, period: Period) -> list[str]:
         found = set(self._catalog.subscribed_buyers(period))
+        found.update(self._catalog.mapped_buyers())  # a first month's mapped segments, nothing reported yet
         found.update(self._usage.buyers_with_usage(period.previous()))
         found.update(self._usage.buyers_with_usage(period))
         return sorted(found)
