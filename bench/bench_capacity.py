@@ -77,11 +77,11 @@ from moto import mock_aws  # noqa: E402
 from tests.support.aws import REGION, create_stack, queue_url  # noqa: E402
 from tests.support.billing import schedule_event, sqs_event  # noqa: E402
 from tests.support.lambda_api import OPERATOR_KEY_HASH, FakeContext, function_environment, load_handler  # noqa: E402
-from tests.support.moto_speed import fast_moto  # noqa: E402
 from tests.support.usage import object_created  # noqa: E402
 
 from audiens.domain.periods import Period  # noqa: E402
 from audiens.domain.usage_reports import FeedUsageKey, SegmentUsageKey  # noqa: E402
+from local_runtime.moto_patches import fast_moto  # noqa: E402
 
 QUICK = "--quick" in sys.argv
 PERIOD = "2026-10"
@@ -665,7 +665,7 @@ def invoice_memory(rows: int, *, trace: bool = True) -> tuple[float, float, str]
     from audiens.dal.usage import DynamoUsageRepository
     from audiens.domain.invoicing import build_invoice
     from audiens.services.billing_lookups import invoice_inputs
-    from audiens.services.usage import UsageLedger
+    from audiens.services.usage_ledger import UsageLedger
 
     repo = DynamoUsageRepository(REGION)
     repo.__dict__["_client"] = PagedUsage(rows)

@@ -51,7 +51,8 @@ from moto import mock_aws  # noqa: E402
 from tests.support.aws import REGION, create_stack, queue_url  # noqa: E402
 from tests.support.billing import FakeBillingInputs, schedule_event, sqs_event  # noqa: E402
 from tests.support.lambda_api import FakeContext, function_environment, load_handler  # noqa: E402
-from tests.support.moto_speed import fast_moto  # noqa: E402
+
+from local_runtime.moto_patches import fast_moto  # noqa: E402
 
 BUYERS, USAGES, PROVIDERS = 1000, 100, 50
 FEEDS_PER_PROVIDER, TRAITS_PER_FEED, FEEDS_PER_BUYER = 2, 5, 12

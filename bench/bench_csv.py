@@ -23,7 +23,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "layers" / "common"))
 
-from audiens.domain.usage_csv import segment_key, validate_usage_csv
+from audiens.domain.usage_csv import validate_usage_csv
+from audiens.domain.usage_schema import segment_key
 
 TARGET_ROWS_PER_SECOND = 250_000
 SIZES = (100_000, 1_000_000)

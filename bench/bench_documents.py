@@ -107,7 +107,8 @@ def close_once(world: Any, *, documents: bool) -> dict[str, Any]:
     from tests.support.aws import create_stack, queue_url
     from tests.support.billing import schedule_event
     from tests.support.lambda_api import FakeContext, function_environment, load_handler
-    from tests.support.moto_speed import fast_moto
+
+    from local_runtime.moto_patches import fast_moto
 
     with mock_aws(), fast_moto():
         physical = create_stack()

@@ -38,7 +38,7 @@ from pathlib import Path
 from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path[:0] = [str(ROOT / "layers" / "common"), str(ROOT)]
+sys.path[:0] = [str(ROOT / "layers" / "common"), str(ROOT / "infra"), str(ROOT)]
 os.environ.update(
     AWS_ACCESS_KEY_ID="testing",
     AWS_SECRET_ACCESS_KEY="testing",
@@ -68,11 +68,11 @@ import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from tests.support.aws import create_stack  # noqa: E402
 from tests.support.lambda_api import OPERATOR_KEY_HASH, FakeContext, function_environment, load_handler  # noqa: E402
-from tests.support.moto_speed import fast_moto  # noqa: E402
 from tests.support.usage import object_created  # noqa: E402
 
 from audiens.domain.periods import Period  # noqa: E402
 from audiens.domain.usage_reports import FeedUsageKey, SegmentUsageKey  # noqa: E402
+from local_runtime.moto_patches import fast_moto  # noqa: E402
 
 PERIOD = "2026-10"
 EVENT_TIME = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)

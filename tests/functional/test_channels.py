@@ -330,10 +330,10 @@ def test_a_receiver_answering_500_is_retried_then_dead_lettered_and_can_be_pushe
 def test_a_receiver_that_times_out_is_retried_then_dead_lettered(
     api: ApiClient, provider: Provider, local: Any, push_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import audiens.domain.channels as channels
+    import audiens.domain.channel_push as channel_push
 
-    assert channels.WEBHOOK_TIMEOUT_SECONDS == 5.0
-    monkeypatch.setattr(channels, "WEBHOOK_TIMEOUT_SECONDS", 0.3)  # the 5 s limit, shortened for the test
+    assert channel_push.WEBHOOK_TIMEOUT_SECONDS == 5.0
+    monkeypatch.setattr(channel_push, "WEBHOOK_TIMEOUT_SECONDS", 0.3)  # the 5 s limit, shortened for the test
     with WebhookReceiver(delay=1.5) as receiver:
         did = _destination(api, provider.key, "webhook", {"url": receiver.url, "secret": SECRET}).body["destination_id"]
         segment = _segment(api, provider)

@@ -297,7 +297,7 @@ def test_given_an_object_replaced_before_processing_then_the_old_event_is_reject
 def test_given_a_thousand_row_file_then_writes_stay_within_one_plus_rows_over_25_and_none_per_row(
     drops: UsageDrops, buyer: dict[str, Any], catalog: InMemoryUsageCatalog, writes: WriteCounter
 ) -> None:
-    from audiens.dal.usage import CHANGES_PER_TRANSACTION
+    from audiens.dal.usage_writes import CHANGES_PER_TRANSACTION
 
     many_segments(catalog, buyer, 1000)
     ev = drops.put(key(buyer), rows(1000))
@@ -408,7 +408,7 @@ def test_given_reported_usage_when_the_close_reads_it_then_rows_with_flags_and_b
     api: ApiClient, drops: UsageDrops, buyer: dict[str, Any], catalog: InMemoryUsageCatalog, make_account: Any
 ) -> None:
     from audiens.domain.periods import Period
-    from audiens.services.usage import FeedUsageRow, SegmentUsageRow
+    from audiens.ports.usage import FeedUsageRow, SegmentUsageRow
     from audiens.wiring import usage_ledger
 
     drops.drop(key(buyer), HEADER + b"seg_x,S,dst_1,D,100\nseg_x,S,dst_co,C,40\n")
@@ -444,7 +444,7 @@ def test_given_the_real_marketplace_when_the_catalog_adapter_reads_it_then_mappi
     from audiens.dal.channels import DynamoChannelRepository
     from audiens.dal.marketplace import DynamoMarketplaceRepository
     from audiens.dal.usage_catalog import MarketplaceUsageCatalog
-    from audiens.domain.channels import Destination, SegmentMapping
+    from audiens.domain.destinations import Destination, SegmentMapping
     from audiens.domain.marketplace import Feed, Plan, Subscription
     from audiens.domain.periods import Period
     from audiens.domain.usage_reports import FeedUsageKey, SegmentUsageKey

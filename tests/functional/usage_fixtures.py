@@ -19,9 +19,9 @@ import boto3
 import pytest
 from moto import mock_aws
 
+from local_runtime.moto_patches import fast_moto
 from tests.support.aws import create_stack
 from tests.support.lambda_api import OPERATOR_KEY, OPERATOR_KEY_HASH, ApiClient, function_environment
-from tests.support.moto_speed import fast_moto
 from tests.support.usage import IN_WINDOW, PERIOD, InMemoryUsageCatalog, UsageDrops, WriteCounter
 
 _numbers = itertools.count()

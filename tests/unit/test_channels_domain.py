@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from audiens.domain import channels
+from audiens.domain import channel_config, channel_push, channels, destinations
 from audiens.errors import ValidationError
 
 ROLE = "arn:aws:iam::210987654321:role/audiens-export"
@@ -19,7 +19,7 @@ SECRET = "0123456789abcdef"
 
 def _problem(channel_id: str, config: dict[str, object] | None, *, allow_private: bool = False) -> ValidationError:
     with pytest.raises(ValidationError) as caught:
-        channels.validate_config(channels.channel(channel_id), config, allow_private=allow_private)
+        channel_config.validate_config(channels.channel(channel_id), config, allow_private=allow_private)
     assert caught.value.code == "invalid_destination_config"
     return caught.value
 
@@ -70,15 +70,15 @@ def test_steps_are_checked_in_order_and_only_the_first_failing_step_is_reported(
 def test_plain_http_and_internal_hosts_are_refused_outside_the_local_stage(url: str) -> None:
     _problem("webhook", {"url": url, "secret": SECRET})
     # ... and accepted on the local stage, where the demo's receiver runs on 127.0.0.1
-    channels.validate_config(channels.channel("webhook"), {"url": url, "secret": SECRET}, allow_private=True)
+    channel_config.validate_config(channels.channel("webhook"), {"url": url, "secret": SECRET}, allow_private=True)
 
 
 def test_a_public_https_endpoint_is_accepted_and_normalized() -> None:
-    config = channels.validate_config(
+    config = channel_config.validate_config(
         channels.channel("webhook"), {"url": "https://hooks.example.com/a?x=1", "secret": SECRET}, allow_private=False
     )
     assert config == {"url": "https://hooks.example.com/a?x=1", "secret": SECRET}
-    assert channels.masked_config(channels.channel("webhook"), config)["secret"] == "****cdef"
+    assert destinations.masked_config(channels.channel("webhook"), config)["secret"] == "****cdef"
 
 
 @pytest.mark.parametrize(
@@ -107,17 +107,17 @@ def test_s3_export_config_problems_name_their_step(config: dict[str, object], st
 
 def test_s3_prefix_is_optional_and_trimmed_and_the_key_is_prefix_slash_segment() -> None:
     chan = channels.channel("s3_export")
-    config = channels.validate_config(chan, {"bucket": "b-1.x", "role_arn": ROLE}, allow_private=False)
+    config = channel_config.validate_config(chan, {"bucket": "b-1.x", "role_arn": ROLE}, allow_private=False)
     assert config == {"bucket": "b-1.x", "role_arn": ROLE, "prefix": ""}
-    config = channels.validate_config(
+    config = channel_config.validate_config(
         chan, {"bucket": "bkt", "role_arn": ROLE, "prefix": "audiens/out/"}, allow_private=False
     )
     assert config["prefix"] == "audiens/out"
-    assert channels.s3_object_key(config["prefix"], "seg_1") == "audiens/out/seg_1.json"
-    assert channels.s3_object_key("", "seg_1") == "seg_1.json"
+    assert channel_push.s3_object_key(config["prefix"], "seg_1") == "audiens/out/seg_1.json"
+    assert channel_push.s3_object_key("", "seg_1") == "seg_1.json"
 
 
-PLATFORM = channels.S3Platform("123456789012", frozenset({"audiens-sources-prod-123456789012", "legacy-usage"}))
+PLATFORM = channel_config.S3Platform("123456789012", frozenset({"audiens-sources-prod-123456789012", "legacy-usage"}))
 
 
 @pytest.mark.parametrize(
@@ -131,26 +131,26 @@ PLATFORM = channels.S3Platform("123456789012", frozenset({"audiens-sources-prod-
 )
 def test_an_s3_export_never_targets_the_platform_account_or_its_buckets(config: dict[str, str], step: str) -> None:
     with pytest.raises(ValidationError) as raised:
-        channels.check_s3_export_target(config, PLATFORM)
+        channel_config.check_s3_export_target(config, PLATFORM)
     assert raised.value.details[0]["step"] == step and f"Step '{step}'" in raised.value.message
 
 
 def test_a_customer_bucket_and_role_pass_and_the_external_id_names_the_audiens_account() -> None:
-    channels.check_s3_export_target({"bucket": "customer-bucket", "role_arn": ROLE}, PLATFORM)
-    assert channels.export_external_id("acc_1", "bkt") == "audiens:acc_1:bkt"
-    assert channels.export_external_id("acc_1", "bkt") != channels.export_external_id("acc_2", "bkt")
-    target = channels.s3_target({"bucket": "bkt", "role_arn": ROLE, "external_id": "audiens:acc_1:bkt"})
+    channel_config.check_s3_export_target({"bucket": "customer-bucket", "role_arn": ROLE}, PLATFORM)
+    assert channel_config.export_external_id("acc_1", "bkt") == "audiens:acc_1:bkt"
+    assert channel_config.export_external_id("acc_1", "bkt") != channel_config.export_external_id("acc_2", "bkt")
+    target = channel_push.s3_target({"bucket": "bkt", "role_arn": ROLE, "external_id": "audiens:acc_1:bkt"})
     assert target.owner_account == "210987654321"
 
 
 def test_seamless_channels_take_no_config() -> None:
-    assert channels.validate_config(channels.channel("example_dsp"), None, allow_private=False) == {}
+    assert channel_config.validate_config(channels.channel("example_dsp"), None, allow_private=False) == {}
     assert _problem("example_dsp", {"url": "https://x.example.com"}).details[0]["field"] == "url"
 
 
 def test_the_body_is_canonical_json_and_the_signature_is_hmac_sha256_of_its_bytes() -> None:
     sent = datetime(2026, 11, 3, 10, 0, 5, 123456, tzinfo=UTC)
-    body = channels.taxonomy_body(
+    body = channel_push.taxonomy_body(
         segment_id="seg_1", name="Café fans", category="Food", action="upsert", version=3, sent_at=sent
     )
     assert json.loads(body) == {
@@ -163,10 +163,10 @@ def test_the_body_is_canonical_json_and_the_signature_is_hmac_sha256_of_its_byte
     }
     assert body == json.dumps(json.loads(body), sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     expected = hmac.new(SECRET.encode(), body, hashlib.sha256).hexdigest()
-    assert channels.sign(SECRET, body) == f"sha256={expected}"
-    assert channels.sign(SECRET, body + b" ") != channels.sign(SECRET, body)
+    assert channel_push.sign(SECRET, body) == f"sha256={expected}"
+    assert channel_push.sign(SECRET, body + b" ") != channel_push.sign(SECRET, body)
 
 
 def test_errors_are_kept_short_and_on_one_line() -> None:
-    text = channels.short_error("line one\nline two " + "x" * 1000)
-    assert "\n" not in text and len(text) == channels.MAX_ERROR_LENGTH
+    text = channel_push.short_error("line one\nline two " + "x" * 1000)
+    assert "\n" not in text and len(text) == channel_push.MAX_ERROR_LENGTH

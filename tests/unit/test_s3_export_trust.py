@@ -13,7 +13,9 @@ from typing import Any
 import pytest
 
 from audiens.domain.accounts import Principal
-from audiens.domain.channels import Destination, S3Platform, S3Target
+from audiens.domain.channel_config import S3Platform
+from audiens.domain.channel_push import S3Target
+from audiens.domain.destinations import Destination
 from audiens.errors import ValidationError
 from audiens.ports.channels import DeliveryError
 from audiens.services.channels import ChannelService

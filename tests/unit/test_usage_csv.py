@@ -15,22 +15,20 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from audiens.domain.usage_csv import (
+from audiens.domain.usage_csv import CsvProblem, UsageCsvReport, validate_usage_csv
+from audiens.domain.usage_schema import (
     DUPLICATE_RECORDS,
     INVALID_INPUT,
     MANDATORY_HEADERS_MISSING,
     MAX_USAGE,
     NOT_FOUND,
     VALUES_NOT_SUPPORTED,
-    CsvProblem,
-    UsageCsvReport,
     csv_safe_cell,
     feed_key,
     parse_usage_cell,
-    render_usage_csv,
     segment_key,
-    validate_usage_csv,
 )
+from audiens.domain.usage_template import render_usage_csv
 from audiens.errors import ValidationError
 
 

@@ -30,7 +30,8 @@ if TYPE_CHECKING:
     from audiens.services.ingest import IngestService
     from audiens.services.lookalike import LookalikeService
     from audiens.services.marketplace import MarketplaceService
-    from audiens.services.usage import UsageLedger, UsageService
+    from audiens.services.usage import UsageService
+    from audiens.services.usage_ledger import UsageLedger
 
 # Template logical id -> Settings field holding its physical name.
 TABLES = {
@@ -124,7 +125,7 @@ def marketplace_service() -> MarketplaceService:
 @cache
 def channel_service() -> ChannelService:
     from audiens.dal.channels import DynamoChannelRepository, S3ObjectExporter, SqsPushQueue, UrllibWebhookClient
-    from audiens.domain.channels import S3Platform
+    from audiens.domain.channel_config import S3Platform
     from audiens.services.channels import ChannelService
 
     settings = get_settings()
@@ -292,7 +293,7 @@ def usage_service() -> UsageService:
 @cache
 def usage_ledger() -> UsageLedger:
     """The billing read API: frozen usage per (buyer, period) and the buyers to invoice."""
-    from audiens.services.usage import UsageLedger
+    from audiens.services.usage_ledger import UsageLedger
 
     return UsageLedger(usage_repository(), usage_catalog())
 

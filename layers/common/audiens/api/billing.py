@@ -13,7 +13,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
-from audiens.api.billing_documents import credit_summary, pdf_response, wants_pdf
+from audiens.api.billing_documents import billing_caller, credit_summary, pdf_response, wants_pdf
 from audiens.api.billing_models import (
     CSV_RESPONSES,
     BillingReport,
@@ -33,15 +33,9 @@ from audiens.api.http import json_response, request_time, require_role, roles
 from audiens.domain.accounts import OPERATOR
 from audiens.domain.money import format_money
 from audiens.domain.periods import Period
-from audiens.services.billing import Caller
 from audiens.wiring import billing_documents_service, billing_service
 
 router = APIGatewayRouter()
-
-
-def _caller(*roles: str) -> Caller:
-    principal = require_role(*roles)
-    return Caller(principal.account_id, is_operator=principal.has_role(OPERATOR))
 
 
 def _run_response(period: Period) -> dict[str, Any]:
@@ -99,7 +93,7 @@ def list_invoices(
     next_token: Annotated[str | None, Query(max_length=2000)] = None,
     cursor: Annotated[str | None, Query(max_length=2000, description="next_cursor of the previous page")] = None,
 ) -> Response[InvoiceList]:
-    caller = _caller("buyer", OPERATOR)
+    caller = billing_caller("buyer", OPERATOR)
     views, token = billing_service().list_invoices(
         caller, period=Period.parse(period) if period else None, limit=limit, token=cursor or next_token
     )
@@ -116,7 +110,7 @@ def list_invoices(
     openapi_extensions=roles("buyer", OPERATOR),
 )
 def get_invoice_csv(invoice_id: str) -> Response[str]:
-    view = billing_service().get_invoice(_caller("buyer", OPERATOR), invoice_id)
+    view = billing_service().get_invoice(billing_caller("buyer", OPERATOR), invoice_id)
     return csv_response(invoice_csv(view), f"{invoice_id}.csv")
 
 
@@ -137,7 +131,7 @@ def get_invoice_csv(invoice_id: str) -> Response[str]:
     openapi_extensions=roles("buyer", OPERATOR),
 )
 def get_invoice(invoice_id: str) -> Response[InvoiceResponse | str]:
-    caller = _caller("buyer", OPERATOR)
+    caller = billing_caller("buyer", OPERATOR)
     if wants_pdf():
         return pdf_response(billing_documents_service().invoice_pdf(caller, invoice_id))
     view = billing_service().get_invoice(caller, invoice_id)
@@ -172,7 +166,7 @@ def list_payouts(
     next_token: Annotated[str | None, Query(max_length=2000)] = None,
     cursor: Annotated[str | None, Query(max_length=2000, description="next_cursor of the previous page")] = None,
 ) -> Response[PayoutList]:
-    caller = _caller("provider", OPERATOR)
+    caller = billing_caller("provider", OPERATOR)
     payouts, token = billing_service().list_payouts(
         caller, period=Period.parse(period) if period else None, limit=limit, token=cursor or next_token
     )
@@ -184,7 +178,7 @@ def list_payouts(
     "/v1/payouts/<payout_id>", tags=["billing"], summary="One payout", openapi_extensions=roles("provider", OPERATOR)
 )
 def get_payout(payout_id: str) -> Response[PayoutResponse]:
-    stored = billing_service().get_payout(_caller("provider", OPERATOR), payout_id)
+    stored = billing_service().get_payout(billing_caller("provider", OPERATOR), payout_id)
     return json_response(200, payout_view(stored))
 
 

@@ -18,11 +18,13 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
+from audiens.api.billing_views import line_subject
 from audiens.api.http import app, json_response, request_time, require_role, roles
 from audiens.domain.accounts import OPERATOR
 from audiens.domain.credit_notes import CreditNote
 from audiens.domain.money import format_money
-from audiens.domain.periods import Period, rfc3339
+from audiens.domain.periods import Period
+from audiens.domain.time import rfc3339
 from audiens.errors import NotAcceptableError
 from audiens.services.billing import Caller
 from audiens.services.billing_documents import Pdf
@@ -68,7 +70,8 @@ def pdf_response(pdf: Pdf) -> Response[Any]:
     return response
 
 
-def _caller(*names: str) -> Caller:
+def billing_caller(*names: str) -> Caller:
+    """The caller of a billing route that one of these roles may call: its account, and whether it is the operator."""
     principal = require_role(*names)
     return Caller(principal.account_id, is_operator=principal.has_role(OPERATOR))
 
@@ -149,10 +152,7 @@ def credit_note_view(note: CreditNote) -> dict[str, Any]:
                 "kind": line.kind,
                 "provider_id": line.provider_id,
                 "provider_name": line.provider_name,
-                "feed_id": line.feed_id,
-                "feed_name": line.feed_name,
-                "segment_id": line.segment_id,
-                "segment_name": line.segment_name,
+                **line_subject(line),
                 "use_case": line.use_case,
                 "unit": line.unit,
                 "amount": format_money(line.amount, cur),
@@ -185,7 +185,7 @@ def credit_summary(invoice_id: str, currency: str) -> dict[str, Any]:
     openapi_extensions=roles("buyer", OPERATOR),
 )
 def get_invoice_pdf(invoice_id: str) -> Response[str]:
-    caller = _caller("buyer", OPERATOR)
+    caller = billing_caller("buyer", OPERATOR)
     service = billing_documents_service()
     pdf = service.invoice_pdf(caller, invoice_id)  # 404 for another account's invoice, whatever the Accept
     require_pdf_accept()
@@ -200,7 +200,7 @@ def get_invoice_pdf(invoice_id: str) -> Response[str]:
     openapi_extensions=roles("provider", OPERATOR),
 )
 def get_payout_pdf(payout_id: str) -> Response[str]:
-    pdf = billing_documents_service().payout_pdf(_caller("provider", OPERATOR), payout_id)
+    pdf = billing_documents_service().payout_pdf(billing_caller("provider", OPERATOR), payout_id)
     require_pdf_accept()
     return pdf_response(pdf)
 
@@ -232,7 +232,7 @@ def list_credit_notes(
     limit: Annotated[int, Query(ge=1, le=100)] = 50,
     cursor: Annotated[str | None, Query(max_length=2000, description="next_cursor of the previous page")] = None,
 ) -> Response[CreditNoteList]:
-    caller = _caller("buyer", OPERATOR)
+    caller = billing_caller("buyer", OPERATOR)
     notes, token = billing_documents_service().list_credit_notes(
         caller, period=Period.parse(period) if period else None, limit=limit, token=cursor
     )
@@ -247,7 +247,7 @@ def list_credit_notes(
     openapi_extensions=roles("buyer", OPERATOR),
 )
 def get_credit_note_pdf(credit_note_id: str) -> Response[str]:
-    pdf = billing_documents_service().credit_note_pdf(_caller("buyer", OPERATOR), credit_note_id)
+    pdf = billing_documents_service().credit_note_pdf(billing_caller("buyer", OPERATOR), credit_note_id)
     require_pdf_accept()
     return pdf_response(pdf)
 
@@ -268,7 +268,7 @@ def get_credit_note_pdf(credit_note_id: str) -> Response[str]:
     openapi_extensions=roles("buyer", OPERATOR),
 )
 def get_credit_note(credit_note_id: str) -> Response[CreditNoteResponse | str]:
-    caller = _caller("buyer", OPERATOR)
+    caller = billing_caller("buyer", OPERATOR)
     if wants_pdf():
         return pdf_response(billing_documents_service().credit_note_pdf(caller, credit_note_id))
     return json_response(200, credit_note_view(billing_documents_service().get_credit_note(caller, credit_note_id)))

@@ -9,7 +9,8 @@ from collections.abc import Sequence
 from typing import Any
 
 from audiens.api.csv_render import to_csv
-from audiens.domain.invoicing import InvoiceLine, Payout, ReportRow
+from audiens.domain.credit_notes import CreditLine
+from audiens.domain.invoicing import InvoiceLine, Payout, PayoutLine, ReportRow
 from audiens.domain.money import format_money, format_price
 from audiens.domain.time import optional_rfc3339, rfc3339
 from audiens.ports.billing import StoredPayout
@@ -20,6 +21,7 @@ __all__ = [
     "REPORT_CSV_HEADER",
     "invoice_csv",
     "invoice_view",
+    "line_subject",
     "payout_view",
     "report_csv",
     "report_row",
@@ -58,16 +60,23 @@ def run_view(report: RunReport, totals: dict[str, Any] | None) -> dict[str, Any]
     }
 
 
+def line_subject(line: InvoiceLine | PayoutLine | CreditLine) -> dict[str, Any]:
+    """What a document line charges for: its feed or its segment (the other pair is null)."""
+    return {
+        "feed_id": line.feed_id,
+        "feed_name": line.feed_name,
+        "segment_id": line.segment_id,
+        "segment_name": line.segment_name,
+    }
+
+
 def _line_view(line: InvoiceLine, currency: str) -> dict[str, Any]:
     return {
         "line_no": line.line_no,
         "kind": line.kind,
         "provider_id": line.provider_id,
         "provider_name": line.provider_name,
-        "feed_id": line.feed_id,
-        "feed_name": line.feed_name,
-        "segment_id": line.segment_id,
-        "segment_name": line.segment_name,
+        **line_subject(line),
         "plan_id": line.plan_id,
         "use_case": line.use_case,
         "unit": line.unit,
@@ -130,10 +139,7 @@ def payout_view(stored: StoredPayout) -> dict[str, Any]:
                 "buyer_id": line.buyer_id,
                 "buyer_name": line.buyer_name,
                 "kind": line.kind,
-                "feed_id": line.feed_id,
-                "feed_name": line.feed_name,
-                "segment_id": line.segment_id,
-                "segment_name": line.segment_name,
+                **line_subject(line),
                 "plan_id": line.plan_id,
                 "use_case": line.use_case,
                 "unit": line.unit,

@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audiens.api.http import PAGE_MAX, Cursor, Limit, json_response, paginate, request_time, require_role, roles
 from audiens.domain import channels as catalog
-from audiens.domain.channels import SegmentMapping
+from audiens.domain.destinations import SegmentMapping
 from audiens.errors import NotFoundError
 from audiens.wiring import channel_service
 

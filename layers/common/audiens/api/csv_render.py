@@ -14,7 +14,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 
 from audiens.api.http import app
-from audiens.domain.usage_csv import csv_safe_cell
+from audiens.domain.usage_schema import csv_safe_cell
 
 __all__ = ["csv_response", "to_csv", "wants_csv"]
 

@@ -9,7 +9,7 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from audiens.api.http import PAGE_MAX, Cursor, Limit, json_response, paginate, request_time, require_role, roles
-from audiens.domain.marketplace import AccessRequest, Subscription, format_discount
+from audiens.domain.marketplace import MAX_DESCRIPTION_LENGTH, AccessRequest, Subscription, format_discount
 from audiens.domain.money import format_price
 from audiens.domain.onboarding import Segment
 from audiens.domain.time import optional_rfc3339, rfc3339
@@ -43,7 +43,7 @@ class PlanRequest(Strict):
 
 class CreateFeedRequest(Strict):
     name: Name
-    description: Annotated[str, Field(max_length=2000)] = ""
+    description: Annotated[str, Field(max_length=MAX_DESCRIPTION_LENGTH)] = ""
     trait_ids: Annotated[list[Id], Field(min_length=1, max_length=80)]
     visibility: Literal["public", "private"] = "public"
     plans: Annotated[list[PlanRequest], Field(min_length=1, max_length=10)]

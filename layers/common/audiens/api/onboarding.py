@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import base64
 from typing import Annotated, Any, Literal
 
 from aws_lambda_powertools.event_handler import Response
@@ -25,7 +24,6 @@ Name = Annotated[str, Field(min_length=1, max_length=200, pattern=r"\S")]
 
 # The smallest transparent GIF, base64 as API Gateway wants a binary body: what a browser tag gets back.
 PIXEL_GIF_BASE64 = "R0lGODlhAQABAIAAAAAAAP///yH5BAEAAAAALAAAAAABAAEAAAIBRAA7"
-PIXEL_GIF = base64.b64decode(PIXEL_GIF_BASE64)
 
 
 class Strict(BaseModel):

@@ -9,7 +9,7 @@ from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from audiens.dal.base import connection
+from audiens.dal.base import cancellation_reasons, connection
 from audiens.dal.models import AccountItem, ActivationTokenItem, ApiKeyItem, EmailClaimItem, OutgoingEmailItem
 from audiens.domain.accounts import Account, ApiKey, OutgoingEmail
 from audiens.domain.time import key_timestamp
@@ -80,11 +80,6 @@ def _key_item(key: ApiKey, key_hash: str) -> ApiKeyItem:
     )
 
 
-def _reasons(error: TransactWriteError) -> list[str]:
-    reasons = getattr(error, "cancellation_reasons", None) or []
-    return [r.code if r is not None else "None" for r in reasons]
-
-
 class DynamoAccountRepository:
     def __init__(self, region: str) -> None:
         self._region = region
@@ -117,7 +112,7 @@ class DynamoAccountRepository:
                 )
                 tx.save(_email_item(email))
         except TransactWriteError as error:
-            if "ConditionalCheckFailed" in _reasons(error):
+            if "ConditionalCheckFailed" in cancellation_reasons(error):
                 raise ConflictError(
                     "An account with this email already exists.", code="email_already_registered"
                 ) from error
@@ -133,7 +128,7 @@ class DynamoAccountRepository:
                 )
                 tx.save(_key_item(key, key_hash), condition=ApiKeyItem.pk.does_not_exist())
         except TransactWriteError as error:
-            if "ConditionalCheckFailed" in _reasons(error):
+            if "ConditionalCheckFailed" in cancellation_reasons(error):
                 raise ConflictError(
                     "An account with this email already exists.", code="email_already_registered"
                 ) from error
@@ -185,7 +180,7 @@ class DynamoAccountRepository:
                 )
                 tx.save(_key_item(key, key_hash), condition=ApiKeyItem.pk.does_not_exist())
         except TransactWriteError as error:
-            if "ConditionalCheckFailed" in _reasons(error):
+            if "ConditionalCheckFailed" in cancellation_reasons(error):
                 raise ConflictError("This activation link has already been used.", code="token_already_used") from error
             raise
         activated = self.get(account.account_id)
@@ -213,7 +208,7 @@ class DynamoAccountRepository:
                     condition=EmailClaimItem.account_id == account.account_id,
                 )
         except TransactWriteError as error:
-            if "ConditionalCheckFailed" in _reasons(error):
+            if "ConditionalCheckFailed" in cancellation_reasons(error):
                 return False
             raise
         return True

@@ -14,6 +14,7 @@ from typing import Any
 from pynamodb.attributes import Attribute
 from pynamodb.connection import Connection
 from pynamodb.constants import STRING
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 
 from audiens.domain.time import key_timestamp, parse_timestamp
@@ -24,6 +25,17 @@ from audiens.domain.time import key_timestamp, parse_timestamp
 # ~160,000 fail at a 5 % fault rate; 9 makes it one in ~10^13. A TransactWriteItems retried by botocore
 # keeps its ClientRequestToken, so a retry after a commit whose answer was lost writes nothing twice.
 MAX_RETRY_ATTEMPTS = 9
+
+
+def cancellation_reasons(error: TransactWriteError) -> list[str]:
+    """The code of each item's cancellation reason of a failed transaction, in the items' order ("None": no reason)."""
+    reasons = getattr(error, "cancellation_reasons", None) or []
+    return [r.code if r is not None else "None" for r in reasons]
+
+
+def conditional_failed(error: Exception) -> bool:
+    """Whether a single-item write failed on its condition (not on a fault, which is retried and re-raised)."""
+    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 def connection(region: str) -> Connection:

@@ -18,15 +18,14 @@ import boto3
 from pynamodb.exceptions import PutError, UpdateError
 
 from audiens.dal.aws import client
+from audiens.dal.base import conditional_failed
 from audiens.dal.marketplace_models import MAPPING_OWNERS, DestinationItem, MappingItem, MappingOwnerItem
-from audiens.domain.channels import Destination, S3Target, SegmentMapping, is_private_address, short_error
+from audiens.domain.channel_config import is_private_address
+from audiens.domain.channel_push import S3Target, short_error
+from audiens.domain.destinations import Destination, SegmentMapping
 from audiens.domain.time import key_timestamp
 from audiens.ports.channels import DeliveryError
 from audiens.ports.jobs import PushJob
-
-
-def _conditional_failed(error: Exception) -> bool:
-    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 def _ts(value: datetime) -> str:
@@ -146,7 +145,7 @@ class DynamoChannelRepository:
         try:
             item.save(condition=condition)
         except PutError as error:
-            if _conditional_failed(error):
+            if conditional_failed(error):
                 return False
             raise
         return True
@@ -190,7 +189,7 @@ class DynamoChannelRepository:
         try:
             MappingItem(f"MAP#{mapping_id}", "META").update(actions=actions, condition=MappingItem.version == version)
         except UpdateError as err:
-            if _conditional_failed(err):
+            if conditional_failed(err):
                 return False
             raise
         return True

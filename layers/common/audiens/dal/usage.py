@@ -1,4 +1,4 @@
-"""DynamoDB and S3 adapters of usage reporting (``ports_usage``).
+"""DynamoDB and S3 adapters of usage reporting (``audiens.ports.usage``).
 
 A buyer's usage of a period lives on ``SHARDS`` partition keys and is written by ``usage_writes``: a write
 of at most ``CHANGES_PER_TRANSACTION`` values is one transaction guarded by the buyer's guard item (state
@@ -55,8 +55,8 @@ from audiens.dal.usage_writes import (
     write_chunks,
 )
 from audiens.domain.periods import Period
-from audiens.domain.usage_csv import FEEDS, SEGMENTS, UsageKind
 from audiens.domain.usage_reports import ChangeSource, StoredKey, UploadRecord, UsageChange
+from audiens.domain.usage_schema import FEEDS, SEGMENTS, UsageKind
 from audiens.ports.usage import (
     DuplicateContentError,
     ObjectGoneError,
@@ -65,13 +65,11 @@ from audiens.ports.usage import (
     UploadFinish,
 )
 
-__all__ = ["CHANGES_PER_TRANSACTION", "DynamoUsageRepository", "S3UsageObjects"]
+__all__ = ["DynamoUsageRepository", "S3UsageObjects"]
 
 LEASE_SECONDS: Final = 960
 """A multi-transaction write's lease: UsageIngest's 900 s timeout and a minute of clock skew."""
 _BATCH_GET: Final = 100
-_GUARD_SK: Final = "STATE"
-_FREEZE_ATTEMPTS: Final = 20
 
 
 def _kind_of(sk: str) -> str:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from audiens.domain.accounts import Account
-from audiens.domain.channels import SegmentMapping
+from audiens.domain.destinations import SegmentMapping
 from audiens.domain.periods import Period
 from audiens.domain.usage_reports import FeedUsageKey, SegmentUsageKey
 from audiens.ports.channels import ChannelRepository

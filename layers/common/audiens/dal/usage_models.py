@@ -45,9 +45,6 @@ TABLE = "UsageTable"
 USAGE_PREFIX = "USE#"
 SEGMENT_PREFIX = "USE#SEG#"
 FEED_PREFIX = "USE#FEED#"
-BUYER_PREFIX = "BUYER#"
-
-
 SHARDS = 16
 """Partition keys per (buyer, period): fixed, so readers know every key without a lookup."""
 
@@ -67,10 +64,6 @@ def audit_pk(buyer_id: str, period: str, shard: int) -> str:
 
 def guard_pk(buyer_id: str, period: str) -> str:
     return f"GUARD#{buyer_id}#{period}"
-
-
-def period_pk(period: str) -> str:
-    return f"PERIOD#{period}"
 
 
 def buyers_pk(period: str, buyer_id: str) -> str:

@@ -25,8 +25,8 @@ from typing import Any, Final, cast
 from botocore.exceptions import ClientError
 
 from audiens.dal.usage_models import FEED_PREFIX, SEGMENT_PREFIX, audit_pk, shard_of, usage_pk
-from audiens.domain.usage_csv import SEGMENTS, UsageKind
 from audiens.domain.usage_reports import ChangeSource, StoredKey, UsageChange
+from audiens.domain.usage_schema import SEGMENTS, UsageKind
 from audiens.observability import logger
 from audiens.ports.usage import DuplicateContentError, PeriodClosedError, UploadFinishedError
 

@@ -72,60 +72,70 @@ def _money_text(amount: Decimal, currency: str) -> str:
     return f"{money(amount, currency)} {currency}"
 
 
+def _email(purpose: EmailPurpose, account_id: str, about: str, subject: str, body: str) -> BillingEmail:
+    return BillingEmail(email_id_for(purpose, account_id, about), purpose, account_id, subject, body)
+
+
+def _document_email(
+    purpose: EmailPurpose, account_id: str, about: str, subject: str, *, name: str, text: str,
+    links: Sequence[tuple[str, str]],
+) -> BillingEmail:  # fmt: skip
+    """An email about one document: the greeting, the text (ending with a blank line), then a line per link."""
+    body = f"Hello {name},\n\n{text}" + "".join(f"{label}: {url}\n" for label, url in links)
+    return _email(purpose, account_id, about, subject, body)
+
+
 def invoice_email(invoice: Invoice, *, number: str, issued_at: datetime, base_url: str) -> BillingEmail:
-    due = due_date(issued_at)
-    body = (
-        f"Hello {invoice.buyer_name},\n\n"
-        f"Your Audiens invoice {number} for {invoice.period.first_day:%B %Y} is issued.\n\n"
-        f"Total: {_money_text(invoice.total, invoice.currency)}\n"
-        f"Issue date: {issued_at.date().isoformat()}\n"
-        f"Payment due: {due.isoformat()} ({PAYMENT_TERMS_DAYS} days from issue)\n\n"
-        f"View it in the console: {base_url}/invoices/{invoice.invoice_id}\n"
-        f"Download the PDF: {base_url}/v1/invoices/{invoice.invoice_id}.pdf\n"
+    due, total, link = (
+        due_date(issued_at),
+        _money_text(invoice.total, invoice.currency),
+        f"invoices/{invoice.invoice_id}",
     )
-    return BillingEmail(
-        email_id_for("invoice_issued", invoice.buyer_id, invoice.invoice_id),
-        "invoice_issued",
-        invoice.buyer_id,
-        f"Invoice {number} for {invoice.period}: {_money_text(invoice.total, invoice.currency)}",
-        body,
+    text = (
+        f"Your Audiens invoice {number} for {invoice.period.first_day:%B %Y} is issued.\n\n"
+        f"Total: {total}\nIssue date: {issued_at.date().isoformat()}\n"
+        f"Payment due: {due.isoformat()} ({PAYMENT_TERMS_DAYS} days from issue)\n\n"
+    )
+    links = [("View it in the console", f"{base_url}/{link}"), ("Download the PDF", f"{base_url}/v1/{link}.pdf")]
+    subject = f"Invoice {number} for {invoice.period}: {total}"
+    return _document_email(
+        "invoice_issued", invoice.buyer_id, invoice.invoice_id, subject, name=invoice.buyer_name, text=text, links=links
     )
 
 
 def payout_email(payout: Payout, *, base_url: str) -> BillingEmail:
-    body = (
-        f"Hello {payout.provider_name},\n\n"
-        f"Your Audiens payout for {payout.period.first_day:%B %Y} is computed.\n\n"
-        f"Gross sales: {_money_text(payout.gross, payout.currency)}\n"
-        f"Platform fee: {_money_text(payout.platform_fee, payout.currency)}\n"
-        f"Net payout: {_money_text(payout.amount, payout.currency)}\n\n"
-        f"View the statement in the console: {base_url}/payouts/{payout.payout_id}\n"
-        f"Download the PDF: {base_url}/v1/payouts/{payout.payout_id}.pdf\n"
+    amounts = (("Gross sales", payout.gross), ("Platform fee", payout.platform_fee), ("Net payout", payout.amount))
+    text = f"Your Audiens payout for {payout.period.first_day:%B %Y} is computed.\n\n" + "".join(
+        f"{label}: {_money_text(amount, payout.currency)}\n" for label, amount in amounts
     )
-    return BillingEmail(
-        email_id_for("payout_computed", payout.provider_id, payout.payout_id),
+    link = f"payouts/{payout.payout_id}"
+    links = [
+        ("View the statement in the console", f"{base_url}/{link}"),
+        ("Download the PDF", f"{base_url}/v1/{link}.pdf"),
+    ]
+    subject = f"Payout statement for {payout.period}: {_money_text(payout.amount, payout.currency)}"
+    return _document_email(
         "payout_computed",
         payout.provider_id,
-        f"Payout statement for {payout.period}: {_money_text(payout.amount, payout.currency)}",
-        body,
+        payout.payout_id,
+        subject,
+        name=payout.provider_name,
+        text=text + "\n",
+        links=links,
     )
 
 
 def credit_note_email(note: CreditNote, *, base_url: str) -> BillingEmail:
     reference = note.invoice_number or note.invoice_id
-    body = (
-        f"Hello {note.buyer_name},\n\n"
-        f"Credit note {note.number} credits {_money_text(note.total, note.currency)} on invoice {reference}.\n"
-        f"Reason: {note.reason}\n\n"
-        f"View the invoice in the console: {base_url}/invoices/{note.invoice_id}\n"
-        f"Download the credit note PDF: {base_url}/v1/credit-notes/{note.credit_note_id}.pdf\n"
-    )
-    return BillingEmail(
-        email_id_for("credit_note_issued", note.buyer_id, note.credit_note_id),
-        "credit_note_issued",
-        note.buyer_id,
-        f"Credit note {note.number} on invoice {reference}",
-        body,
+    total = _money_text(note.total, note.currency)
+    text = f"Credit note {note.number} credits {total} on invoice {reference}.\nReason: {note.reason}\n\n"
+    links = [
+        ("View the invoice in the console", f"{base_url}/invoices/{note.invoice_id}"),
+        ("Download the credit note PDF", f"{base_url}/v1/credit-notes/{note.credit_note_id}.pdf"),
+    ]
+    subject = f"Credit note {note.number} on invoice {reference}"
+    return _document_email(
+        "credit_note_issued", note.buyer_id, note.credit_note_id, subject, name=note.buyer_name, text=text, links=links
     )
 
 
@@ -163,7 +173,7 @@ def reminder_email(
         f"You receive this because your account has CPM subscriptions or mapped segments. "
         f'Turn these reminders off with PATCH /v1/me {{"usage_reminders": false}}.\n'
     )
-    return BillingEmail(email_id_for(kind, account_id, str(period)), kind, account_id, subject, body)
+    return _email(kind, account_id, str(period), subject, body)
 
 
 def upload_rejected_email(
@@ -181,10 +191,6 @@ def upload_rejected_email(
         f"It has {len(errors)} problem(s); the first ones:\n\n{listing}{more}\n\n"
         f"See every problem and upload a corrected file: {base_url}/payables/uploads/{upload_id}\n"
     )
-    return BillingEmail(
-        email_id_for("upload_rejected", account_id, upload_id),
-        "upload_rejected",
-        account_id,
-        f"Usage file for {period} rejected: {len(errors)} problem(s)",
-        body,
+    return _email(
+        "upload_rejected", account_id, upload_id, f"Usage file for {period} rejected: {len(errors)} problem(s)", body
     )

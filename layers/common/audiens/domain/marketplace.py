@@ -68,9 +68,7 @@ MAX_TRAITS_PER_FEED: Final = 80
 MAX_NAME_LENGTH: Final = 200
 MAX_DESCRIPTION_LENGTH: Final = 2_000
 
-FeedStatus = Literal["inactive", "active", "deleted"]
 Visibility = Literal["public", "private"]
-AccessStatus = Literal["pending", "approved", "denied"]
 
 _CURRENCY = re.compile(r"[A-Z]{3}")
 

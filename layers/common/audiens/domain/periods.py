@@ -14,8 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Final, Literal
 
-# ensure_utc, parse_timestamp and rfc3339 live in domain.time; re-exported here while callers move.
-from audiens.domain.time import ensure_utc, parse_timestamp, rfc3339
+from audiens.domain.time import ensure_utc, rfc3339
 from audiens.errors import ConflictError, ValidationError
 
 __all__ = [
@@ -23,12 +22,9 @@ __all__ = [
     "Period",
     "Window",
     "WindowState",
-    "ensure_utc",
     "ensure_window_open",
-    "parse_timestamp",
     "period_to_close",
     "reportable_period",
-    "rfc3339",
     "window",
     "window_state",
 ]

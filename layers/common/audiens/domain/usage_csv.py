@@ -1,9 +1,10 @@
-"""Validation of bulk usage CSV files and rendering of the downloadable template (DOMAIN.md §7).
+"""Validation of bulk usage CSV files (DOMAIN.md §7).
 
 A file is accepted whole or rejected whole, and a rejection must list every problem with its line,
 so the buyer can fix the file in one pass. Files can hold a million rows and arrive from S3 as a
-stream of byte chunks: they are decoded and parsed incrementally, and the only memory that grows
-with the file is the map of distinct keys (needed to detect conflicting duplicates).
+stream of byte chunks (read by :mod:`audiens.domain.csv_lines`): the only memory that grows with
+the file is the map of distinct keys (needed to detect conflicting duplicates). The columns, keys
+and cell rules are those of :mod:`audiens.domain.usage_schema`.
 
 Line numbers are 1-based physical lines of the file (the header is line 1); a record whose quoted
 cell spans several lines is reported at its first line.
@@ -11,16 +12,31 @@ cell spans several lines is reported at its first line.
 
 from __future__ import annotations
 
-import codecs
 import csv
-import io
-import re
-from collections.abc import Callable, Container, Iterable, Iterator, Sequence
+from collections.abc import Callable, Container, Iterable, Sequence
 from dataclasses import dataclass, field
-from itertools import chain
 from operator import itemgetter
-from typing import TYPE_CHECKING, Any, Final, Literal
+from typing import TYPE_CHECKING, Any, Final
 
+from audiens.domain.csv_lines import InputStopped, LineSource
+from audiens.domain.usage_schema import (
+    DUPLICATE_RECORDS,
+    FEEDS,
+    INVALID_INPUT,
+    MANDATORY_HEADERS_MISSING,
+    MAX_USAGE_DIGITS,
+    NOT_FOUND,
+    SEGMENTS,
+    VALUES_NOT_SUPPORTED,
+    CsvSchema,
+    UsageKey,
+    UsageKind,
+    feed_key,
+    parse_usage_cell,
+    schema_for,
+    segment_key,
+    show_cell,
+)
 from audiens.errors import ValidationError
 
 if TYPE_CHECKING:
@@ -28,84 +44,13 @@ if TYPE_CHECKING:
 
 __all__ = [
     "DEFAULT_MAX_BYTES",
-    "DUPLICATE_RECORDS",
-    "FEEDS",
-    "INVALID_INPUT",
-    "MANDATORY_HEADERS_MISSING",
-    "MAX_USAGE",
-    "NOT_FOUND",
-    "SCHEMAS",
-    "SEGMENTS",
-    "VALUES_NOT_SUPPORTED",
     "CsvProblem",
-    "CsvSchema",
     "UsageCsvReport",
-    "UsageKind",
-    "csv_safe_cell",
-    "feed_key",
-    "parse_usage_cell",
-    "render_usage_csv",
-    "segment_key",
     "validate_usage_csv",
 ]
 
-UsageKind = Literal["segments", "feeds"]
-UsageKey = tuple[str, ...]
-
-SEGMENTS: Final = "segments"
-FEEDS: Final = "feeds"
-
-MANDATORY_HEADERS_MISSING: Final = "mandatory_headers_missing"
-INVALID_INPUT: Final = "invalid_input"
-NOT_FOUND: Final = "not_found"
-DUPLICATE_RECORDS: Final = "duplicate_records"
-VALUES_NOT_SUPPORTED: Final = "values_not_supported"
-
-MAX_USAGE: Final = 10**15
-"""More impressions than any month of any channel has served; larger numbers are typing accidents."""
-
 DEFAULT_MAX_BYTES: Final = 100 * 1024 * 1024
 """Room for a million-row template with names (about 75 MiB), validated in a few seconds in one Lambda."""
-
-# No legitimate row of five short columns comes near this; it bounds the line buffer when a file has
-# no line breaks at all (a binary file, or lone-CR line endings).
-_MAX_LINE_CHARS: Final = 1 << 20
-_MAX_USAGE_DIGITS: Final = len(str(MAX_USAGE))
-_SHOWN_CHARS: Final = 40
-# Characters that make a spreadsheet read a cell as a formula (OWASP "CSV injection").
-_FORMULA_START: Final = ("=", "+", "-", "@", "\t", "\r")
-_USAGE_FORMULA_START: Final = ("=", "+", "-", "@")
-_NEGATIVE = re.compile(r"-\s*\d+(?:[.,]\d+)*", re.ASCII)
-_THOUSANDS = re.compile(r"\d{1,3}(?:([,.' \u00a0\u202f])\d{3})(?:\1\d{3})*")
-_DECIMAL = re.compile(r"\d*[.,]\d+|\d+[.,]", re.ASCII)
-_EXPONENT = re.compile(r"\d+(?:\.\d*)?[eE][+-]?\d+", re.ASCII)
-
-
-@dataclass(frozen=True, slots=True)
-class CsvSchema:
-    """Column contract of one kind of usage file; ``columns`` is the documented (template) order."""
-
-    kind: UsageKind
-    columns: tuple[str, ...]
-    mandatory: tuple[str, ...]
-    key_columns: tuple[str, ...]
-    usage_column: str = "Usage"
-
-
-SCHEMAS: Final[dict[str, CsvSchema]] = {
-    SEGMENTS: CsvSchema(
-        kind="segments",
-        columns=("Segment ID", "Segment Name", "Destination ID", "Destination Name", "Usage"),
-        mandatory=("Segment ID", "Destination ID", "Usage"),
-        key_columns=("Segment ID", "Destination ID"),
-    ),
-    FEEDS: CsvSchema(
-        kind="feeds",
-        columns=("Data Provider Name", "Data Feed Name", "Use Case", "Unit of Measure", "Usage"),
-        mandatory=("Data Provider Name", "Data Feed Name", "Use Case", "Usage"),
-        key_columns=("Data Provider Name", "Data Feed Name", "Use Case"),
-    ),
-}
 
 
 @dataclass(frozen=True, slots=True)
@@ -136,82 +81,6 @@ class UsageCsvReport:
 
     def errors(self) -> list[dict[str, Any]]:
         return [problem.to_dict() for problem in self.problems]
-
-
-def schema_for(kind: str) -> CsvSchema:
-    schema = SCHEMAS.get(kind)
-    if schema is None:
-        raise ValidationError(
-            f"Usage file kind must be one of {', '.join(sorted(SCHEMAS))}, got {kind!r}.", code="invalid_kind"
-        )
-    return schema
-
-
-def csv_safe_cell(text: str) -> str:
-    """Neutralise a text cell a spreadsheet would execute as a formula, by prefixing an apostrophe.
-
-    Apply it to text cells only (names, ids): numbers written by the system are never escaped, so a
-    negative amount stays a number.
-    """
-    if text.startswith(_FORMULA_START):
-        return "'" + text
-    return text
-
-
-def _clean_key_cell(cell: str) -> str:
-    # Undo csv_safe_cell so a template downloaded with an escaped name ("'@Data Inc") matches on upload.
-    text = cell.strip()
-    if text.startswith("'") and text[1:2] in _FORMULA_START:
-        return text[1:]
-    return text
-
-
-def segment_key(segment_id: str, destination_id: str) -> UsageKey:
-    """Key of a segment-level row, as ``known_keys`` and ``UsageCsvReport.values`` expect it."""
-    return (_clean_key_cell(segment_id), _clean_key_cell(destination_id))
-
-
-def feed_key(provider_name: str, feed_name: str, use_case: str) -> UsageKey:
-    """Key of a feed-level row: names are matched ignoring surrounding spaces and case, as people type them."""
-    return (
-        _clean_key_cell(provider_name).casefold(),
-        _clean_key_cell(feed_name).casefold(),
-        _clean_key_cell(use_case).casefold(),
-    )
-
-
-def _show(text: str) -> str:
-    shown = text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
-    return repr(shown)
-
-
-def parse_usage_cell(cell: str) -> int | None:
-    """Usage of one cell: ``None`` when empty (not reported), else a whole number from 0 to ``MAX_USAGE``.
-
-    Raises ``ValidationError`` (``values_not_supported``) with a message that says what is wrong with
-    the value, because "1,234" and "1234.5" need different fixes.
-    """
-    text = cell.strip()
-    if not text:
-        return None
-    if text.isascii() and text.isdigit():
-        if len(text.lstrip("0")) <= _MAX_USAGE_DIGITS and int(text) <= MAX_USAGE:
-            return int(text)
-        raise ValidationError(
-            f"Usage {_show(text)} is larger than the maximum of {MAX_USAGE:,} impressions.",
-            code=VALUES_NOT_SUPPORTED,
-        )
-    if _NEGATIVE.fullmatch(text):
-        reason = "is negative; impressions are whole numbers of 0 or more"
-    elif text.startswith(_USAGE_FORMULA_START):
-        reason = "looks like a formula; enter the number of impressions itself"
-    elif _THOUSANDS.fullmatch(text):
-        reason = "contains a thousands separator or decimals; write the total count without separators, e.g. 1234567"
-    elif _DECIMAL.fullmatch(text) or _EXPONENT.fullmatch(text):
-        reason = "is not a whole number; impressions are counted in units, without decimals"
-    else:
-        reason = "is not a number; enter the count of impressions as digits only, e.g. 1234567"
-    raise ValidationError(f"Usage {_show(text)} {reason}.", code=VALUES_NOT_SUPPORTED)
 
 
 class _Problems:
@@ -247,82 +116,6 @@ class _Problems:
             )
             self.first_omitted = None
         return self.items
-
-
-class _InputStopped(Exception):
-    """Raised from the line source when the bytes cannot be read further (encoding, size)."""
-
-    def __init__(self, line: int, message: str) -> None:
-        super().__init__(message)
-        self.line = line
-        self.message = message
-
-
-class _LineSource:
-    """Turns byte chunks into lines for ``csv.reader`` without holding more than one chunk of text.
-
-    Lines are yielded in per-chunk lists so ``itertools.chain`` hands them to the C parser without a
-    Python-level step per line. ``lines_out`` counts the lines handed over, which is the line number
-    of the last line the parser has seen whenever the generator is resumed.
-    """
-
-    __slots__ = ("chunks", "lines_out", "max_bytes", "size")
-
-    def __init__(self, chunks: Iterable[bytes], max_bytes: int) -> None:
-        self.chunks = chunks
-        self.max_bytes = max_bytes
-        self.size = 0
-        self.lines_out = 0
-
-    def lines(self) -> Iterator[str]:
-        return chain.from_iterable(self._batches())
-
-    def _batches(self) -> Iterator[list[str]]:
-        # utf-8-sig drops one leading BOM, which Excel writes when saving "CSV UTF-8".
-        decoder = codecs.getincrementaldecoder("utf-8-sig")("strict")
-        pending = ""
-        for chunk in self.chunks:
-            self.size += len(chunk)
-            if self.size > self.max_bytes:
-                raise _InputStopped(
-                    self.lines_out + 1,
-                    f"The file is larger than the limit of {self.max_bytes:,} bytes; split it into smaller files.",
-                )
-            try:
-                text = decoder.decode(chunk)
-            except UnicodeDecodeError as exc:
-                # Hand over the complete lines before the bad byte first, so their problems are reported too.
-                valid = exc.object[: exc.start].decode("utf-8", errors="replace")
-                batch, _ = self._split(pending + valid)
-                if batch:
-                    yield batch
-                raise _InputStopped(
-                    self.lines_out + 1,
-                    'The file is not UTF-8 text (unreadable bytes on this line); save it as "CSV UTF-8".',
-                ) from None
-            if not text:
-                continue
-            batch, pending = self._split(pending + text)
-            if batch:
-                yield batch
-            if len(pending) > _MAX_LINE_CHARS:
-                raise _InputStopped(self.lines_out + 1, "The line is too long; this does not look like a CSV file.")
-        try:
-            pending += decoder.decode(b"", final=True)
-        except UnicodeDecodeError:
-            raise _InputStopped(
-                self.lines_out + 1, 'The file ends in the middle of a UTF-8 character; save it as "CSV UTF-8".'
-            ) from None
-        if pending:
-            self.lines_out += 1
-            yield [pending]
-
-    def _split(self, text: str) -> tuple[list[str], str]:
-        parts = text.split("\n")
-        rest = parts.pop()
-        self.lines_out += len(parts)
-        # Keep the newline: csv needs it to preserve line breaks inside quoted cells.
-        return [part + "\n" for part in parts], rest
 
 
 def _is_blank(row: Sequence[str]) -> bool:
@@ -363,12 +156,14 @@ def _check_header(cells: list[str], line: int, schema: CsvSchema, problems: _Pro
     for name in missing:
         hint = ""
         if unknown:
-            found = ", ".join(_show(n) for _, n in unknown)
+            found = ", ".join(show_cell(n) for _, n in unknown)
             hint = f" Found unknown column(s) {found}: was it renamed? Header names must be exactly as in the template."
         problems.add(line, MANDATORY_HEADERS_MISSING, f"Mandatory column '{name}' is missing.{hint}")
     if not missing:
         for index, name in unknown:
-            what = f"Unknown column {_show(name)} (column {index + 1})" if name else f"Column {index + 1} has no name"
+            what = (
+                f"Unknown column {show_cell(name)} (column {index + 1})" if name else f"Column {index + 1} has no name"
+            )
             expected = f"The columns of a {schema.kind} file are: {_columns_text(schema)}."
             problems.add(line, INVALID_INPUT, f"{what}. {expected}")
     for index, name in repeated:
@@ -386,12 +181,12 @@ def _not_found_message(schema: CsvSchema, cells: Sequence[str]) -> str:
         return f"{' and '.join(empty)} {'is' if len(empty) == 1 else 'are'} empty."
     if schema.kind == SEGMENTS:
         return (
-            f"Segment {_show(cells[0].strip())} with destination {_show(cells[1].strip())} "
+            f"Segment {show_cell(cells[0].strip())} with destination {show_cell(cells[1].strip())} "
             "is not known in this account."
         )
     return (
-        f"Data feed {_show(cells[1].strip())} of provider {_show(cells[0].strip())} with use case "
-        f"{_show(cells[2].strip())} is not known in this account."
+        f"Data feed {show_cell(cells[1].strip())} of provider {show_cell(cells[0].strip())} with use case "
+        f"{show_cell(cells[2].strip())} is not known in this account."
     )
 
 
@@ -417,7 +212,7 @@ def validate_usage_csv(
         raise ValueError("max_problems must be at least 1")
     report = UsageCsvReport(kind=schema.kind)
     problems = _Problems(max_problems)
-    source = _LineSource(chunks, max_bytes)
+    source = LineSource(chunks, max_bytes)
     reader = csv.reader(source.lines(), strict=True)
 
     try:
@@ -429,7 +224,7 @@ def validate_usage_csv(
             report.rows = _validate_rows(reader, header_line, positions, schema, known_keys, problems, report.values)
             if report.rows == 0 and not problems.items:
                 problems.add(header_line, INVALID_INPUT, "The file has a header but no data rows.")
-    except _InputStopped as stop:
+    except InputStopped as stop:
         problems.add(stop.line, INVALID_INPUT, stop.message)
     report.problems = problems.finish()
     return report
@@ -463,9 +258,30 @@ def _count_rows(reader: Reader, problems: _Problems) -> int:
             return rows
         except csv.Error:
             rows += 1
-        except _InputStopped as stop:
+        except InputStopped as stop:
             problems.add(stop.line, INVALID_INPUT, stop.message)
             return rows
+
+
+def _count_misshapen_row(row: Sequence[str], ncols: int, line: int, problems: _Problems) -> int:
+    """A row whose width is not the header's: 0 when it is blank (skipped), else 1 with its problem."""
+    if not row or _is_blank(row):
+        return 0
+    problems.add(
+        line,
+        INVALID_INPUT,
+        f"The row has {len(row)} column{'s' if len(row) != 1 else ''} but the header has {ncols}.",
+    )
+    return 1
+
+
+def _parse_usage_or_report(cell: str, line: int, problems: _Problems) -> int | None:
+    """The usage of a cell off the fast path; ``None`` when empty or, with its problem, when unsupported."""
+    try:
+        return parse_usage_cell(cell)
+    except ValidationError as exc:
+        problems.add(line, VALUES_NOT_SUPPORTED, exc.message)
+        return None
 
 
 def _validate_rows(
@@ -491,7 +307,7 @@ def _validate_rows(
     rows = 0
     previous = header_line
     line = header_line
-    max_digits = _MAX_USAGE_DIGITS - 1  # a 15-digit number is always below MAX_USAGE (16 digits)
+    max_digits = MAX_USAGE_DIGITS - 1  # a 15-digit number is always below MAX_USAGE (16 digits)
 
     while True:
         try:
@@ -499,14 +315,7 @@ def _validate_rows(
                 line = previous + 1
                 previous = reader.line_num
                 if len(row) != ncols:
-                    if not row or _is_blank(row):
-                        continue
-                    rows += 1
-                    add(
-                        line,
-                        INVALID_INPUT,
-                        f"The row has {len(row)} column{'s' if len(row) != 1 else ''} but the header has {ncols}.",
-                    )
+                    rows += _count_misshapen_row(row, ncols, line, problems)
                     continue
                 cell = row[usage_at]
                 value: int | None
@@ -515,20 +324,12 @@ def _validate_rows(
                 else:
                     if not cell.strip() and _is_blank(row):
                         continue
-                    try:
-                        value = parse_usage_cell(cell)
-                    except ValidationError as exc:
-                        add(line, VALUES_NOT_SUPPORTED, exc.message)
-                        value = None
+                    value = _parse_usage_or_report(cell, line, problems)
                 rows += 1
                 key = get_key_cells(row)
-                if is_feeds:
-                    key = normalize(*key)
-                    if key not in known:
-                        add(line, NOT_FOUND, _not_found_message(schema, get_key_cells(row)))
-                        continue
-                elif key not in known:
-                    # Segment ids are matched raw first; trimming is only needed when that misses.
+                # Feed names are always normalised; segment ids are matched raw first, and trimmed only
+                # when that misses.
+                if is_feeds or key not in known:
                     key = normalize(*key)
                     if key not in known:
                         add(line, NOT_FOUND, _not_found_message(schema, get_key_cells(row)))
@@ -552,44 +353,7 @@ def _validate_rows(
             line = previous + 1
             previous = reader.line_num
             add(line, INVALID_INPUT, f"The row is not valid CSV ({exc}).")
-        except _InputStopped as stop:
+        except InputStopped as stop:
             # Rows read before the stop keep their problems and count; nothing after it can be read.
             add(stop.line, INVALID_INPUT, stop.message)
             return rows
-
-
-def render_usage_csv(
-    kind: str,
-    rows: Iterable[Sequence[str | int | None]],
-    *,
-    line_terminator: str = "\r\n",
-    bom: bool = False,
-) -> str:
-    """The downloadable template: the documented header, then one row per (key, current usage).
-
-    Rows are in the documented column order; usage is empty when not reported, which the validator
-    reads as "leave unchanged". Every text cell is escaped against formula injection, because these
-    names come from other tenants (provider and feed names) and are opened in spreadsheets.
-    """
-    schema = schema_for(kind)
-    if line_terminator not in ("\r\n", "\n"):
-        raise ValueError("line_terminator must be '\\r\\n' or '\\n'")
-    out = io.StringIO()
-    if bom:
-        out.write("\ufeff")
-    writer = csv.writer(out, lineterminator=line_terminator)
-    writer.writerow(schema.columns)
-    width = len(schema.columns)
-    for row in rows:
-        if len(row) != width:
-            raise ValueError(f"a {schema.kind} template row needs {width} cells, got {len(row)}")
-        *texts, usage = row
-        cells = ["" if text is None else csv_safe_cell(str(text)) for text in texts]
-        if usage is None:
-            cells.append("")
-        elif isinstance(usage, int) and not isinstance(usage, bool) and usage >= 0:
-            cells.append(str(usage))
-        else:
-            raise ValueError(f"usage must be a non-negative int or None, got {usage!r}")
-        writer.writerow(cells)
-    return out.getvalue()

@@ -16,7 +16,7 @@ from typing import Any, Final, Literal
 
 from audiens.domain.periods import Period
 from audiens.domain.time import optional_rfc3339, rfc3339
-from audiens.domain.usage_csv import (
+from audiens.domain.usage_schema import (
     DUPLICATE_RECORDS,
     FEEDS,
     INVALID_INPUT,

@@ -6,7 +6,8 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Protocol
 
-from audiens.domain.channels import Destination, S3Target, SegmentMapping
+from audiens.domain.channel_push import S3Target
+from audiens.domain.destinations import Destination, SegmentMapping
 from audiens.domain.onboarding import Segment
 
 

@@ -13,7 +13,6 @@ from typing import Protocol
 
 from audiens.domain.accounts import Account
 from audiens.domain.periods import Period
-from audiens.domain.usage_csv import UsageKind
 from audiens.domain.usage_reports import (
     ChangeSource,
     FeedUsageKey,
@@ -22,9 +21,41 @@ from audiens.domain.usage_reports import (
     UploadRecord,
     UsageChange,
 )
+from audiens.domain.usage_schema import UsageKind
 from audiens.errors import ConflictError
 
 OPEN = "OPEN"
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentUsageRow:
+    """A buyer's frozen usage of one (segment, destination) in a closed period, as the close reads it."""
+
+    segment_id: str
+    destination_id: str
+    usage: int
+    content_optimization: bool
+
+
+@dataclass(frozen=True, slots=True)
+class FeedUsageRow:
+    """A buyer's frozen usage of one (feed, use case) in a closed period, as the close reads it."""
+
+    feed_id: str
+    use_case: str
+    usage: int
+    provider_id: str | None
+    content_optimization: bool
+
+
+@dataclass(frozen=True, slots=True)
+class BuyerUsage:
+    """All of a buyer's frozen usage of a period."""
+
+    buyer_id: str
+    period: str
+    segments: tuple[SegmentUsageRow, ...]
+    feeds: tuple[FeedUsageRow, ...]
 
 
 class UsageCatalog(Protocol):

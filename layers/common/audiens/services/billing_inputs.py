@@ -49,7 +49,7 @@ from audiens.ports.accounts import AccountRepository
 from audiens.ports.channels import ChannelRepository
 from audiens.ports.marketplace import BillableSubscription
 from audiens.ports.onboarding import OnboardingRepository
-from audiens.services.usage import FeedUsageRow, SegmentUsageRow
+from audiens.ports.usage import FeedUsageRow, SegmentUsageRow
 
 USAGE_PAGE_ROWS: Final = 1_000
 """Usage rows whose destinations are looked up together."""

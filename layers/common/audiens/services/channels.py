@@ -20,9 +20,12 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
-from audiens.domain import channels as rules
+from audiens.domain import channel_config, channel_push, destinations
+from audiens.domain import channels as channel_catalog
 from audiens.domain.accounts import Principal
-from audiens.domain.channels import Channel, Destination, S3Platform, SegmentMapping
+from audiens.domain.channel_config import S3Platform
+from audiens.domain.channels import Channel
+from audiens.domain.destinations import Destination, SegmentMapping
 from audiens.domain.onboarding import Segment
 from audiens.domain.quotas import check_quota
 from audiens.errors import ConflictError, NotFoundError, ValidationError
@@ -79,7 +82,7 @@ class ChannelService:
     # ------------------------------------------------------------------------------------------- catalog
     @staticmethod
     def catalog() -> list[Channel]:
-        return list(rules.CATALOG)
+        return list(channel_catalog.CATALOG)
 
     # -------------------------------------------------------------------------------------- destinations
     def create_destination(
@@ -92,9 +95,9 @@ class ChannelService:
         content_optimization: bool,
         now: datetime,
     ) -> Destination:
-        chan = rules.channel(channel_id)
-        checked_name = rules.check_destination_name(name)
-        checked = rules.validate_config(chan, config, allow_private=self._allow_private)
+        chan = channel_catalog.channel(channel_id)
+        checked_name = destinations.check_destination_name(name)
+        checked = channel_config.validate_config(chan, config, allow_private=self._allow_private)
         if chan.delivery == "s3":
             checked = self._proven_s3_export(principal.account_id, checked)
         destination = Destination(
@@ -120,15 +123,16 @@ class ChannelService:
         """
         if self._exporter is None or self._s3_platform is None:
             raise RuntimeError("S3 export is not configured")
-        rules.check_s3_export_target(config, self._s3_platform)
-        proven = {**config, "external_id": rules.export_external_id(account_id, config["bucket"])}
-        probe = rules.s3_object_key(proven.get("prefix", ""), ".audiens-access-check")
+        channel_config.check_s3_export_target(config, self._s3_platform)
+        proven = {**config, "external_id": channel_config.export_external_id(account_id, config["bucket"])}
+        probe = channel_push.s3_object_key(proven.get("prefix", ""), ".audiens-access-check")
         try:
-            self._exporter.verify(rules.s3_target(proven), probe)
+            self._exporter.verify(channel_push.s3_target(proven), probe)
         except DeliveryError as error:
+            reason = channel_push.short_error(str(error))
             message = (
                 f"Audiens (AWS account {self._s3_platform.account_id}) could not write s3://{proven['bucket']}/{probe} "
-                f"as {proven['role_arn']} with ExternalId {proven['external_id']}: {rules.short_error(str(error))} "
+                f"as {proven['role_arn']} with ExternalId {proven['external_id']}: {reason} "
                 "Check the role's trust policy (that account, that ExternalId), its s3:PutObject/s3:DeleteObject "
                 "permission on the bucket, and that the bucket belongs to the role's account."
             )
@@ -142,7 +146,7 @@ class ChannelService:
     def get_destination(self, principal: Principal, destination_id: str) -> Destination:
         destination = self._repo.get_destination(destination_id)
         if destination is None or destination.account_id != principal.account_id or destination.status == "deleted":
-            raise rules.destination_not_found(destination_id)
+            raise destinations.destination_not_found(destination_id)
         return destination
 
     def list_destinations(self, principal: Principal) -> list[Destination]:
@@ -350,8 +354,8 @@ class ChannelService:
         return outcome
 
     def _deliver(self, destination: Destination, mapping: SegmentMapping, now: datetime) -> None:
-        chan = rules.channel(destination.channel_id)
-        body = rules.taxonomy_body(
+        chan = channel_catalog.channel(destination.channel_id)
+        body = channel_push.taxonomy_body(
             segment_id=mapping.segment_id,
             name=mapping.name,
             category=mapping.category,
@@ -370,25 +374,25 @@ class ChannelService:
                 {
                     "Content-Type": "application/json",
                     "User-Agent": "Audiens-Push/1.0",
-                    rules.SIGNATURE_HEADER: rules.sign(destination.config["secret"], body),
-                    rules.TIMESTAMP_HEADER: str(int(now.astimezone(UTC).timestamp())),
-                    rules.EVENT_HEADER: f"taxonomy.{mapping.action}",
+                    channel_push.SIGNATURE_HEADER: channel_push.sign(destination.config["secret"], body),
+                    channel_push.TIMESTAMP_HEADER: str(int(now.astimezone(UTC).timestamp())),
+                    channel_push.EVENT_HEADER: f"taxonomy.{mapping.action}",
                     "X-Audiens-Delivery": f"{mapping.mapping_id}:{mapping.version}",
                 },
-                timeout=rules.WEBHOOK_TIMEOUT_SECONDS,
+                timeout=channel_push.WEBHOOK_TIMEOUT_SECONDS,
             )
             return
         if self._exporter is None:
             raise RuntimeError("S3 export is not configured")
-        target = rules.s3_target(destination.config)
+        target = channel_push.s3_target(destination.config)
         if self._s3_platform is not None:
             try:
-                rules.check_s3_export_target(destination.config, self._s3_platform)
+                channel_config.check_s3_export_target(destination.config, self._s3_platform)
             except ValidationError as error:
                 raise DeliveryError(error.message) from error
         if not target.role_arn or not target.external_id:
             raise DeliveryError("this S3 destination has no export role: create it again with the access step")
-        key = rules.s3_object_key(destination.config.get("prefix", ""), mapping.segment_id)
+        key = channel_push.s3_object_key(destination.config.get("prefix", ""), mapping.segment_id)
         if mapping.action == "remove":
             self._exporter.delete(target, key)
         else:

@@ -10,32 +10,8 @@ docs/scale.md.
 
 from __future__ import annotations
 
-from audiens.ports.events import ObjectCreated
-from audiens.services.usage_files import UsageFiles, derived_upload_id
-from audiens.services.usage_ledger import BuyerUsage, FeedUsageRow, SegmentUsageRow, UsageLedger
-from audiens.services.usage_reporting import (
-    DOWNLOADS_PREFIX,
-    PutResult,
-    Template,
-    UploadTicket,
-    UsageReporting,
-    new_upload_id,
-)
-
-__all__ = [
-    "DOWNLOADS_PREFIX",
-    "BuyerUsage",
-    "FeedUsageRow",
-    "ObjectCreated",
-    "PutResult",
-    "SegmentUsageRow",
-    "Template",
-    "UploadTicket",
-    "UsageLedger",
-    "UsageService",
-    "derived_upload_id",
-    "new_upload_id",
-]
+from audiens.services.usage_files import UsageFiles
+from audiens.services.usage_reporting import UsageReporting
 
 
 class UsageService(UsageReporting, UsageFiles):

@@ -14,11 +14,7 @@ from dataclasses import replace
 from datetime import datetime
 from typing import Any
 
-from audiens.domain.usage_csv import (
-    INVALID_INPUT,
-    SEGMENTS,
-    validate_usage_csv,
-)
+from audiens.domain.usage_csv import validate_usage_csv
 from audiens.domain.usage_reports import (
     MAX_LISTED_PROBLEMS,
     ChangeSource,
@@ -29,6 +25,7 @@ from audiens.domain.usage_reports import (
     diff_usage,
     parse_upload_key,
 )
+from audiens.domain.usage_schema import INVALID_INPUT, SEGMENTS
 from audiens.errors import ConflictError, ValidationError
 from audiens.observability import logger
 from audiens.ports.events import ObjectCreated

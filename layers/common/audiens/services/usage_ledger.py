@@ -10,39 +10,20 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from typing import Final
 
 from audiens.domain.periods import Period
-from audiens.domain.usage_csv import FEEDS, SEGMENTS
-from audiens.ports.usage import UsageCatalog, UsageLeaseHeldError, UsageRepository
+from audiens.domain.usage_schema import FEEDS, SEGMENTS
+from audiens.ports.usage import (
+    BuyerUsage,
+    FeedUsageRow,
+    SegmentUsageRow,
+    UsageCatalog,
+    UsageLeaseHeldError,
+    UsageRepository,
+)
 
 FREEZE_THREADS: Final = 16
-
-
-@dataclass(frozen=True, slots=True)
-class SegmentUsageRow:
-    segment_id: str
-    destination_id: str
-    usage: int
-    content_optimization: bool
-
-
-@dataclass(frozen=True, slots=True)
-class FeedUsageRow:
-    feed_id: str
-    use_case: str
-    usage: int
-    provider_id: str | None
-    content_optimization: bool
-
-
-@dataclass(frozen=True, slots=True)
-class BuyerUsage:
-    buyer_id: str
-    period: str
-    segments: tuple[SegmentUsageRow, ...]
-    feeds: tuple[FeedUsageRow, ...]
 
 
 class UsageLedger:

@@ -23,12 +23,7 @@ from audiens.domain.periods import (
     reportable_period,
     window,
 )
-from audiens.domain.usage_csv import (
-    DEFAULT_MAX_BYTES,
-    SEGMENTS,
-    UsageKind,
-    render_usage_csv,
-)
+from audiens.domain.usage_csv import DEFAULT_MAX_BYTES
 from audiens.domain.usage_reports import (
     MAX_API_ROWS,
     MAX_FILE_ROWS,
@@ -42,6 +37,8 @@ from audiens.domain.usage_reports import (
     parse_kind,
     upload_key,
 )
+from audiens.domain.usage_schema import SEGMENTS, UsageKind
+from audiens.domain.usage_template import render_usage_csv
 from audiens.errors import NotFoundError, ValidationError
 from audiens.observability import logger
 from audiens.ports.usage import (
