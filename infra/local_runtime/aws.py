@@ -112,6 +112,61 @@ def _limits_answer(answer: dynamodb_limits.Answer) -> tuple[str, list[tuple[str,
     return f"{answer.status} {HTTPStatus(answer.status).phrase}", headers, data
 
 
+def _buffered_environ(environ: dict[str, Any], rfile: Any) -> dict[str, Any]:
+    """The request's WSGI environ with its whole body read (chunked or by Content-Length) into memory."""
+    if environ.get("wsgi.input_terminated"):
+        body = environ["wsgi.input"].read()
+    else:
+        body = rfile.read(int(environ.get("CONTENT_LENGTH") or 0))
+    environ["wsgi.input"] = io.BytesIO(body)
+    environ["CONTENT_LENGTH"] = str(len(body))
+    environ.pop("wsgi.input_terminated", None)
+    return environ
+
+
+def _route(command: str, path: str, headers: Any, environ: dict[str, Any]) -> tuple[bool, s3_auth.Refusal | None]:
+    """Whether a request is DynamoDB's, and S3's refusal of its signature (None: signed well, or unsigned)."""
+    dynamodb = command == "POST" and environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_2012")
+    # A CORS preflight carries no credentials: S3 answers it from the bucket's CORS rules alone.
+    unsigned = dynamodb or command == "OPTIONS"
+    return dynamodb, None if unsigned else s3_auth.check(command, path, headers, CREDENTIALS)
+
+
+def _moto_answer(
+    command: str,
+    path: str,
+    route: tuple[bool, s3_auth.Refusal | None],
+    environ: dict[str, Any],
+    app: Any,
+    limits: Callable[[], dynamodb_limits.Limits | None],
+) -> tuple[str, list[tuple[str, str]], bytes]:
+    """One request's answer: S3's refusal, DynamoDB (through the limits when on) or moto's app."""
+    dynamodb, refusal = route
+    if refusal is not None:
+        status = f"{refusal.status} {HTTPStatus(refusal.status).phrase}"
+        log.info("s3: %s %s refused: %s", command, path.partition("?")[0], refusal.code)
+        return status, [("Content-Type", "application/xml")], refusal.xml()
+    if not dynamodb:
+        return _call_wsgi(app, environ)
+    engine = limits()
+    return _dynamodb_direct(environ) if engine is None else _dynamodb_limited(engine, environ)
+
+
+def _keep_alive_response(command: str, status: str, headers: list[tuple[str, str]], data: bytes) -> bytes:
+    """The response's bytes for a kept-alive connection: moto's headers but ``Connection``, with a Content-Length."""
+    lines = [f"HTTP/1.1 {status}"]
+    has_length = False
+    for name, value in headers:
+        if name.lower() == "connection":
+            continue
+        has_length = has_length or name.lower() == "content-length"
+        lines.append(f"{name}: {value}")
+    if not has_length:
+        lines.append(f"Content-Length: {len(data)}")
+    head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+    return head + (b"" if command == "HEAD" else data)
+
+
 def _keep_alive_moto_server(port: int, limits: Callable[[], dynamodb_limits.Limits | None] = lambda: None) -> Any:
     """moto's ThreadedMotoServer, serving HTTP/1.1 keep-alive.
 
@@ -154,46 +209,15 @@ def _keep_alive_moto_server(port: int, limits: Callable[[], dynamodb_limits.Limi
         def run_wsgi(self) -> None:
             if self.headers.get("Expect", "").lower().strip(" \t") == "100-continue":
                 self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-            environ = self.make_environ()
-            if environ.get("wsgi.input_terminated"):
-                body = environ["wsgi.input"].read()
-            else:
-                body = self.rfile.read(int(environ.get("CONTENT_LENGTH") or 0))
-            environ["wsgi.input"] = io.BytesIO(body)
-            environ["CONTENT_LENGTH"] = str(len(body))
-            environ.pop("wsgi.input_terminated", None)
-            dynamodb = self.command == "POST" and environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_2012")
-            # A CORS preflight carries no credentials: S3 answers it from the bucket's CORS rules alone.
-            unsigned = dynamodb or self.command == "OPTIONS"
-            refusal = None if unsigned else s3_auth.check(self.command, self.path, self.headers, CREDENTIALS)
+            environ = _buffered_environ(self.make_environ(), self.rfile)
+            route = _route(self.command, self.path, self.headers, environ)
             try:
-                if refusal is not None:
-                    status = f"{refusal.status} {HTTPStatus(refusal.status).phrase}"
-                    headers, data = [("Content-Type", "application/xml")], refusal.xml()
-                    log.info("s3: %s %s refused: %s", self.command, self.path.partition("?")[0], refusal.code)
-                elif dynamodb:
-                    engine = limits()
-                    if engine is None:
-                        status, headers, data = _dynamodb_direct(environ)
-                    else:
-                        status, headers, data = _dynamodb_limited(engine, environ)
-                else:
-                    status, headers, data = _call_wsgi(self.server.app, environ)
+                status, headers, data = _moto_answer(self.command, self.path, route, environ, self.server.app, limits)
             except Exception:
                 log.exception("moto failed on %s %s", self.command, self.path)
                 status, headers = "500 INTERNAL SERVER ERROR", [("Content-Type", "text/plain")]
                 data = b"moto failed; see the runtime's log"
-            lines = [f"HTTP/1.1 {status}"]
-            has_length = False
-            for name, value in headers:
-                if name.lower() == "connection":
-                    continue
-                has_length = has_length or name.lower() == "content-length"
-                lines.append(f"{name}: {value}")
-            if not has_length:
-                lines.append(f"Content-Length: {len(data)}")
-            head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-            self.wfile.write(head + (b"" if self.command == "HEAD" else data))
+            self.wfile.write(_keep_alive_response(self.command, status, headers, data))
 
     class KeepAliveMotoServer(ThreadedMotoServer):
         def start(self) -> None:
@@ -307,23 +331,18 @@ class Moto:
             setattr(backend, name, stamped)
 
     def record_sqs_send_times(self, now: Callable[[], datetime]) -> None:
-        """SQS stamps SentTimestamp when a message is sent; moto stamps the wall clock (and needs it for its own
-        retention and visibility checks), so the local clock's time is kept beside it, per message id, and put
-        in the records the pollers deliver: a worker's business time follows the local clock, as on AWS."""
+        """The local clock's SentTimestamp of every message sent (``moto_patches.report_sqs_sends``), kept per
+        message id and put in the records the pollers deliver: a worker's business time follows the local
+        clock, as on AWS."""
         from moto.sqs.models import sqs_backends
 
-        backend = sqs_backends[ACCOUNT_ID][self.region]
-        original = backend.send_message
-
-        def stamped(*args: Any, **kwargs: Any) -> Any:
-            message = original(*args, **kwargs)
+        def stamp(message_id: str) -> None:
             with self._lock:
-                self._sqs_sent[message.id] = str(int(now().timestamp() * 1000))
+                self._sqs_sent[message_id] = str(int(now().timestamp() * 1000))
                 while len(self._sqs_sent) > MAX_STAMPED_MESSAGES:
                     self._sqs_sent.pop(next(iter(self._sqs_sent)))
-            return message
 
-        backend.send_message = stamped
+        moto_patches.report_sqs_sends(sqs_backends[ACCOUNT_ID][self.region], stamp)
 
     def sqs_sent_at(self, message_id: str) -> str | None:
         """The local clock's SentTimestamp (epoch ms) of a message sent since start, else None."""

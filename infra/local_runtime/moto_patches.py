@@ -23,6 +23,9 @@ A runtime meant to stay up for a working day cannot keep what moto 5.2.5 keeps, 
   (what ``curl --data-binary`` sends by default) as a form, and moto then stored an empty S3 object; S3
   stores the bytes. A PUT's body is never parsed as a form here.
 
+And for the local clock: ``report_sqs_sends()``, so the runtime can stamp each SQS message with its own
+clock's ``SentTimestamp`` where moto stamps the wall clock.
+
 And for speed, the same seam holds the other patches of moto's internals:
 
 * ``speed_up_moto()`` (the runtime's server): DynamoDB data-plane responses dumped directly, moto's
@@ -232,7 +235,32 @@ def put_bodies_are_not_forms() -> Callable[[], None]:
 
 # ------------------------------------------------------------------------ speed (moved from aws.py)
 
+
 # DynamoDB data-plane operations: their results are already wire-format JSON (AttributeValue maps).
+def report_sqs_sends(backend: Any, on_sent: Callable[[str], None]) -> Callable[[], None]:
+    """Tell ``on_sent`` the id of every message an SQS backend sends; returns the function that undoes it.
+
+    SQS stamps ``SentTimestamp`` when a message is sent, and a worker's business time comes from it. moto
+    5.2.5 stamps the wall clock (and needs it for its own retention and visibility checks), so the local
+    runtime, whose clock can stand anywhere on the calendar, keeps its own clock's stamp beside it, per
+    message id, and puts that in the records its pollers deliver. ``send_message_batch`` sends through
+    ``send_message``, so wrapping the one method sees every message.
+    """
+    require_known_moto()
+
+    def stamped(*args: Any, __original: Any = backend.send_message, **kwargs: Any) -> Any:
+        message = __original(*args, **kwargs)
+        on_sent(message.id)
+        return message
+
+    backend.send_message = stamped
+
+    def undo() -> None:
+        vars(backend).pop("send_message", None)
+
+    return undo
+
+
 FAST_DYNAMODB_OPERATIONS = dynamodb_limits.DATA_PLANE
 
 
@@ -240,6 +268,27 @@ def _blob(value: Any) -> str:
     if isinstance(value, bytes | bytearray):
         return base64.b64encode(value).decode()
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
+
+
+def _projected_names(index: Any) -> list[str] | None:
+    """The attributes an index holds of each item: None when it holds them all (``ALL``)."""
+    projection = index.projection or {}
+    kind = projection.get("ProjectionType", "ALL")
+    if kind not in ("KEYS_ONLY", "INCLUDE"):
+        return None
+    keep = list(dict.fromkeys([*index.table_key_attrs, *index.schema_key_attrs]))
+    if kind == "INCLUDE":
+        keep.extend(a for a in projection.get("NonKeyAttributes", []) if a not in keep)
+    return keep
+
+
+def _index_partition(table: Any, hash_attr: str, hash_key: Any) -> Iterator[Any]:
+    """The table's items whose index hash key attribute is ``hash_key``, in the table's order."""
+    for partition in table.items.values():
+        for item in partition.values() if table.range_key_attr else (partition,):
+            value = item.attrs.get(hash_attr)
+            if value is not None and value == hash_key:
+                yield item
 
 
 def index_partition_query() -> Callable[[], None]:
@@ -284,19 +333,10 @@ def index_partition_query() -> Callable[[], None]:
         hash_attrs = [k["AttributeName"] for k in index.schema if k["KeyType"] == "HASH"] if index else []
         if hash_key is None or len(hash_attrs) != 1 or getattr(local, "entries", None) is not None:
             return original_query(self, hash_key, *args, **kwargs)
-        projection = index.projection or {}
-        kind = projection.get("ProjectionType", "ALL")
-        keep: list[str] | None = None
-        if kind in ("KEYS_ONLY", "INCLUDE"):
-            keep = list(dict.fromkeys([*index.table_key_attrs, *index.schema_key_attrs]))
-            if kind == "INCLUDE":
-                keep.extend(a for a in projection.get("NonKeyAttributes", []) if a not in keep)
-        entries: list[Any] = []
-        for partition in self.items.values():
-            for item in partition.values() if self.range_key_attr else (partition,):
-                value = item.attrs.get(hash_attrs[0])
-                if value is not None and value == hash_key:
-                    entries.append(item if keep is None else projected(item, keep))
+        keep = _projected_names(index)
+        entries = [
+            item if keep is None else projected(item, keep) for item in _index_partition(self, hash_attrs[0], hash_key)
+        ]
         entries.sort(key=lambda x: (x.hash_key, x.range_key) if x.range_key else x.hash_key)
         local.entries, local.table = entries, self
         try:
@@ -401,27 +441,38 @@ def speed_up_moto() -> Callable[[], None]:
 
 
 def partition_queries() -> Callable[[], None]:
-    """A base-table Query reads its partition: moto sorts every item of the table to find it."""
+    """A base-table Query reads its partition: moto sorts every item of the table to find it.
+
+    What moto's query filters is the partition's items, per thread: concurrent queries (the tests' threads)
+    each read their own partition.
+    """
     require_known_moto()
     from moto.dynamodb.models.table import Table
 
-    original = Table.query
+    original_query, original_all_items = Table.query, Table.all_items
+    local = threading.local()
 
     def query(self: Any, hash_key: Any, *args: Any, **kwargs: Any) -> Any:
         index_name = args[6] if len(args) > 6 else kwargs.get("index_name")
         if index_name or hash_key is None or not self.range_key_attr:
-            return original(self, hash_key, *args, **kwargs)
-        items = sorted(self.items.get(hash_key, {}).values(), key=lambda item: item.range_key)
-        self.all_items = lambda: items  # what moto filters: just this partition
+            return original_query(self, hash_key, *args, **kwargs)
+        outer = getattr(local, "table", None), getattr(local, "items", None)
+        local.table = self
+        local.items = sorted(self.items.get(hash_key, {}).values(), key=lambda item: item.range_key)
         try:
-            return original(self, hash_key, *args, **kwargs)
+            return original_query(self, hash_key, *args, **kwargs)
         finally:
-            del self.all_items
+            local.table, local.items = outer
 
-    Table.query = query
+    def all_items(self: Any) -> Any:
+        if getattr(local, "table", None) is self:
+            return local.items  # what moto filters: just this partition
+        return original_all_items(self)
+
+    Table.query, Table.all_items = query, all_items
 
     def undo() -> None:
-        Table.query = original
+        Table.query, Table.all_items = original_query, original_all_items
 
     return undo
 

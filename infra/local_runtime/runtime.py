@@ -189,16 +189,30 @@ class LocalRuntime:
         importlib.import_module("werkzeug.serving")
         threading.Thread(target=importlib.import_module, args=("moto.cloudformation.parsing",), daemon=True).start()
         self._install_sigterm()
-        if self.state is not None and not self._clock_given:
-            offset = self.state.saved_clock_offset()
-            if offset is not None:
-                self.clock.set_offset(offset)
+        self._restore_clock()
         self.gateway = Gateway(self, self._api_port)  # bound first: PublicBaseUrl needs its port
         self.parameters = self.template.parameter_values(self._local_parameters())
         self.moto = Moto(self._aws_port, self.region)
         self.moto.start()
         self.moto.record_ses_send_times(self.clock.now)
         self.moto.record_sqs_send_times(self.clock.now)
+        self._create_stack()
+        self._verify_ses_identities()
+        if self.state is not None:  # before any event source exists: restored objects fire no S3 event
+            log.info("state: restored %s from %s", self.state.restore(), self.state.snapshot)
+        self._enforce_limits()  # after the restore: putting the state back is not traffic
+        self._connect_event_sources()
+        self._start_serving()
+
+    def _restore_clock(self) -> None:
+        """The saved clock's offset, unless the caller gave the clock."""
+        if self.state is not None and not self._clock_given:
+            offset = self.state.saved_clock_offset()
+            if offset is not None:
+                self.clock.set_offset(offset)
+
+    def _create_stack(self) -> None:
+        """The template's resources in moto, with the functions' workers started as soon as their ids are known."""
         self.catalog = Catalog(self.template, self.parameters, self.region, ACCOUNT_ID, self.stack_name)
         plan = plan_stack(self.catalog)
         self.catalog.physical.update(plan.predicted)
@@ -213,20 +227,24 @@ class LocalRuntime:
             for pool in self.pools.values():
                 pool.stop()
             self._prepare_functions()
-        self._verify_ses_identities()
-        if self.state is not None:  # before any event source exists: restored objects fire no S3 event
-            log.info("state: restored %s from %s", self.state.restore(), self.state.snapshot)
-        if self.limits is not None:  # after the restore: putting the state back is not traffic
-            dynamodb = self.moto.client("dynamodb")
-            self.limits.learn_tables(dynamodb)
-            if self.limits.describe is None:  # tables created later (by a test, say) are described when met
-                self.limits.describe = lambda name: dict(dynamodb.describe_table(TableName=name)["Table"])
-            self.moto.limits = self.limits
-            log.info(
-                "dynamodb: DynamoDB's limits enforced (faults %.1f %%, time scale %g)",
-                self.limits.fault_rate * 100,
-                self.limits.time_scale,
-            )
+
+    def _enforce_limits(self) -> None:
+        """DynamoDB's limits in front of moto, when on (``dynamodb_limits``)."""
+        if self.limits is None:
+            return
+        dynamodb = self.moto.client("dynamodb")
+        self.limits.learn_tables(dynamodb)
+        if self.limits.describe is None:  # tables created later (by a test, say) are described when met
+            self.limits.describe = lambda name: dict(dynamodb.describe_table(TableName=name)["Table"])
+        self.moto.limits = self.limits
+        log.info(
+            "dynamodb: DynamoDB's limits enforced (faults %.1f %%, time scale %g)",
+            self.limits.fault_rate * 100,
+            self.limits.time_scale,
+        )
+
+    def _connect_event_sources(self) -> None:
+        """A poller per SQS and EventBridge event of an enabled function, and the scheduler of its schedules."""
         for event in self.template.events():
             if event.type not in SUPPORTED_EVENTS:
                 log.warning("%s.%s: event type %s is not emulated locally", event.function_id, event.name, event.type)
@@ -239,6 +257,9 @@ class LocalRuntime:
         self.scheduler = Scheduler(
             self, [e for e in self.template.events("Schedule", "ScheduleV2") if e.function_id in self.pools]
         )
+
+    def _start_serving(self) -> None:
+        """The API once its eager functions are ready, then the event sources, the scheduler and the state's saver."""
         for function_id in self._eager_functions():
             if not self.pools[function_id].wait_ready():
                 log.error("%s: no worker came up; its routes answer 502 until one does", function_id)

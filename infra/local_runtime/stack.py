@@ -13,6 +13,7 @@ import json
 import logging
 import re
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -127,49 +128,49 @@ class Catalog:
     def get_att(self, logical_id: str, attribute: str) -> Any:
         kind = self.type_of(logical_id)
         ref = self.ref(logical_id)
-        if kind == "AWS::DynamoDB::Table":
-            if attribute == "Arn":
-                return self.arn("dynamodb", f"table/{ref}")
-            if attribute == "StreamArn":
-                return self.arn("dynamodb", f"table/{ref}/stream/1970-01-01T00:00:00.000")
-        if kind == "AWS::SQS::Queue":
-            name = str(ref).rstrip("/").rsplit("/", 1)[-1]
-            values = {"Arn": self.arn("sqs", name), "QueueName": name, "QueueUrl": ref}
-            if attribute in values:
-                return values[attribute]
-        if kind == "AWS::S3::Bucket":
-            values = {
+        values = self._attributes(kind, logical_id, ref)
+        if attribute in values:
+            return values[attribute]
+        if attribute == "Arn" and str(ref).startswith("arn:"):
+            return ref
+        raise IntrinsicError(f"Fn::GetAtt {logical_id}.{attribute} ({kind}) is not known to the local runtime")
+
+    def _attributes(self, kind: str, logical_id: str, ref: Any) -> dict[str, Any]:
+        """The ``Fn::GetAtt`` attributes the local runtime knows of a resource of this type, by name."""
+        queue = str(ref).rstrip("/").rsplit("/", 1)[-1]
+
+        def function() -> dict[str, Any]:
+            return {"Arn": self.arn("lambda", f"function:{ref}")}
+
+        def api() -> dict[str, Any]:
+            return {"RootResourceId": api_id_for(logical_id + "/")}
+
+        known: dict[str, Callable[[], dict[str, Any]]] = {
+            "AWS::DynamoDB::Table": lambda: {
+                "Arn": self.arn("dynamodb", f"table/{ref}"),
+                "StreamArn": self.arn("dynamodb", f"table/{ref}/stream/1970-01-01T00:00:00.000"),
+            },
+            "AWS::SQS::Queue": lambda: {"Arn": self.arn("sqs", queue), "QueueName": queue, "QueueUrl": ref},
+            "AWS::S3::Bucket": lambda: {
                 "Arn": f"arn:{self.partition}:s3:::{ref}",
                 "DomainName": f"{ref}.s3.amazonaws.com",
                 "RegionalDomainName": f"{ref}.s3.{self.region}.amazonaws.com",
                 "DualStackDomainName": f"{ref}.s3.dualstack.{self.region}.amazonaws.com",
                 "WebsiteURL": f"http://{ref}.s3-website-{self.region}.amazonaws.com",
-            }
-            if attribute in values:
-                return values[attribute]
-        if kind == "AWS::Logs::LogGroup" and attribute == "Arn":
-            return self.arn("logs", f"log-group:{ref}:*")
-        if kind == "AWS::SNS::Topic":
-            values = {"TopicArn": ref, "TopicName": str(ref).rsplit(":", 1)[-1]}
-            if attribute in values:
-                return values[attribute]
-        if kind == "AWS::Events::EventBus":
-            values = {"Arn": self.arn("events", f"event-bus/{ref}"), "Name": ref}
-            if attribute in values:
-                return values[attribute]
-        if kind in ("AWS::Serverless::Function", "AWS::Lambda::Function") and attribute == "Arn":
-            return self.arn("lambda", f"function:{ref}")
-        if kind in ("AWS::Serverless::Api", "AWS::ApiGateway::RestApi") and attribute == "RootResourceId":
-            return api_id_for(logical_id + "/")
-        if kind == "AWS::IAM::Role" and attribute == "Arn":
-            return f"arn:{self.partition}:iam::{self.account_id}:role/{ref}"
-        if kind == "AWS::Scheduler::Schedule" and attribute == "Arn":
-            return self.arn("scheduler", f"schedule/default/{ref}")
-        if kind in ("AWS::KMS::Key",) and attribute in ("Arn", "KeyId"):
-            return self.arn("kms", f"key/{ref}") if attribute == "Arn" else ref
-        if attribute == "Arn" and str(ref).startswith("arn:"):
-            return ref
-        raise IntrinsicError(f"Fn::GetAtt {logical_id}.{attribute} ({kind}) is not known to the local runtime")
+            },
+            "AWS::Logs::LogGroup": lambda: {"Arn": self.arn("logs", f"log-group:{ref}:*")},
+            "AWS::SNS::Topic": lambda: {"TopicArn": ref, "TopicName": str(ref).rsplit(":", 1)[-1]},
+            "AWS::Events::EventBus": lambda: {"Arn": self.arn("events", f"event-bus/{ref}"), "Name": ref},
+            "AWS::Serverless::Function": function,
+            "AWS::Lambda::Function": function,
+            "AWS::Serverless::Api": api,
+            "AWS::ApiGateway::RestApi": api,
+            "AWS::IAM::Role": lambda: {"Arn": f"arn:{self.partition}:iam::{self.account_id}:role/{ref}"},
+            "AWS::Scheduler::Schedule": lambda: {"Arn": self.arn("scheduler", f"schedule/default/{ref}")},
+            "AWS::KMS::Key": lambda: {"Arn": self.arn("kms", f"key/{ref}"), "KeyId": ref},
+        }
+        make = known.get(kind)
+        return make() if make is not None else {}
 
 
 # ----------------------------------------------------------------------------------------- the stack

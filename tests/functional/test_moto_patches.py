@@ -1,4 +1,5 @@
-"""Why the test and benchmark speed-ups of local_runtime/moto_patches.py exist, and that moto answers the same.
+"""Why the test and benchmark speed-ups and the SQS send report of local_runtime/moto_patches.py exist, and that
+moto answers the same.
 
 (The memory fixes are covered by test_local_runtime_memory.py, the runtime's response and index-query
 speed-ups by test_local_runtime.py.)
@@ -105,3 +106,28 @@ def test_with_fast_moto_a_failing_transaction_still_writes_nothing(table: Any) -
             )
         # Then moto's own transaction code refused it whole
         assert "Item" not in table.get_item(TableName="t", Key={"pk": {"S": "new"}, "sk": {"S": "x"}})
+
+
+def test_moto_stamps_sqs_messages_with_the_wall_clock_and_the_patch_reports_every_send() -> None:
+    from moto.sqs.models import sqs_backends
+
+    with mock_aws():
+        sqs = boto3.client("sqs", region_name="us-east-1")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        sent: list[str] = []
+        undo = moto_patches.report_sqs_sends(sqs_backends["123456789012"]["us-east-1"], sent.append)
+        try:
+            before = time.time()
+            one = sqs.send_message(QueueUrl=url, MessageBody="a")["MessageId"]
+            entries = [{"Id": "1", "MessageBody": "b"}, {"Id": "2", "MessageBody": "c"}]
+            batch = [e["MessageId"] for e in sqs.send_message_batch(QueueUrl=url, Entries=entries)["Successful"]]
+            after = time.time()
+        finally:
+            undo()
+        sqs.send_message(QueueUrl=url, MessageBody="d")  # undone: no longer reported
+        assert sent == [one, *batch]
+        messages = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["SentTimestamp"])
+        stamps = [int(m["Attributes"]["SentTimestamp"]) for m in messages["Messages"]]
+        # moto's SentTimestamp is the wall clock's, whatever clock the local runtime keeps: hence the patch.
+        assert len(stamps) == 4
+        assert all(int(before * 1000) - 1 <= stamp <= int(after * 1000) + 1000 for stamp in stamps)
