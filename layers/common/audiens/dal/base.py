@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from pynamodb.attributes import Attribute
@@ -41,6 +42,17 @@ def conditional_failed(error: Exception) -> bool:
 def connection(region: str) -> Connection:
     """A PynamoDB connection (one botocore client) with the retries above; for transactions."""
     return Connection(region=region, max_retry_attempts=MAX_RETRY_ATTEMPTS)
+
+
+class ConnectedStore:
+    """A store's region and its one connection: creating a botocore client costs more than a transaction."""
+
+    def __init__(self, region: str) -> None:
+        self._region = region
+
+    @cached_property
+    def _connection(self) -> Connection:
+        return connection(self._region)
 
 
 class IsoDateTimeAttribute(Attribute[datetime]):
