@@ -12,11 +12,7 @@ from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from audiens.dal.base import cancellation_reasons, conditional_failed
 from audiens.dal.marketplace.common import MarketplaceTables, feed_pk, last_sk_before
-from audiens.dal.marketplace_models import (
-    FeedItem,
-    PlanItem,
-    PriceChangeItem,
-)
+from audiens.dal.marketplace_models import FeedItem, PlanItem, PriceChangeItem
 from audiens.dal.onboarding_models import TraitItem
 from audiens.domain.marketplace import Feed, Plan
 from audiens.domain.time import key_timestamp

@@ -11,12 +11,7 @@ from pynamodb.exceptions import TransactWriteError
 
 from audiens.dal.base import cancellation_reasons
 from audiens.dal.marketplace.common import MarketplaceTables, feed_pk
-from audiens.dal.marketplace_models import (
-    AccessItem,
-    FeedItem,
-    SubscriptionItem,
-    SubscriptionLockItem,
-)
+from audiens.dal.marketplace_models import AccessItem, FeedItem, SubscriptionItem, SubscriptionLockItem
 from audiens.domain.marketplace import Subscription
 from audiens.errors import ConflictError, NotFoundError
 

@@ -9,11 +9,7 @@ from pynamodb.exceptions import PutError, UpdateError
 
 from audiens.dal.base import conditional_failed
 from audiens.dal.marketplace.common import MarketplaceTables, feed_pk, last_sk_before
-from audiens.dal.marketplace_models import (
-    AccessItem,
-    DiscountChangeItem,
-    DiscountItem,
-)
+from audiens.dal.marketplace_models import AccessItem, DiscountChangeItem, DiscountItem
 from audiens.domain.marketplace import AccessRequest
 from audiens.domain.time import key_timestamp
 from audiens.errors import NotFoundError
