@@ -8,7 +8,7 @@ import Invoices, { InvoiceDetail } from "../src/screens/Invoices";
 import { PayoutDetail } from "../src/screens/Payouts";
 import Settings from "../src/screens/Settings";
 
-type Handler = (request: Request) => Response | Promise<Response> | undefined;
+type Handler = (request: Request) => Response | undefined | Promise<Response | undefined>;
 let handler: Handler;
 const calls: { method: string; path: string; body: string; accept: string | null; auth: string | null; idempotency: string | null }[] = [];
 const saved: { name: string; blob: Blob }[] = [];
@@ -280,6 +280,10 @@ describe("the operator's credit note", () => {
     const notes = await screen.findByRole("table", { name: "Credit notes" });
     await within(notes).findByRole("row", { name: /CN-2026-11-0002/ });
     await waitFor(() => expect(screen.getByLabelText("Still creditable")).toHaveTextContent("2750.00 USD"));
+    // The form stayed through the refresh: its outcome is still shown, and line 1's creditable amount is updated.
+    expect(form).toBeInTheDocument();
+    expect(within(form).getByRole("status")).toHaveTextContent("CN-2026-11-0002 issued");
+    await waitFor(() => expect(within(lines).getByRole("row", { name: /^2 Northwind Travel activation 1000\.00 900\.00/ })).toBeInTheDocument());
   });
 
   it("credits in full, and shows a 409 next to the button", async () => {

@@ -1,4 +1,4 @@
-import { useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
+import { keepPreviousData, useMutation, useQuery, useQueryClient } from "@tanstack/react-query";
 import { useState, type FormEvent } from "react";
 import { api, ApiError, call, type Schemas } from "../api/client";
 import { ErrorText, Field, QueryView } from "../ui";
@@ -18,6 +18,7 @@ export function useCreditNotes(invoice: Invoice | undefined) {
   return useQuery({
     queryKey: ["invoice-credit-notes", invoice?.invoice_id, refs.map((r) => r.credit_note_id).join(",")],
     enabled: invoice !== undefined,
+    placeholderData: keepPreviousData, // the credit form stays (with its outcome) while a new note is read
     queryFn: () =>
       Promise.all(
         refs.map(async (ref) => {
@@ -66,7 +67,7 @@ export function CreditNotes({ invoice, notes }: { invoice: Invoice; notes: Retur
               <tbody>
                 {list.map((n) => (
                   <tr key={n.credit_note_id}>
-                    <td>{n.number}</td>
+                    <td className="nowrap">{n.number}</td>
                     <td>{when(n.issued_at)}</td>
                     <td>{n.lines.map((l) => `#${l.invoice_line_no}`).join(", ")}</td>
                     <td className="num">

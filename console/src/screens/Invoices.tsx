@@ -59,7 +59,7 @@ export default function Invoices() {
                   <td>
                     <Link to={`/invoices/${i.invoice_id}`}>{i.invoice_id}</Link>
                   </td>
-                  <td>{i.number ?? <span className="muted">—</span>}</td>
+                  <td className="nowrap">{i.number ?? <span className="muted">—</span>}</td>
                   <td>{periodName(i.period)}</td>
                   {operator ? <td>{i.buyer_name}</td> : null}
                   <td>
