@@ -188,7 +188,7 @@ describe("invoice documents", () => {
     await userEvent.click(within(notes).getByRole("button", { name: "Download CN-2026-11-0001 PDF" }));
     await waitFor(() => expect(saved.map((s) => s.name)).toEqual(["INV-2026-10-0001.pdf", "CN-2026-11-0001.pdf"]));
     // A buyer cannot credit.
-    expect(screen.queryByRole("form", { name: "Issue a credit note" })).toBeNull();
+    expect(screen.queryByRole("heading", { name: "Issue a credit note" })).toBeNull();
   });
 
   it("shows a refused download in words next to its button, and refuses a body that is not a PDF", async () => {
@@ -243,7 +243,8 @@ describe("the operator's credit note", () => {
       return json(201, { ...creditNote, credit_note_id: "crn_2", number: "CN-2026-11-0002", total: "100.00", reason: body.reason, lines: [{ ...creditNote.lines[0], invoice_line_no: 2, amount: "100.00" }] });
     });
     mount("/invoices/inv_1");
-    const form = await screen.findByRole("form", { name: "Issue a credit note" });
+    await userEvent.click(await screen.findByRole("button", { name: "Credit this invoice…" }));
+    const form = screen.getByRole("form", { name: "Issue a credit note" });
     const lines = within(form).getByRole("table", { name: "Lines to credit" });
     expect(within(lines).getByRole("row", { name: /^1 Northwind Interests activation 2000\.00 1850\.00/ })).toBeInTheDocument();
     // Typed amounts are checked before anything is sent.
@@ -290,7 +291,8 @@ describe("the operator's credit note", () => {
     me = OPERATOR;
     operatorHandler(() => problem(409, "invoice_void", "Invoice inv_1 is void: a void invoice is owed by nobody and cannot be credited."));
     mount("/invoices/inv_1");
-    const form = await screen.findByRole("form", { name: "Issue a credit note" });
+    await userEvent.click(await screen.findByRole("button", { name: "Credit this invoice…" }));
+    const form = screen.getByRole("form", { name: "Issue a credit note" });
     await userEvent.click(within(form).getByRole("radio", { name: /Everything still creditable \(2850\.00 USD\)/ }));
     await userEvent.type(within(form).getByLabelText("Reason"), "Cancelled order.");
     await userEvent.click(within(form).getByRole("button", { name: "Issue credit note" }));

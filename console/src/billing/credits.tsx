@@ -133,6 +133,7 @@ export function CreditNoteForm({ invoice, remaining }: { invoice: Invoice; remai
   const client = useQueryClient();
   const places = decimalsOf(invoice.total);
   const cur = invoice.currency;
+  const [open, setOpen] = useState(false); // the detail shows the form only when asked: it sits beside the void form
   const [full, setFull] = useState(false);
   const [amounts, setAmounts] = useState<Record<number, string>>({});
   const [reason, setReason] = useState("");
@@ -198,6 +199,17 @@ export function CreditNoteForm({ invoice, remaining }: { invoice: Invoice; remai
     credit.mutate(full ? { reason: reason.trim(), full: true } : { reason: reason.trim(), full: false, lines });
   };
 
+  if (!open) {
+    return (
+      <section className="card" aria-labelledby="credit-title">
+        <h2 id="credit-title">Issue a credit note</h2>
+        <p className="muted">Credit some lines or everything that remains ({fromMinor(totalRemaining, places)} {cur}); the invoice itself never changes.</p>
+        <button type="button" className="secondary" disabled={totalRemaining <= 0} onClick={() => setOpen(true)}>
+          Credit this invoice…
+        </button>
+      </section>
+    );
+  }
   return (
     <form className="card" onSubmit={submit} aria-labelledby="credit-title" noValidate>
       <h2 id="credit-title">Issue a credit note</h2>
@@ -273,6 +285,9 @@ export function CreditNoteForm({ invoice, remaining }: { invoice: Invoice; remai
       <div className="row">
         <button type="submit" disabled={credit.isPending}>
           Issue credit note
+        </button>
+        <button type="button" className="secondary" disabled={credit.isPending} onClick={() => setOpen(false)}>
+          Close
         </button>
         <span className="muted">
           {wanted.length ? `${wanted.length} ${wanted.length === 1 ? "line" : "lines"}, ${fromMinor(total, places)} ${cur}` : "No amount entered yet."}

@@ -30,13 +30,17 @@ export function ConfirmModal({
   title,
   children,
   confirmLabel,
+  pendingLabel = "Working…",
+  cancelLabel = "Cancel",
   pending,
   onCancel,
   onConfirm,
 }: {
-  title: string;
+  title: ReactNode;
   children: ReactNode;
   confirmLabel: string;
+  pendingLabel?: string;
+  cancelLabel?: string;
   pending: boolean;
   onCancel: () => void;
   onConfirm: () => void;
@@ -50,15 +54,23 @@ export function ConfirmModal({
   }, []);
   return (
     <div className="backdrop">
-      <div role="dialog" aria-modal="true" aria-labelledby={titleId} className="dialog" onKeyDown={(e) => e.key === "Escape" && !pending && onCancel()}>
+      <div
+        role="dialog"
+        aria-modal="true"
+        aria-labelledby={titleId}
+        className="dialog"
+        onKeyDown={(e) => {
+          if (e.key === "Escape") onCancel();
+        }}
+      >
         <h2 id={titleId}>{title}</h2>
         {children}
         <div className="row">
           <button type="button" ref={confirm} onClick={onConfirm} disabled={pending}>
-            {pending ? "Working…" : confirmLabel}
+            {pending ? pendingLabel : confirmLabel}
           </button>
           <button type="button" className="secondary" onClick={onCancel} disabled={pending}>
-            Cancel
+            {cancelLabel}
           </button>
         </div>
       </div>
