@@ -149,7 +149,7 @@ export function CreditNoteForm({ invoice, remaining }: { invoice: Invoice; remai
     const text = (amounts[lineNo] ?? "").trim();
     if (!text) return undefined;
     const minor = toMinor(text, places);
-    if (minor === null) return `Write an amount like ${fromMinor(1000 * 10 ** places, places)}, with at most ${places} decimals.`;
+    if (minor === null) return `Write an amount like ${fromMinor(10 * 10 ** places, places)}${places ? `, with at most ${places} decimals` : ", without decimals"}.`;
     if (minor <= 0) return "The amount must be more than zero.";
     return undefined;
   };
