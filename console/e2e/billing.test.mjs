@@ -6,40 +6,14 @@ import assert from "node:assert/strict";
 import { readFileSync, writeFileSync } from "node:fs";
 import { join } from "node:path";
 import { after, before, describe } from "node:test";
-import { client, OPERATOR_KEY, OUTPUT, openPage, SHOTS, startRuntime, stepsOn } from "./runtime.mjs";
+import { client, journey, OPERATOR_KEY, OUTPUT, openPage, startRuntime, stepsOn } from "./runtime.mjs";
 
 const PERIOD = "2026-10";
 const figures = {};
 let runtime, api, browser, page;
 const state = {};
 
-async function shot(name) {
-  await page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
-}
-
-async function nav(name, heading = name) {
-  await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name, exact: true }).click();
-  await page.getByRole("heading", { level: 1, name: heading }).waitFor();
-}
-
-async function signInAs(key) {
-  if (await page.getByRole("button", { name: "Sign out" }).count()) await page.getByRole("button", { name: "Sign out" }).click();
-  await page.goto(`${runtime.url}/`); // to sign-in, then to the account's home
-  await page.getByLabel("API key").fill(key);
-  await page.getByRole("button", { name: "Sign in" }).click();
-  await page.getByRole("navigation", { name: "Main" }).waitFor();
-}
-
-async function setClock(now) {
-  const reply = await api("POST", "/_local/clock", { body: { now, wait: true } });
-  assert.equal(reply.status, 200, reply.text);
-}
-
-async function ok(method, path, key, body, expect = [200, 201, 202]) {
-  const reply = await api(method, path, { key, body });
-  assert.ok(expect.includes(reply.status), `${method} ${path} answered ${reply.status}: ${reply.text}`);
-  return reply.body;
-}
+const { shot, nav, signInAs, setClock, ok } = journey(() => ({ page, runtime, api }));
 
 async function download(trigger) {
   const [file] = await Promise.all([page.waitForEvent("download"), trigger()]);

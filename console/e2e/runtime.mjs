@@ -1,4 +1,5 @@
 // Starts the real local runtime (moto + the API Gateway emulation serving the built console) for the browser tests.
+import assert from "node:assert/strict";
 import { spawn } from "node:child_process";
 import { createWriteStream, existsSync, mkdirSync } from "node:fs";
 import { createServer } from "node:net";
@@ -114,4 +115,38 @@ export async function eventually(check, { timeout = 30_000, interval = 250 } = {
     await new Promise((r) => setTimeout(r, interval));
   }
   throw new Error(`condition not met within ${timeout} ms (last: ${JSON.stringify(last)})`);
+}
+
+/**
+ * The steps a billing journey repeats, on the page, runtime and API client that `current()` returns when called:
+ * screenshots, main navigation, signing in with a key, moving the runtime's clock, API calls that must succeed.
+ */
+export function journey(current) {
+  return {
+    async shot(name) {
+      await current().page.screenshot({ path: join(SHOTS, `${name}.png`), fullPage: true });
+    },
+    async nav(name, heading = name) {
+      const { page } = current();
+      await page.getByRole("navigation", { name: "Main" }).getByRole("link", { name, exact: true }).click();
+      await page.getByRole("heading", { level: 1, name: heading }).waitFor();
+    },
+    async signInAs(key) {
+      const { page, runtime } = current();
+      if (await page.getByRole("button", { name: "Sign out" }).count()) await page.getByRole("button", { name: "Sign out" }).click();
+      await page.goto(`${runtime.url}/`); // to sign-in, then to the account's home
+      await page.getByLabel("API key").fill(key);
+      await page.getByRole("button", { name: "Sign in" }).click();
+      await page.getByRole("navigation", { name: "Main" }).waitFor();
+    },
+    async setClock(now) {
+      const reply = await current().api("POST", "/_local/clock", { body: { now, wait: true } });
+      assert.equal(reply.status, 200, reply.text);
+    },
+    async ok(method, path, key, body, expect = [200, 201, 202]) {
+      const reply = await current().api(method, path, { key, body });
+      assert.ok(expect.includes(reply.status), `${method} ${path} answered ${reply.status}: ${reply.text}`);
+      return reply.body;
+    },
+  };
 }

@@ -25,6 +25,7 @@ const PayoutDetail = lazy(() => import("./screens/Payouts").then((m) => ({ defau
 const BillingRuns = lazy(() => import("./screens/BillingRuns"));
 const BillingRunDetail = lazy(() => import("./screens/BillingRuns").then((m) => ({ default: m.BillingRunDetail })));
 const Accounts = lazy(() => import("./screens/Accounts"));
+const Settings = lazy(() => import("./screens/Settings"));
 
 type Role = "provider" | "buyer" | "operator";
 
@@ -45,6 +46,7 @@ const NAV: { to: string; label: string; roles: Role[] }[] = [
   { to: "/billing-runs", label: "Billing runs", roles: ["operator"] },
   { to: "/accounts", label: "Accounts", roles: ["operator"] },
   { to: "/keys", label: "API keys", roles: ["provider", "buyer"] },
+  { to: "/settings", label: "Settings", roles: ["provider", "buyer"] },
 ];
 
 export function App() {
@@ -142,6 +144,7 @@ function Shell() {
             <Route path="/accounts" element={<Accounts />} />
             <Route path="/revenue" element={<Revenue />} />
             <Route path="/keys" element={<Keys />} />
+            <Route path="/settings" element={<Settings />} />
             <Route path="*" element={<p>There is no such page. Choose a section in the navigation.</p>} />
           </Routes>
         </Suspense>

@@ -86,16 +86,16 @@ export async function call<T>(request: Promise<Outcome<T>>): Promise<T> {
   return outcome.data as T;
 }
 
-/** A CSV (or other text) download through the authorizer: the key goes in the header, never in a link. */
-export async function downloadText(path: string, accept: string): Promise<string> {
+/** A document fetched through the authorizer: the key goes in the header, never in a link; an ApiError unless 2xx. */
+async function fetchDocument(path: string, accept: string): Promise<Response> {
   let response: Response;
   try {
     response = await fetch(path, { headers: { Accept: accept, Authorization: `Bearer ${storedKey() ?? ""}` } });
   } catch {
     throw new ApiError(0, "network_error", "The API could not be reached. Check your connection and retry.");
   }
-  const text = await response.text();
   if (!response.ok) {
+    const text = await response.text();
     let body: unknown = null;
     try {
       body = JSON.parse(text);
@@ -104,7 +104,23 @@ export async function downloadText(path: string, accept: string): Promise<string
     }
     throw toApiError(response.status, body);
   }
-  return text;
+  return response;
+}
+
+/** A CSV (or other text) download. */
+export async function downloadText(path: string, accept: string): Promise<string> {
+  return (await fetchDocument(path, accept)).text();
+}
+
+/** A PDF download (`Accept: application/pdf`): its bytes and the file name the API gives in Content-Disposition. */
+export async function downloadPdf(path: string, fallbackName: string): Promise<{ blob: Blob; name: string }> {
+  const response = await fetchDocument(path, "application/pdf");
+  const bytes = new Uint8Array(await response.arrayBuffer());
+  if (String.fromCharCode(...bytes.subarray(0, 5)) !== "%PDF-") {
+    throw new ApiError(response.status, "not_a_pdf", "The API answered something other than a PDF; retry the download.");
+  }
+  const named = /filename="?([^";]+)"?/i.exec(response.headers.get("Content-Disposition") ?? "");
+  return { blob: new Blob([bytes], { type: "application/pdf" }), name: named?.[1] ?? fallbackName };
 }
 
 /** Every item of a paginated list: `page(cursor)` reads one page; pages are followed until no next_cursor. */

@@ -3,6 +3,8 @@ import { useState, type FormEvent } from "react";
 import { Link, useParams, useSearchParams } from "react-router-dom";
 import { allPages, api, call, downloadText, type Schemas } from "../api/client";
 import { useAuth } from "../auth";
+import { CreditNoteForm, CreditNotes, lineItem, remainingByLine, useCreditNotes } from "../billing/credits";
+import { PdfButton } from "../billing/documents";
 import { ErrorText, Field, fieldError, number, QueryView } from "../ui";
 import { periodName, saveFile } from "../usage";
 import { PeriodFilter, previousMonth, when } from "./Period";
@@ -42,6 +44,7 @@ export default function Invoices() {
             <thead>
               <tr>
                 <th scope="col">Invoice</th>
+                <th scope="col">Number</th>
                 <th scope="col">Period</th>
                 {operator ? <th scope="col">Buyer</th> : null}
                 <th scope="col">Status</th>
@@ -56,6 +59,7 @@ export default function Invoices() {
                   <td>
                     <Link to={`/invoices/${i.invoice_id}`}>{i.invoice_id}</Link>
                   </td>
+                  <td className="nowrap">{i.number ?? <span className="muted">—</span>}</td>
                   <td>{periodName(i.period)}</td>
                   {operator ? <td>{i.buyer_name}</td> : null}
                   <td>
@@ -76,7 +80,6 @@ export default function Invoices() {
   );
 }
 
-const lineItem = (l: Schemas["InvoiceLineView"]) => (l.kind === "segment" ? l.segment_name ?? l.segment_id : l.feed_name ?? l.feed_id) ?? "—";
 const unitName = (unit: string) => (unit === "cpm" ? "CPM" : "flat fee / month");
 
 export function InvoiceDetail() {
@@ -92,6 +95,7 @@ export function InvoiceDetail() {
     },
     refetchInterval: (q) => (q.state.data?.status === "draft" ? 2000 : false),
   });
+  const creditNotes = useCreditNotes(invoice.data);
   const download = useMutation({
     mutationFn: async () => saveFile(await downloadText(`/v1/invoices/${encodeURIComponent(invoiceId)}.csv`, "text/csv"), `${invoiceId}.csv`),
   });
@@ -105,6 +109,14 @@ export function InvoiceDetail() {
               <Link to={`/invoices?period=${i.period}`}>{periodName(i.period)}</Link> · {i.buyer_name} (<code>{i.buyer_id}</code>) · created {when(i.created_at)}
               {i.issued_at ? ` · issued ${when(i.issued_at)}` : ""}
             </p>
+            <dl className="facts">
+              <dt>Number</dt>
+              <dd aria-label="Invoice number">{i.number ?? <span className="muted">given when the invoice is issued</span>}</dd>
+              <dt>Total</dt>
+              <dd>
+                {i.total} {i.currency}
+              </dd>
+            </dl>
             <p>
               <span className={`status status-${i.status}`} aria-label="Invoice status">
                 {i.status}
@@ -176,11 +188,14 @@ export function InvoiceDetail() {
               </>
             ) : null}
             <div className="row">
+              <PdfButton path={`/v1/invoices/${encodeURIComponent(invoiceId)}.pdf`} fileName={`${i.number ?? invoiceId}.pdf`} label="Download PDF" />
               <button type="button" className="secondary" onClick={() => download.mutate()} disabled={download.isPending}>
                 Download invoice (CSV)
               </button>
             </div>
             <ErrorText error={download.error} />
+            {i.status !== "draft" ? <CreditNotes invoice={i} notes={creditNotes} /> : null}
+            {operator && i.status === "issued" && creditNotes.data ? <CreditNoteForm invoice={i} remaining={remainingByLine(i, creditNotes.data)} /> : null}
             {operator && i.status === "issued" ? <VoidForm invoice={i} /> : null}
           </>
         )}
@@ -196,7 +211,8 @@ function VoidForm({ invoice }: { invoice: Schemas["InvoiceResponse"] }) {
   const voidIt = useMutation({
     mutationFn: () => call(api.POST("/v1/invoices/{invoice_id}/void", { params: { path: { invoice_id: invoice.invoice_id } }, body: { reason } })),
     onSuccess: (data) => {
-      client.setQueryData(["invoice", invoice.invoice_id], data);
+      // the void answer is the bare invoice: keep the number and credit notes the detail view added
+      client.setQueryData(["invoice", invoice.invoice_id], (old: Schemas["InvoiceResponse"] | undefined) => ({ ...old, ...data, number: data.number ?? old?.number, credit_notes: old?.credit_notes, credited: old?.credited }));
       void client.invalidateQueries({ queryKey: ["invoices"] });
     },
   });

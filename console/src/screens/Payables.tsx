@@ -3,6 +3,7 @@ import type { Virtualizer } from "@tanstack/react-virtual";
 import { useDeferredValue, useEffect, useId, useMemo, useRef, useState, type KeyboardEvent } from "react";
 import { Link, useSearchParams } from "react-router-dom";
 import { api, ApiError, call, downloadText, type Schemas } from "../api/client";
+import { ConfirmModal } from "../billing/documents";
 import { Empty, ErrorText, Loading, QueryView } from "../ui";
 import {
   addMonths,
@@ -508,65 +509,45 @@ export function ConfirmDialog({
   onCancel: () => void;
   onConfirm: () => void;
 }) {
-  const confirm = useRef<HTMLButtonElement>(null);
-  const titleId = useId();
-  useEffect(() => {
-    const previous = document.activeElement as HTMLElement | null;
-    confirm.current?.focus();
-    return () => previous?.focus?.();
-  }, []);
   return (
-    <div className="backdrop">
-      <div
-        role="dialog"
-        aria-modal="true"
-        aria-labelledby={titleId}
-        className="dialog"
-        onKeyDown={(e) => {
-          if (e.key === "Escape") onCancel();
-        }}
-      >
-        <h2 id={titleId}>
-          Confirm {changes.length.toLocaleString("en-US")} {changes.length === 1 ? "change" : "changes"} to {periodName(period)} usage
-        </h2>
-        <VirtualTable
-          label="Changes to confirm"
-          rows={changes}
-          rowKey={(c) => c.key}
-          columns={3}
-          height={320}
-          header={
-            <tr aria-rowindex={1}>
-              <th scope="col">Row</th>
-              <th scope="col" className="num">
-                Before
-              </th>
-              <th scope="col" className="num">
-                After
-              </th>
-            </tr>
-          }
-          renderRow={(c, _i, measure) => (
-            <tr key={c.key} {...measure}>
-              <td>{c.label}</td>
-              <td className="num">{c.before == null ? "not reported" : formatUsage(c.before)}</td>
-              <td className="num">{formatUsage(c.after)}</td>
-            </tr>
-          )}
-        />
-        {changes.length > PUT_LIMIT ? (
-          <p className="muted">More than {PUT_LIMIT.toLocaleString("en-US")} changes go as one CSV file, accepted or rejected as a whole.</p>
-        ) : null}
-        <div className="row">
-          <button type="button" ref={confirm} onClick={onConfirm} disabled={pending}>
-            {pending ? "Saving…" : "Confirm"}
-          </button>
-          <button type="button" className="secondary" onClick={onCancel} disabled={pending}>
-            Keep editing
-          </button>
-        </div>
-      </div>
-    </div>
+    <ConfirmModal
+      title={`Confirm ${changes.length.toLocaleString("en-US")} ${changes.length === 1 ? "change" : "changes"} to ${periodName(period)} usage`}
+      confirmLabel="Confirm"
+      pendingLabel="Saving…"
+      cancelLabel="Keep editing"
+      pending={pending}
+      onCancel={onCancel}
+      onConfirm={onConfirm}
+    >
+      <VirtualTable
+        label="Changes to confirm"
+        rows={changes}
+        rowKey={(c) => c.key}
+        columns={3}
+        height={320}
+        header={
+          <tr aria-rowindex={1}>
+            <th scope="col">Row</th>
+            <th scope="col" className="num">
+              Before
+            </th>
+            <th scope="col" className="num">
+              After
+            </th>
+          </tr>
+        }
+        renderRow={(c, _i, measure) => (
+          <tr key={c.key} {...measure}>
+            <td>{c.label}</td>
+            <td className="num">{c.before == null ? "not reported" : formatUsage(c.before)}</td>
+            <td className="num">{formatUsage(c.after)}</td>
+          </tr>
+        )}
+      />
+      {changes.length > PUT_LIMIT ? (
+        <p className="muted">More than {PUT_LIMIT.toLocaleString("en-US")} changes go as one CSV file, accepted or rejected as a whole.</p>
+      ) : null}
+    </ConfirmModal>
   );
 }
 

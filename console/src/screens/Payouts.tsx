@@ -1,7 +1,8 @@
 import { useQuery } from "@tanstack/react-query";
 import { Link, useParams, useSearchParams } from "react-router-dom";
-import { allPages, api, call } from "../api/client";
+import { allPages, api, call, type Schemas } from "../api/client";
 import { useAuth } from "../auth";
+import { PdfButton } from "../billing/documents";
 import { number, QueryView } from "../ui";
 import { periodName } from "../usage";
 import { PeriodFilter, previousMonth, when } from "./Period";
@@ -98,6 +99,10 @@ export function PayoutDetail() {
               <Link to={`/payouts?period=${p.period}`}>{periodName(p.period)}</Link> · {p.provider_name} (<code>{p.provider_id}</code>) · created {when(p.created_at)}
             </p>
             <dl className="facts">
+              <dt>Statement</dt>
+              <dd aria-label="Statement">
+                <code>{p.payout_id}</code>
+              </dd>
               <dt>Gross invoiced</dt>
               <dd aria-label="Gross">
                 {p.gross} {p.currency}
@@ -115,42 +120,19 @@ export function PayoutDetail() {
                 </strong>
               </dd>
             </dl>
-            <div className="scroll">
-              <table aria-label="Payout lines">
-                <thead>
-                  <tr>
-                    <th scope="col">Buyer</th>
-                    <th scope="col">Feed or segment</th>
-                    <th scope="col">Use case</th>
-                    <th scope="col">Unit</th>
-                    <th scope="col" className="num">Impressions</th>
-                    <th scope="col" className="num">Gross</th>
-                    <th scope="col" className="num">Your share</th>
-                    <th scope="col" className="num">Platform fee</th>
-                    <th scope="col">Invoice line</th>
-                  </tr>
-                </thead>
-                <tbody>
-                  {p.lines.map((l) => (
-                    <tr key={`${l.invoice_id}:${l.invoice_line_no}`}>
-                      <td>{l.buyer_name}</td>
-                      <td>{(l.kind === "segment" ? l.segment_name : l.feed_name) ?? "—"}</td>
-                      <td>{l.use_case.replace(/_/g, " ")}</td>
-                      <td>{l.unit === "cpm" ? "CPM" : "flat fee / month"}</td>
-                      <td className="num">{l.unit === "cpm" ? number(l.impressions) : "—"}</td>
-                      <td className="num">{l.gross}</td>
-                      <td className="num">{l.provider_share}</td>
-                      <td className="num">{l.platform_fee}</td>
-                      <td>
-                        <code>
-                          {l.invoice_id} #{l.invoice_line_no}
-                        </code>
-                      </td>
-                    </tr>
-                  ))}
-                </tbody>
-              </table>
+            <div className="row">
+              <PdfButton path={`/v1/payouts/${encodeURIComponent(payoutId)}.pdf`} fileName={`${payoutId}.pdf`} label="Download statement PDF" />
             </div>
+            <PayoutLines label="Payout lines" lines={p.lines.filter((l) => !l.credit_note_id)} />
+            {p.lines.some((l) => l.credit_note_id) ? (
+              <>
+                <h2>Credit note adjustments</h2>
+                <p className="muted">
+                  Credit notes issued this period on earlier invoices: the part of each credited amount that had been paid to you is taken back here.
+                </p>
+                <PayoutLines label="Credit note adjustments" lines={p.lines.filter((l) => l.credit_note_id)} adjustments />
+              </>
+            ) : null}
             {provider ? (
               <p>
                 <Link to={`/revenue?period=${p.period}`}>Revenue of {periodName(p.period)} by buyer and by channel</Link>
@@ -160,5 +142,56 @@ export function PayoutDetail() {
         )}
       </QueryView>
     </>
+  );
+}
+
+function PayoutLines({ label, lines, adjustments = false }: { label: string; lines: Schemas["PayoutLineView"][]; adjustments?: boolean }) {
+  return (
+    <div className="scroll">
+      <table aria-label={label}>
+        <thead>
+          <tr>
+            {adjustments ? <th scope="col">Credit note</th> : null}
+            <th scope="col">Buyer</th>
+            <th scope="col">Feed or segment</th>
+            <th scope="col">Use case</th>
+            <th scope="col">Unit</th>
+            {adjustments ? null : (
+              <th scope="col" className="num">
+                Impressions
+              </th>
+            )}
+            <th scope="col" className="num">Gross</th>
+            <th scope="col" className="num">Your share</th>
+            <th scope="col" className="num">Platform fee</th>
+            <th scope="col">Invoice line</th>
+          </tr>
+        </thead>
+        <tbody>
+          {lines.map((l) => (
+            <tr key={`${l.credit_note_id ?? ""}:${l.invoice_id}:${l.invoice_line_no}`}>
+              {adjustments ? (
+                <td>
+                  <code>{l.credit_note_id}</code>
+                </td>
+              ) : null}
+              <td>{l.buyer_name}</td>
+              <td>{(l.kind === "segment" ? l.segment_name : l.feed_name) ?? "—"}</td>
+              <td>{l.use_case.replace(/_/g, " ")}</td>
+              <td>{l.unit === "cpm" ? "CPM" : "flat fee / month"}</td>
+              {adjustments ? null : <td className="num">{l.unit === "cpm" ? number(l.impressions) : "—"}</td>}
+              <td className="num">{l.gross}</td>
+              <td className="num">{l.provider_share}</td>
+              <td className="num">{l.platform_fee}</td>
+              <td>
+                <code>
+                  {l.invoice_id} #{l.invoice_line_no}
+                </code>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+    </div>
   );
 }
