@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from audiens.domain import sketches
-from audiens.domain.onboarding import Source
+from audiens.domain.events import Source
 
 NOW = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
 SK = "DP#interest#sports"
@@ -83,7 +83,7 @@ def test_a_repeated_merge_is_recognised_and_not_written(repos: tuple[Any, Any]) 
 
 
 def _apply(repo: Any, users: range, batch_id: str) -> tuple[Any, bool]:
-    from audiens.domain.onboarding import BatchCommit
+    from audiens.domain.events import BatchCommit
 
     deltas = {SK: sketches.from_users(f"u{i}" for i in users), "ALL": sketches.from_users(f"u{i}" for i in users)}
     commit = BatchCommit(batch_id=batch_id, accepted=len(users), rejected=0, received_at=NOW, latest=[])

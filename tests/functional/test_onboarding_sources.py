@@ -216,9 +216,9 @@ def test_the_pixel_always_answers_a_gif_and_ingests_only_good_hits(api: ApiClien
 def test_a_key_refuses_values_past_its_distinct_value_cap(
     api: ApiClient, provider: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from audiens.domain import onboarding
+    from audiens.domain import events
 
-    monkeypatch.setattr(onboarding, "MAX_VALUES_PER_KEY", 3)
+    monkeypatch.setattr(events, "MAX_VALUES_PER_KEY", 3)
     sid = create_source(api, provider)["source_id"]
     first = post_events(api, provider, sid, [{"user_id": f"u{i}", "data": {"zip": f"z{i}"}} for i in range(2)])
     assert first.body["accepted"] == 2

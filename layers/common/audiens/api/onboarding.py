@@ -11,8 +11,10 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from audiens.api.http import PAGE_MAX, Cursor, Limit, app, json_response, paginate, request_time, require_role, roles
-from audiens.domain.onboarding import FileRecord, Source, TraitDef
+from audiens.domain.events import Source
+from audiens.domain.segments import TraitDef
 from audiens.domain.sketches import Estimate
+from audiens.domain.source_files import FileRecord
 from audiens.domain.time import optional_rfc3339, rfc3339
 from audiens.errors import ValidationError
 from audiens.observability import logger

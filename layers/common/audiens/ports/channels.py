@@ -7,7 +7,7 @@ from datetime import datetime
 from typing import Protocol
 
 from audiens.domain.channels import Destination, S3Target, SegmentMapping
-from audiens.domain.onboarding import Segment
+from audiens.domain.segments import Segment
 
 
 class ChannelRepository(Protocol):

@@ -6,8 +6,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from audiens.domain.onboarding import BatchCommit, FileRecord, MergeStats, Segment, Snapshot, Source, TraitDef
+from audiens.domain.events import BatchCommit, MergeStats, Source
+from audiens.domain.segments import Segment, Snapshot, TraitDef
 from audiens.domain.sketches import Estimate, Sketch
+from audiens.domain.source_files import FileRecord
 
 
 class OnboardingRepository(Protocol):

@@ -23,8 +23,8 @@ from typing import Any, Literal, Protocol
 from audiens.domain import channels as rules
 from audiens.domain.accounts import Principal
 from audiens.domain.channels import Channel, Destination, S3Platform, SegmentMapping
-from audiens.domain.onboarding import Segment
 from audiens.domain.quotas import check_quota
+from audiens.domain.segments import Segment
 from audiens.errors import ConflictError, NotFoundError, ValidationError
 from audiens.observability import count, logger
 from audiens.ports.channels import ChannelRepository, DeliveryError, ObjectExporter, PushQueue, WebhookClient

@@ -18,11 +18,13 @@ from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
-from audiens.domain import onboarding as rules
+from audiens.domain import events as rules
 from audiens.domain import sketches
+from audiens.domain import source_files as files
 from audiens.domain.accounts import Principal
-from audiens.domain.onboarding import Event, FileRecord, MergeStats, Rejection, Source
+from audiens.domain.events import Event, MergeStats, Rejection, Source
 from audiens.domain.quotas import check_quota
+from audiens.domain.source_files import FileRecord
 from audiens.domain.time import rfc3339
 from audiens.errors import NotFoundError, UnauthorizedError, ValidationError
 from audiens.ports.onboarding import OnboardingRepository, SourceObjects
@@ -157,8 +159,8 @@ class IngestService:
             )
         key = self.source_prefix(source) + file_name
         try:
-            rules.file_format(file_name)
-        except rules.FileFormatError as error:
+            files.file_format(file_name)
+        except files.FileFormatError as error:
             raise ValidationError(error.message, code=error.code) from None
         return self._source_bucket, key, self._objects.upload_url(self._source_bucket, key, UPLOAD_URL_SECONDS)
 
@@ -362,28 +364,28 @@ class IngestService:
         record.attempts = claimed.attempts
         try:
             self._process_file(source, record, now)
-        except rules.FileFormatError as error:
+        except files.FileFormatError as error:
             record.errors = [{"line": 0, "code": error.code, "message": error.message}]
         record.status = "failed" if record.errors or record.rejected else "processed"
         record.finished_at = now
-        self._repo.finish_file(record, errors_limit=rules.MAX_FILE_ERRORS_LISTED)
+        self._repo.finish_file(record, errors_limit=files.MAX_FILE_ERRORS_LISTED)
         return record
 
     def _process_file(self, source: Source, record: FileRecord, now: datetime) -> None:
         if self._objects is None:
             raise RuntimeError("file ingestion needs the source bucket")
-        kind = rules.file_format(record.key)
-        lines = rules.split_lines(self._objects.iter_chunks(record.bucket, record.key))
+        kind = files.file_format(record.key)
+        lines = files.split_lines(self._objects.iter_chunks(record.bucket, record.key))
         numbered: Iterator[tuple[int, bytes | None]] = enumerate(lines, 1)
-        csv_layout: rules.CsvLayout | None = None
+        csv_layout: files.CsvLayout | None = None
         if kind == "csv":
             first = next(numbered, None)
             if first is None or first[1] is None:
-                raise rules.FileFormatError("invalid_header", "the CSV file has no readable header line.")
-            csv_layout = rules.CsvLayout(first[1])
+                raise files.FileFormatError("invalid_header", "the CSV file has no readable header line.")
+            csv_layout = files.CsvLayout(first[1])
         chunk_no = 0
         while True:
-            chunk = list(islice(numbered, rules.FILE_CHUNK_EVENTS))
+            chunk = list(islice(numbered, files.FILE_CHUNK_EVENTS))
             if not chunk:
                 break
             raws: list[Any] = []
@@ -392,12 +394,12 @@ class IngestService:
             for line_no, line in chunk:
                 if line is None:
                     problems.append(
-                        Rejection(line_no, "line_too_long", f"the line is longer than {rules.MAX_LINE_BYTES:,} bytes.")
+                        Rejection(line_no, "line_too_long", f"the line is longer than {files.MAX_LINE_BYTES:,} bytes.")
                     )
                     continue
                 if not line.strip():
                     continue
-                parsed = csv_layout.parse(line, line_no) if csv_layout else rules.parse_ndjson_line(line, line_no)
+                parsed = csv_layout.parse(line, line_no) if csv_layout else files.parse_ndjson_line(line, line_no)
                 if isinstance(parsed, Rejection):
                     problems.append(parsed)
                 else:
@@ -415,7 +417,7 @@ class IngestService:
             record.accepted += result.accepted
             record.rejected += len(result.rejected)
             for r in result.rejected:  # keep memory flat: list the first errors, count the others
-                if len(record.errors) < rules.MAX_FILE_ERRORS_LISTED:
+                if len(record.errors) < files.MAX_FILE_ERRORS_LISTED:
                     record.errors.append({"line": r.index, "code": r.code, "message": r.message})
                 else:
                     record.errors_truncated += 1

@@ -30,11 +30,7 @@ from audiens.dal.onboarding_models import (
     SourceItem,
 )
 from audiens.domain import sketches
-from audiens.domain.onboarding import (
-    BatchCommit,
-    MergeStats,
-    minute_of,
-)
+from audiens.domain.events import BatchCommit, MergeStats, minute_of
 from audiens.domain.sketches import Sketch
 
 

@@ -18,10 +18,8 @@ from audiens.dal.onboarding_models import (
     FileItem,
     SourceItem,
 )
-from audiens.domain.onboarding import (
-    FileRecord,
-    Source,
-)
+from audiens.domain.events import Source
+from audiens.domain.source_files import FileRecord
 from audiens.domain.time import parse_timestamp
 
 
