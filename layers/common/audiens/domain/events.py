@@ -10,8 +10,8 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
@@ -34,6 +34,7 @@ ACTIVITY_BYTES: Final = 64_000  # JSON of the latest events kept per batch
 MAX_VALUES_PER_BATCH: Final = 2_000  # distinct (key, value) pairs one API batch may touch
 ACTIVITY_TTL: Final = timedelta(hours=48)
 BATCH_MARKER_TTL: Final = timedelta(days=7)
+MAX_PARTS_PER_COMMIT: Final = 96  # deliveries counted in one transaction (100 actions: + minute, activity, totals)
 FUTURE_TOLERANCE: Final = timedelta(days=1)
 EARLIEST_TIMESTAMP: Final = datetime(2000, 1, 1, tzinfo=UTC)
 
@@ -315,13 +316,76 @@ class MergeStats:
 
 
 @dataclass(frozen=True)
-class BatchCommit:
-    """What counting a batch once writes: its marker, the minute counter, its latest events, source totals."""
+class CommitPart:
+    """One delivery counted once: an API batch, a file chunk, or one pixel hit of a buffered group."""
 
     batch_id: str
     accepted: int
     rejected: int
+    latest: tuple[dict[str, Any], ...] = ()  # its newest accepted events as the activity stream shows them
+
+
+def newest_events(shown: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The activity item's events (given newest first): at most LATEST_EVENTS, within ACTIVITY_BYTES of JSON
+    (a DynamoDB item is 400 KB), at least one."""
+    latest: list[dict[str, Any]] = []
+    size = 0
+    for event in shown:
+        size += len(json.dumps(event))
+        if len(latest) >= LATEST_EVENTS or (size > ACTIVITY_BYTES and latest):
+            break
+        latest.append(event)
+    return latest
+
+
+@dataclass(frozen=True)
+class BatchCommit:
+    """What counting deliveries once writes: a marker per part, the minute counter, the latest events, the
+    source's totals (all in one transaction, so a part whose marker exists is never counted again)."""
+
+    parts: tuple[CommitPart, ...]
     received_at: datetime
-    latest: list[dict[str, Any]]
     marker_ttl: timedelta = BATCH_MARKER_TTL
     activity_ttl: timedelta = ACTIVITY_TTL
+
+    @classmethod
+    def single(
+        cls, batch_id: str, accepted: int, rejected: int, received_at: datetime, latest: Iterable[dict[str, Any]] = ()
+    ) -> BatchCommit:
+        return cls((CommitPart(batch_id, accepted, rejected, tuple(latest)),), received_at)
+
+    @property
+    def batch_id(self) -> str:
+        """The first part's id: names the activity item."""
+        return self.parts[0].batch_id
+
+    @property
+    def accepted(self) -> int:
+        return sum(p.accepted for p in self.parts)
+
+    @property
+    def rejected(self) -> int:
+        return sum(p.rejected for p in self.parts)
+
+    @property
+    def latest(self) -> list[dict[str, Any]]:
+        return newest_events(event for part in reversed(self.parts) for event in part.latest)
+
+    def without(self, batch_ids: Iterable[str]) -> BatchCommit | None:
+        """The commit less the parts already counted; ``None`` when nothing is left."""
+        gone = set(batch_ids)
+        parts = tuple(p for p in self.parts if p.batch_id not in gone)
+        return replace(self, parts=parts) if parts else None
+
+
+PIXEL_RESERVED: Final = frozenset({"t", "uid", "cb", "ts"})
+
+
+def pixel_event(params: Mapping[str, str]) -> dict[str, Any]:
+    """The raw event of one pixel hit: ``uid`` the user, ``ts`` the time, every other parameter but the token
+    ``t`` and the cache buster ``cb`` a data point (validated like any event)."""
+    event: dict[str, Any] = {"user_id": params.get("uid") or None}
+    if params.get("ts"):
+        event["timestamp"] = params["ts"]
+    event["data"] = {k: v for k, v in params.items() if k not in PIXEL_RESERVED}
+    return event
