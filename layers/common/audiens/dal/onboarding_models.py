@@ -1,7 +1,7 @@
 """PynamoDB models of the onboarding table: sources, data-point sketches, activity, files, traits, segments.
 
 One table (``OnboardingTable``), pk/sk design. What a source owns is in its partition (``SOURCE#<id>``) and,
-once concurrent batches spread its writes (docs/scale.md), in its shards ``SOURCE#<id>#<k>`` (k = 1..7), which
+once concurrent batches spread its writes (docs/scale.md), in its shards ``SOURCE#<id>#<k>`` (k = 1..15), which
 hold the same sketch, minute and activity items plus the shard's ``TOTALS``; batch markers are spread by
 batch id over ``SOURCE#<id>#M<nn>`` (32 keys):
 

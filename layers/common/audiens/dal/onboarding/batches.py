@@ -1,12 +1,12 @@
 """The onboarding repository's batches: the shard a batch writes on, counting it once, the activity stream.
 
 A batch takes a **lease** on one of its source's ``SOURCE_SHARDS`` shards (``LEASE`` item of the shard's
-partition, the lowest free one first, for ``LEASE_SECONDS`` of wall-clock time: leases are about processes,
-not business time), merges its sketches into that shard's and counts itself there (minute counter, activity
-item, the shard's totals), so concurrent batches of one source touch disjoint items and none waits for
-another. The source's ``SHARDS`` item records how many shards it has used, which readers merge; it is
-written before the first write on a new shard, with plain conditional updates (never in a transaction, so
-it cannot cancel a batch's).
+partition: the shard the process wrote last if it is free, else the lowest free one, for ``LEASE_SECONDS``
+of wall-clock time: leases are about processes, not business time), merges its sketches into that shard's
+and counts itself there (minute counter, activity item, the shard's totals), so concurrent batches of one
+source touch disjoint items and none waits for another. The source's ``SHARDS`` item records how many
+shards it has used, which readers merge; it is written before the first write on a new shard, with plain
+conditional updates (never in a transaction, so it cannot cancel a batch's).
 When every shard is leased, a batch writes on one at random without a lease: still correct (versions,
 markers and conditions decide), only no longer free of contention. Markers are keyed by the batch id, not
 the shard, so a redelivery counted on another shard still finds its marker.
@@ -57,10 +57,12 @@ def _backoff(attempt: int) -> None:
 class BatchStore(SketchStore):
     # --------------------------------------------------------------------------------------------- shards
     def _take_shard(self, source_id: str) -> tuple[int, str | None]:
-        """The lowest shard no live lease holds, leased to a new owner; a random unleased one if all are held."""
+        """The shard this process wrote last if it is free (its sketches are in this process's cache), else the
+        lowest shard no live lease holds, leased to a new owner; a random unleased one if all are held."""
         owner = secrets.token_hex(8)
         now = time.time()
-        for shard in range(SOURCE_SHARDS):
+        last = self._last_shards.get(source_id, 0)
+        for shard in dict.fromkeys([last, *range(SOURCE_SHARDS)]):
             try:
                 self._connection.client.update_item(
                     TableName=SourceItem.Meta.table_name,
@@ -77,6 +79,7 @@ class BatchStore(SketchStore):
                 if _code(error) in ("ConditionalCheckFailedException", "TransactionConflictException"):
                     continue
                 raise
+            self._last_shards[source_id] = shard
             return shard, owner
         return random.randrange(SOURCE_SHARDS), None
 

@@ -22,7 +22,7 @@ MAX_MERGE_ATTEMPTS = 20
 MAX_TRANSACTION_ITEMS = 100
 MAX_TRANSACTION_SKETCH_BYTES = 3_000_000  # TransactWriteItems takes 4 MB in all
 SKETCH_CACHE_ENTRIES = 1_000
-SOURCE_SHARDS = 8
+SOURCE_SHARDS = 16
 """A source's write shards: concurrent batches of one source write disjoint items (docs/scale.md)."""
 MARKER_KEYS = 32
 """Partition keys the batch markers of one source are spread over (by the batch id)."""
@@ -92,6 +92,7 @@ class OnboardingTables:
         self._transactional = transactional
         self._cache = _SketchCache(cache_entries)
         self._known_widths: dict[str, int] = {}  # shards this process knows a source has (they only grow)
+        self._last_shards: dict[str, int] = {}  # the shard this process last leased, per source
 
     @cached_property
     def _connection(self) -> Connection:
