@@ -632,44 +632,47 @@ def ingestion(limits: dynamodb_limits.Limits) -> list[Figures]:
         on_marker_key = markers_per_batch * batches_per_s / MARKER_KEYS
         return max(hottest_shard, on_marker_key), floor, writers
 
-    out = []
-    spread, _, _ = at(100, per_batch, markers_per_batch, size, batch_s)
-    out.append(
-        Figures(
-            "(c) ingest: 100,000 events/s over 1,000 sources, per second",
-            per_event * 100_000,
-            per_event_read * 100_000,
-            spread,
-            float(one["peak_rcu_per_s"]),
-            "SOURCE#…",
-            _key(one["hottest_reads"]),
-            lambda_s={"ingest": lambda_per_event * 100_000},
-            invocations={"ingest": math.ceil(100_000 / size)},
-            note=f"100 events/s per source: one writer, shard 0 ({per_batch:.0f} WCU per batch of {size} on its shard)",
-        )
-    )
-    hottest, floor, writers = at(5_000, per_batch, markers_per_batch, size, batch_s)
-    out.append(
-        Figures(
-            "(c) ingest: 5,000 events/s on one source, per second",
-            per_event * 5_000,
-            per_event_read * 5_000,
+    def api_row(label: str, rate: int, hottest: float, stats: dict[str, Any], key: str, note: str) -> Figures:
+        return Figures(
+            f"(c) ingest: {label}, per second",
+            per_event * rate,
+            per_event_read * rate,
             hottest,
-            float(together["peak_rcu_per_s"]),
+            float(stats["peak_rcu_per_s"]),
+            key,
+            _key(stats["hottest_reads"]),
+            lambda_s={"ingest": lambda_per_event * rate},
+            invocations={"ingest": math.ceil(rate / size)},
+            note=note,
+            conflicts=int(stats["conflicts"]),
+            throttled=int(stats["throttled"]),
+        )
+
+    spread, _, _ = at(100, per_batch, markers_per_batch, size, batch_s)
+    hottest, floor, writers = at(5_000, per_batch, markers_per_batch, size, batch_s)
+    out = [
+        api_row(
+            "100,000 events/s over 1,000 sources",
+            100_000,
+            spread,
+            one,
+            "SOURCE#…",
+            f"100 events/s per source: one writer, shard 0 ({per_batch:.0f} WCU per batch of {size} on its shard)",
+        ),
+        api_row(
+            "5,000 events/s on one source",
+            5_000,
+            hottest,
+            together,
             "SOURCE#…#<shard>",
-            _key(together["hottest_reads"]),
-            lambda_s={"ingest": lambda_per_event * 5_000},
-            invocations={"ingest": math.ceil(5_000 / size)},
-            note=f"a batch of {size}: {per_batch:.0f} WCU on its shard, {batch_s * 1000:.0f} ms at DynamoDB's speed -> "
+            f"a batch of {size}: {per_batch:.0f} WCU on its shard, {batch_s * 1000:.0f} ms at DynamoDB's speed -> "
             f"{writers} writers on {min(writers, SOURCE_SHARDS)} shards; "
             f"even spread (floor) {floor:.0f} WCU/s per shard key; "
             f"measured: {INGEST_WORKERS} concurrent writers used {shards_used} shards, "
             f"{together['conflicts']} transaction conflicts, {sketch_conflicts} sketch re-reads, "
             f"peak {together['peak_wcu_per_s']:.0f} WCU/s on {_key(together['hottest_writes'])} (moto's speed)",
-            conflicts=int(together["conflicts"]),
-            throttled=int(together["throttled"]),
-        )
-    )
+        ),
+    ]
     px_hottest, px_floor, px_writers = at(
         5_000, px_shard / px_batches, px_markers / px_batches, PIXEL_BATCH, px_batch_s
     )
