@@ -159,3 +159,42 @@ def test_a_batch_without_a_free_shard_still_counts_exactly(repo: Any, monkeypatc
     # Then conflicts are retried, and the counts are still exact
     assert not any(r.duplicate for r in results)
     _assert_counted_exactly_once(repo)
+
+
+def test_a_crashed_writers_lease_holds_its_shard_until_it_runs_out(repo: Any) -> None:
+    import time
+
+    from audiens.services.ingest import IngestService
+
+    def crashed_lease(until: float) -> None:  # a batch that died holding shard 0
+        repo._connection.client.put_item(
+            TableName=_table(),
+            Item={
+                "pk": {"S": "SOURCE#src_hot"},
+                "sk": {"S": "LEASE"},
+                "holder": {"S": "dead"},
+                "lease_until": {"N": str(until)},
+            },
+        )
+
+    service = IngestService(_repository())
+    # Given shard 0 leased by a writer that crashed a moment ago
+    crashed_lease(time.time() + 60)
+    # Then the next batch writes on shard 1, and is counted
+    assert not service.ingest_batch(SOURCE, _batch(0, 0), now=NOW).duplicate
+    assert repo._widths([SOURCE.source_id])[SOURCE.source_id] == 2
+    # And once that lease has run out, a new writer takes shard 0 again
+    crashed_lease(time.time() - 1)
+    fresh = IngestService(_repository())
+    assert not fresh.ingest_batch(SOURCE, _batch(1, 0), now=NOW).duplicate
+    lease = repo._connection.client.get_item(
+        TableName=_table(), Key={"pk": {"S": "SOURCE#src_hot"}, "sk": {"S": "LEASE"}}
+    )
+    assert "holder" not in lease["Item"]  # taken from the dead writer, then released
+    assert repo.get_source(SOURCE.source_id).events_accepted == 2 * EVENTS
+
+
+def _table() -> str:
+    from audiens.dal.onboarding_models import SourceItem
+
+    return str(SourceItem.Meta.table_name)
