@@ -23,15 +23,19 @@ Scenarios (sizes scaled down where moto cannot run the real volume in minutes; e
 (b) the close for 1,000 and 10,000 buyers who all reported usage: the close handler (the freeze of every
     buyer's usage, the run and its snapshot, the invoice jobs), then the invoice and payout workers; for
     10,000 the invoice phase runs a sample and is extrapolated per job.
-(c) source ingestion: batches of events through IngestService.ingest_batch (the path of the API, the pixel
-    buffer and S3 files), on 1,000 sources and on one source; rates per partition key are extrapolated from
-    units per event to 100,000 events/s across 1,000 sources and 5,000 events/s on one.
+(c) source ingestion: batches of 500 events through the API (one writer: a batch's units on its shard and
+    its time at DynamoDB's speed), the same batches on concurrent writers of one source (each leases its own
+    shard: transaction conflicts and shards used, measured), and pixel hits through the queue and
+    PixelIngestFunction; taken to 100,000 events/s across 1,000 sources (one writer each) and 5,000 events/s
+    on one source (the writers that rate needs, one per shard: the hottest key is shard 0, which takes one
+    batch at a time, at most one batch's units per batch time).
 (d) the daily job over 100,000 segments, scaled down to DAILY_SEGMENTS and extrapolated per segment.
 
 Memory of the invoice worker: tracemalloc's peak while one invoice is computed from a buyer's streamed
 usage, at two row counts: flat when it does not grow with the rows.
 
-Run: python bench/bench_capacity.py [--quick]   (``--quick``: smaller sizes, for a smoke run)
+Run: python bench/bench_capacity.py [--quick] [--only=c]   (``--quick``: smaller sizes, for a smoke run;
+``--only``: the scenarios to run, ``abcd`` by default; the invoice worker's memory runs with ``b``)
 """
 
 from __future__ import annotations
@@ -84,6 +88,7 @@ from audiens.domain.usage_reports import FeedUsageKey, SegmentUsageKey  # noqa: 
 from local_runtime.moto_patches import fast_moto  # noqa: E402
 
 QUICK = "--quick" in sys.argv
+ONLY = next((a.split("=", 1)[1] for a in sys.argv if a.startswith("--only=")), "abcd")  # e.g. --only=c
 PERIOD = "2026-10"
 IN_WINDOW = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
 RUSH_BUYERS = 200 if QUICK else 1000
@@ -459,9 +464,71 @@ def api_event(method: str, path: str, body: Any, account_id: str, now: datetime)
     return ev
 
 
+INGEST_WORKERS = 4
+PIXEL_BATCH = 96  # PixelIngestFunction's BatchSize
+
+
+@contextmanager
+def atomic_dynamodb() -> Iterator[None]:
+    """Each moto DynamoDB request whole before the next, as DynamoDB is per request, for writers on threads
+    (moto checks a condition and writes in two steps another thread can come between)."""
+    import threading
+
+    from moto.dynamodb.responses import DynamoHandler
+
+    one_at_a_time = threading.Lock()
+    call_action = DynamoHandler.call_action
+
+    def atomic(self: Any) -> Any:
+        with one_at_a_time:
+            return call_action(self)
+
+    DynamoHandler.call_action = atomic  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        DynamoHandler.call_action = call_action  # type: ignore[method-assign]
+
+
+def source_units(stats: dict[str, Any], source: str) -> tuple[float, float, int]:
+    """(units on the source's shard keys, units on its marker keys, shard keys written) from the engine."""
+    shards = markers = 0.0
+    used = 0
+    for hot in stats["hottest_writes"]:
+        key = _partition(hot)
+        if key == f"SOURCE#{source}" or (key.startswith(f"SOURCE#{source}#") and key.rsplit("#", 1)[1].isdigit()):
+            shards += float(hot["write_units"])
+            used += 1
+        elif key.startswith(f"SOURCE#{source}#M"):
+            markers += float(hot["write_units"])
+    return shards, markers, used
+
+
+def _partition(hot: dict[str, Any]) -> str:
+    pk = hot["partition_key"]
+    value = next(iter(pk.values())) if isinstance(pk, dict) else pk
+    return str(value.get("S", value)) if isinstance(value, dict) else str(value)
+
+
+def batch_seconds(seconds: float, batches: int) -> float:
+    """One batch's time at DynamoDB's speed: the code's own time (wall time less the time inside DynamoDB
+    calls on moto) plus DynamoDB's service time modeled per call (LATENCY), the calls one after the other."""
+    service = sum(count * LATENCY.get(operation, 0.005) for operation, count in METER.calls.items())
+    return (seconds - METER.seconds + service) / batches
+
+
 def ingestion(limits: dynamodb_limits.Limits) -> list[Figures]:
-    """Units per event on one source's keys, measured, then taken to the target rates."""
+    """(c): batches of 500 events of one source on one writer (the batch's units and time), the same on
+    INGEST_WORKERS concurrent writers (each its own service, as Lambda containers: conflicts and shards),
+    and pixel hits through the queue and PixelIngestFunction; taken to the target rates."""
     import json
+
+    from tests.functional.onboarding_helpers import pixel_hit
+
+    from audiens.dal.onboarding import DynamoOnboardingRepository
+    from audiens.dal.onboarding.common import MARKER_KEYS, SOURCE_SHARDS
+    from audiens.services.ingest import IngestService
+    from audiens.wiring import ingest_service
 
     handler = load_handler("ApiFunction")
     context = FakeContext(function_name="api")
@@ -479,42 +546,153 @@ def ingestion(limits: dynamodb_limits.Limits) -> list[Figures]:
             {"name": f"t{t}", "source_id": source, "condition": {"key": "seg", "equals": f"v{t:02d}"}},
         )
     rng = random.Random(7)
-    batches, size = (5, 500) if QUICK else (20, 500)
-    limits.reset("ingest")
-    seconds: dict[str, float] = {}
-    for _ in range(batches):
-        events = [
+    batches, size = (8, 500) if QUICK else (24, 500)
+
+    def events() -> list[dict[str, Any]]:
+        return [
             {"user_id": f"u{rng.randrange(40_000)}", "data": {"seg": f"v{rng.randrange(20):02d}"}} for _ in range(size)
         ]
-        timed(seconds, "ingest", lambda events=events: call("POST", f"/v1/sources/{source}/events", {"events": events}))
-    stats = limits.stats()
-    measured = batches * size
-    hot = stats["hottest_writes"][0] if stats["hottest_writes"] else {"write_units": 0.0}
-    per_event_on_key = float(hot["write_units"]) / measured  # the source's hottest key, per event
-    per_event = float(stats["write_units"]) / measured
-    per_event_read = float(stats["read_units"]) / measured
-    lambda_per_event = seconds["ingest"] / measured
-    out = []
-    for label, rate, sources in (
-        ("100,000 events/s over 1,000 sources", 100_000, 1000),
-        ("5,000 events/s, one source", 5_000, 1),
-    ):
-        on_key = per_event_on_key * rate / sources
-        out.append(
-            Figures(
-                f"(c) ingest: {label}, per second",
-                per_event * rate,
-                per_event_read * rate,
-                on_key,
-                float(stats["peak_rcu_per_s"]),
-                _key(stats["hottest_writes"]),
-                _key(stats["hottest_reads"]),
-                lambda_s={"ingest": lambda_per_event * rate},
-                invocations={"ingest": math.ceil(rate / size)},
-                note=f"{per_event_on_key:.3f} WCU per event on the source's hottest key "
-                f"({measured:,} events in batches of {size})",
-            )
+
+    # 1. one writer: what a batch writes on its shard and its markers' keys, and how long it takes
+    limits.reset("ingest")
+    METER.reset()
+    seconds: dict[str, float] = {}
+    for _ in range(batches):
+        body = {"events": events()}
+        timed(seconds, "ingest", lambda body=body: call("POST", f"/v1/sources/{source}/events", body))
+    one = limits.stats(top=100)
+    on_shard, on_markers, _ = source_units(one, source)
+    per_batch, markers_per_batch = on_shard / batches, on_markers / batches
+    batch_s = batch_seconds(seconds["ingest"], batches)
+    per_event, per_event_read = (
+        float(one["write_units"]) / (batches * size),
+        float(one["read_units"]) / (batches * size),
+    )
+    lambda_per_event = seconds["ingest"] / (batches * size)
+
+    # 2. concurrent writers on the same source
+    limits.reset("ingest-concurrent")
+    hot_source = ingest_service().source_for_ingest(source, IN_WINDOW)
+    assert hot_source is not None
+    work = [events() for _ in range(batches)]
+
+    def writer(n: int) -> int:
+        service = IngestService(DynamoOnboardingRepository(REGION))
+        return sum(service.ingest_batch(hot_source, b, now=IN_WINDOW).stats.conflicts for b in work[n::INGEST_WORKERS])
+
+    with atomic_dynamodb(), ThreadPoolExecutor(INGEST_WORKERS) as pool:
+        sketch_conflicts = sum(pool.map(writer, range(INGEST_WORKERS)))
+    together = limits.stats(top=100)
+    _, _, shards_used = source_units(together, source)
+
+    # 3. pixel hits: the route queues them, PixelIngestFunction counts them PIXEL_BATCH at a time
+    pixel = call("POST", "/v1/sources", {"name": "tag", "type": "pixel"})
+    hits = 2 * PIXEL_BATCH if QUICK else 6 * PIXEL_BATCH
+    for i in range(hits):
+        query = {"t": pixel["pixel_token"], "uid": f"c{rng.randrange(40_000)}", "seg": f"v{rng.randrange(20):02d}"}
+        pixel_hit(query, pixel["source_id"], IN_WINDOW, f"hit-{i}")
+    limits.reset("pixel")
+    METER.reset()
+    px_seconds: dict[str, float] = {}
+    consumer = load_handler("PixelIngestFunction")
+    url = os.environ["PIXEL_QUEUE_URL"]
+    sqs = boto3.client("sqs", region_name=REGION)
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    consumed = 0
+    while consumed < hits:
+        got: list[dict[str, Any]] = []
+        while len(got) < PIXEL_BATCH and (
+            more := sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"]).get("Messages")
+        ):
+            got.extend(more)
+        out = timed(px_seconds, "ingest", lambda got=got: consumer(sqs_event(got, arn), FakeContext()))
+        assert not out["batchItemFailures"] and out["counted"] == len(got), out
+        sqs.delete_message_batch(
+            QueueUrl=url, Entries=[{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got[:10])]
         )
+        for start in range(10, len(got), 10):
+            sqs.delete_message_batch(
+                QueueUrl=url,
+                Entries=[
+                    {"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(got[start : start + 10])
+                ],
+            )
+        consumed += len(got)
+    px = limits.stats(top=100)
+    px_shard, px_markers, _ = source_units(px, pixel["source_id"])
+    px_batches = math.ceil(hits / PIXEL_BATCH)
+    px_batch_s = batch_seconds(px_seconds["ingest"], px_batches)
+
+    def at(rate: float, units_per_batch: float, markers_per_batch: float, per_batch_events: int, batch_time: float):
+        """(hottest key WCU/s, the even spread, writers needed) at ``rate`` events/s on one source."""
+        batches_per_s = rate / per_batch_events
+        writers = max(1, math.ceil(batches_per_s * batch_time))
+        hottest_shard = units_per_batch * min(batches_per_s, 1 / batch_time)  # shard 0: one batch at a time
+        floor = units_per_batch * batches_per_s / min(writers, SOURCE_SHARDS)
+        on_marker_key = markers_per_batch * batches_per_s / MARKER_KEYS
+        return max(hottest_shard, on_marker_key), floor, writers
+
+    def api_row(label: str, rate: int, hottest: float, stats: dict[str, Any], key: str, note: str) -> Figures:
+        return Figures(
+            f"(c) ingest: {label}, per second",
+            per_event * rate,
+            per_event_read * rate,
+            hottest,
+            float(stats["peak_rcu_per_s"]),
+            key,
+            _key(stats["hottest_reads"]),
+            lambda_s={"ingest": lambda_per_event * rate},
+            invocations={"ingest": math.ceil(rate / size)},
+            note=note,
+            conflicts=int(stats["conflicts"]),
+            throttled=int(stats["throttled"]),
+        )
+
+    spread, _, _ = at(100, per_batch, markers_per_batch, size, batch_s)
+    hottest, floor, writers = at(5_000, per_batch, markers_per_batch, size, batch_s)
+    out = [
+        api_row(
+            "100,000 events/s over 1,000 sources",
+            100_000,
+            spread,
+            one,
+            "SOURCE#…",
+            f"100 events/s per source: one writer, shard 0 ({per_batch:.0f} WCU per batch of {size} on its shard)",
+        ),
+        api_row(
+            "5,000 events/s on one source",
+            5_000,
+            hottest,
+            together,
+            "SOURCE#…#<shard>",
+            f"a batch of {size}: {per_batch:.0f} WCU on its shard, {batch_s * 1000:.0f} ms at DynamoDB's speed -> "
+            f"{writers} writers on {min(writers, SOURCE_SHARDS)} shards; "
+            f"even spread (floor) {floor:.0f} WCU/s per shard key; "
+            f"measured: {INGEST_WORKERS} concurrent writers used {shards_used} shards, "
+            f"{together['conflicts']} transaction conflicts, {sketch_conflicts} sketch re-reads, "
+            f"peak {together['peak_wcu_per_s']:.0f} WCU/s on {_key(together['hottest_writes'])} (moto's speed)",
+        ),
+    ]
+    px_hottest, px_floor, px_writers = at(
+        5_000, px_shard / px_batches, px_markers / px_batches, PIXEL_BATCH, px_batch_s
+    )
+    out.append(
+        Figures(
+            "(c) pixel: 5,000 hits/s on one source, per second",
+            float(px["write_units"]) / hits * 5_000,
+            float(px["read_units"]) / hits * 5_000,
+            px_hottest,
+            float(px["peak_rcu_per_s"]),
+            _key(px["hottest_writes"]),
+            _key(px["hottest_reads"]),
+            lambda_s={"ingest": px_seconds["ingest"] / hits * 5_000},
+            invocations={"ingest": math.ceil(5_000 / PIXEL_BATCH)},
+            note=f"batches of {PIXEL_BATCH} hits: {px_shard / px_batches:.0f} WCU on the shard, "
+            f"{px_markers / hits:.1f} WCU of markers per hit over {MARKER_KEYS} keys, "
+            f"{px_batch_s * 1000:.0f} ms per batch -> {px_writers} consumers; floor {px_floor:.0f} WCU/s per shard key",
+            conflicts=int(px["conflicts"]),
+        )
+    )
     return out
 
 
@@ -740,17 +918,24 @@ def main() -> None:
         print_table(new)
         sys.stdout.flush()
 
-    with stack(catalog) as physical, engine() as limits:
-        show(rush(limits, catalog, physical["UsageBucket"]))
+    if "a" in ONLY:
+        with stack(catalog) as physical, engine() as limits:
+            show(rush(limits, catalog, physical["UsageBucket"]))
     wiring.usage_catalog = original_catalog  # type: ignore[assignment]
-    for buyers in CLOSE_SIZES:
+    for buyers in CLOSE_SIZES if "b" in ONLY else ():
         with stack() as physical, engine() as limits:
             show([close(limits, physical, buyers)])
-    with stack() as physical, engine() as limits:
-        show(ingestion(limits))
-    with stack() as physical, engine() as limits:
-        show([daily(limits)])
+    if "c" in ONLY:
+        with stack() as physical, engine() as limits:
+            show(ingestion(limits))
+    if "d" in ONLY:
+        with stack() as physical, engine() as limits:
+            show([daily(limits)])
     print()
+    over = [f.scenario for f in figures if f.peak_wcu > WRITE_LIMIT or f.peak_rcu > READ_LIMIT]
+    print(f"partition keys over 1,000 WCU/s or 3,000 RCU/s: {', '.join(over) if over else 'none'}")
+    if "b" not in ONLY or "a" not in ONLY:
+        return
     # Both sizes fill every shard's 1 MB pages (16 x 4,000 rows), so the one page in flight is the same.
     sizes = (100_000, 300_000) if QUICK else (100_000, 500_000)
     with stack():
@@ -769,9 +954,7 @@ def main() -> None:
         f"invoice worker speed: {rate:,.0f} rows/s streamed, parsed and aggregated (floor: making the raw pages, "
         f"{sizes[0] / floor_s:,.0f} rows/s) -> a 1M-row buyer in {MILLION / rate:,.0f} s of the worker's 120 s"
     )
-    over = [f.scenario for f in figures if f.peak_wcu > WRITE_LIMIT or f.peak_rcu > READ_LIMIT]
     big = next(f for f in figures if f.scenario.startswith("(a) the 1M"))
-    print(f"partition keys over 1,000 WCU/s or 3,000 RCU/s: {', '.join(over) if over else 'none'}")
     print(f"1M-row file: {big.seconds:,.0f} s of Lambda (target < 900 s: {'OK' if big.seconds < 900 else 'MISSED'})")
 
 

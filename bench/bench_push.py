@@ -148,7 +148,7 @@ def main(pushes: int = PUSHES) -> None:
         os.environ.update(function_environment(physical, {"Stage": "local"}))
         os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
         from audiens.domain.accounts import Principal
-        from audiens.domain.onboarding import Segment
+        from audiens.domain.segments import Segment
         from audiens.wiring import channel_service, onboarding_repository
 
         service = channel_service()

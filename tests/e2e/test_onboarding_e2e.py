@@ -59,6 +59,7 @@ def test_pixel_estimate_and_daily_analytics(http: Client, new_account: Any) -> N
             assert resp.status == 200 and resp.headers["Content-Type"] == "image/gif"
     with urllib.request.urlopen(f"{http.base}/v1/pixel/{pixel['source_id']}?t=wrong", timeout=30) as resp:
         assert resp.status == 200 and resp.headers["Content-Type"] == "image/gif"
+    http.idle()  # the hits are queued; PixelIngestFunction counts them
     sports = http.post(
         "/v1/traits",
         {"name": "s", "source_id": pixel["source_id"], "condition": {"key": "interest", "equals": "sports"}},
@@ -85,3 +86,30 @@ def test_pixel_estimate_and_daily_analytics(http: Client, new_account: Any) -> N
     http.idle()
     series = http.get(f"/v1/segments/{segment['segment_id']}/analytics", key=key).body["series"]
     assert series[-1]["population"] == 2
+
+
+def test_pixel_hits_travel_through_the_queue_and_are_counted_once(http: Client, runtime: Any, new_account: Any) -> None:
+    # Given a pixel source on a page
+    key = new_account(["provider"])["api_key"]
+    pixel = http.post("/v1/sources", {"name": "shop tag", "type": "pixel"}, key=key).body
+    sid, token = pixel["source_id"], pixel["pixel_token"]
+    # When browsers load it 20 times (one without a user id), each answered the GIF at once
+    for i in range(20):
+        uid = f"&uid=v{i % 8}" if i else ""
+        url = f"{http.base}/v1/pixel/{sid}?t={token}{uid}&page={('home', 'cart')[i % 2]}&cb={i}"
+        with urllib.request.urlopen(url, timeout=30) as resp:
+            assert resp.status == 200 and resp.headers["Content-Type"] == "image/gif"
+
+    # Then PixelIngestFunction drains the queue and counts every hit once: 19 accepted, 1 rejected
+    http.idle()
+    source = http.get(f"/v1/sources/{sid}", key=key).body
+    assert (source["events_accepted"], source["events_rejected"]) == (19, 1)
+    catalog = http.get(f"/v1/data-points?source_id={sid}", key=key).body["data_points"]
+    assert {v["value"]: v["users"] for p in catalog for v in p["values"]} == {"home": 4, "cart": 4}
+    activity = http.get(f"/v1/sources/{sid}/activity", key=key).body
+    assert sum(m["count"] for m in activity["per_minute"]) == 19 and len(activity["events"]) == 19
+    # And nothing is left in the queue or its dead-letter queue
+    sqs = runtime.client("sqs")
+    for name in ("PixelHitsQueue", "PixelHitsDeadLetterQueue"):
+        attributes = sqs.get_queue_attributes(QueueUrl=runtime.resource(name), AttributeNames=["All"])["Attributes"]
+        assert attributes["ApproximateNumberOfMessages"] == "0", name

@@ -46,6 +46,34 @@ def pixel_hit(query: dict[str, str] | None, source_id: str, now: datetime, reque
     return dict(load_handler("ApiFunction")(ev, FakeContext(function_name="api")))
 
 
+def drain_pixel_hits() -> dict[str, Any]:
+    """Run PixelIngestFunction over the pixel queue as its SQS event source does (batches of up to 10 here):
+    messages it reports failed stay in the queue. Totals of its answers."""
+    import os
+
+    from tests.support.billing import sqs_event
+
+    sqs = boto3.client("sqs", region_name="us-east-1")
+    url = os.environ["PIXEL_QUEUE_URL"]
+    arn = sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["QueueArn"])["Attributes"]["QueueArn"]
+    worker = load_handler("PixelIngestFunction")
+    totals: dict[str, Any] = {"counted": 0, "duplicates": 0, "failed": 0, "batchItemFailures": []}
+    while got := sqs.receive_message(
+        QueueUrl=url, MaxNumberOfMessages=10, AttributeNames=["All"], VisibilityTimeout=0
+    ).get("Messages"):
+        out = worker(sqs_event(got, arn), FakeContext(function_name="pixel-ingest"))
+        failed = {f["itemIdentifier"] for f in out["batchItemFailures"]}
+        for key in ("counted", "duplicates", "failed"):
+            totals[key] += out[key]
+        totals["batchItemFailures"] += out["batchItemFailures"]
+        for message in got:
+            if message["MessageId"] not in failed:
+                sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])
+        if failed:
+            break  # left in the queue: the caller decides
+    return totals
+
+
 def ingest_with_key(source_id: str, ingest_key: str | None, events: list[Any], now: datetime) -> tuple[int, Any]:
     """The public server-to-server route: no authorizer, the source's key in X-Ingest-Key."""
     import json

@@ -128,10 +128,10 @@ def test_a_redelivered_file_changes_nothing(api: ApiClient, stack: dict[str, str
 def test_a_crashed_delivery_is_finished_by_the_retry_without_double_counting(
     api: ApiClient, stack: dict[str, str], provider: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from audiens.domain import onboarding
+    from audiens.domain import source_files
 
     # Given a file processed in chunks of 2 lines, and a delivery that dies after its first chunk
-    monkeypatch.setattr(onboarding, "FILE_CHUNK_EVENTS", 2)
+    monkeypatch.setattr(source_files, "FILE_CHUNK_EVENTS", 2)
     source = create_source(api, provider["api_key"], "s3")
     body = "".join(json.dumps({"user_id": f"u{i}", "data": {"k": "v"}}) + "\n" for i in range(5)).encode()
     ev = _drop(stack, source, "crash.ndjson", body)
@@ -224,9 +224,9 @@ def test_moto_delivers_the_object_created_event_through_eventbridge_in_a_shape_t
 def test_a_file_with_more_bad_lines_than_listed_counts_the_rest(
     api: ApiClient, stack: dict[str, str], provider: dict[str, Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from audiens.domain import onboarding
+    from audiens.domain import source_files
 
-    monkeypatch.setattr(onboarding, "MAX_FILE_ERRORS_LISTED", 3)
+    monkeypatch.setattr(source_files, "MAX_FILE_ERRORS_LISTED", 3)
     source = create_source(api, provider["api_key"], "s3")
     ev = _drop(stack, source, "many.ndjson", b"{not json}\n" * 7 + b'{"user_id": "u1"}\n')
     run_ingest(ev)
@@ -275,9 +275,9 @@ def test_a_file_with_thousands_of_long_errors_finishes_with_every_listed_error_i
 
     import boto3
 
-    from audiens.domain import onboarding
+    from audiens.domain import events, source_files
 
-    monkeypatch.setattr(onboarding, "MAX_VALUES_PER_KEY", 1)
+    monkeypatch.setattr(events, "MAX_VALUES_PER_KEY", 1)
     source = create_source(api, provider["api_key"], "s3")
     lines = [json.dumps({"user_id": f"u{i}", "data": {"interest": f"{i:05d}" + "x" * 55}}) for i in range(2_501)]
     ev = _drop(stack, source, "long-errors.ndjson", ("\n".join(lines) + "\n").encode())
@@ -286,11 +286,11 @@ def test_a_file_with_thousands_of_long_errors_finishes_with_every_listed_error_i
     # Then it finished: every listed error is reported, the rest counted, and the stored record is bounded
     [record] = _files(api, provider["api_key"], source["source_id"])
     assert (record["rows"], record["accepted"], record["rejected"]) == (2_501, 1, 2_500)
-    assert len(record["errors"]) == onboarding.MAX_FILE_ERRORS_LISTED
-    assert record["errors_truncated"] == 2_500 - onboarding.MAX_FILE_ERRORS_LISTED
+    assert len(record["errors"]) == source_files.MAX_FILE_ERRORS_LISTED
+    assert record["errors_truncated"] == 2_500 - source_files.MAX_FILE_ERRORS_LISTED
     assert {e["code"] for e in record["errors"]} == {"too_many_values"}
     table = boto3.resource("dynamodb", region_name="us-east-1").Table(stack["OnboardingTable"])
     items = table.scan()["Items"]
     [item] = [i for i in items if str(i["sk"]).startswith("FILE#") and source["source_id"] in str(i["pk"])]
     stored = bytes(item["errors_z"].value)
-    assert len(stored) < 100 * 1024 and len(json.loads(zlib.decompress(stored))) == onboarding.MAX_FILE_ERRORS_LISTED
+    assert len(stored) < 100 * 1024 and len(json.loads(zlib.decompress(stored))) == source_files.MAX_FILE_ERRORS_LISTED

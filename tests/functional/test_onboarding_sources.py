@@ -12,6 +12,7 @@ import pytest
 from tests.functional.onboarding_helpers import (
     account_maker,
     create_source,
+    drain_pixel_hits,
     ingest_with_key,
     module_stack,
     pixel_hit,
@@ -207,6 +208,10 @@ def test_the_pixel_always_answers_a_gif_and_ingests_only_good_hits(api: ApiClien
         headers = {k: ", ".join(v) for k, v in hit["multiValueHeaders"].items()}
         assert headers["Content-Type"] == "image/gif" and "no-store" in headers["Cache-Control"]
 
+    # the hits of the live source are queued, then counted in a batch by PixelIngestFunction
+    assert api.call("GET", f"/v1/sources/{sid}", key=provider).body["events_accepted"] == 0
+    drained = drain_pixel_hits()
+    assert (drained["counted"], drained["failed"]) == (3, 0)
     stored = api.call("GET", f"/v1/sources/{sid}", key=provider).body
     assert (stored["events_accepted"], stored["events_rejected"]) == (1, 2)
     catalog = api.call("GET", "/v1/data-points", key=provider, query={"source_id": sid}).body["data_points"]
@@ -216,9 +221,9 @@ def test_the_pixel_always_answers_a_gif_and_ingests_only_good_hits(api: ApiClien
 def test_a_key_refuses_values_past_its_distinct_value_cap(
     api: ApiClient, provider: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    from audiens.domain import onboarding
+    from audiens.domain import events
 
-    monkeypatch.setattr(onboarding, "MAX_VALUES_PER_KEY", 3)
+    monkeypatch.setattr(events, "MAX_VALUES_PER_KEY", 3)
     sid = create_source(api, provider)["source_id"]
     first = post_events(api, provider, sid, [{"user_id": f"u{i}", "data": {"zip": f"z{i}"}} for i in range(2)])
     assert first.body["accepted"] == 2

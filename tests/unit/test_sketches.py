@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from audiens.domain import onboarding, sketches
+from audiens.domain import events, sketches, source_files
 from audiens.domain.rules import And, Node, Not, Or, Trait, parse_rule
 
 NOW = datetime(2026, 11, 3, 10, tzinfo=UTC)
@@ -128,16 +128,16 @@ def test_estimates_of_large_random_sets_stay_close_and_bounds_are_ordered(size: 
 def test_split_lines_yields_the_lines_whatever_the_chunking(lines: list[bytes], chunk: int, crlf: bool) -> None:
     data = b"".join(line + (b"\r\n" if crlf else b"\n") for line in lines)
     chunks = [data[i : i + chunk] for i in range(0, len(data), chunk)]
-    assert list(onboarding.split_lines(chunks)) == lines
+    assert list(source_files.split_lines(chunks)) == lines
 
 
 def test_split_lines_replaces_an_overlong_line_without_buffering_it() -> None:
     data = [b"ok\n", b"x" * 50, b"x" * 50, b"\nlast"]
-    assert list(onboarding.split_lines(data, max_line=60)) == [b"ok", None, b"last"]
+    assert list(source_files.split_lines(data, max_line=60)) == [b"ok", None, b"last"]
 
 
 def test_event_validation_normalizes_values_and_rejects_one_by_one() -> None:
-    good = onboarding.validate_event(
+    good = events.validate_event(
         {
             "user_id": "u1",
             "timestamp": "2026-11-03T09:00:00+01:00",
@@ -146,15 +146,13 @@ def test_event_validation_normalizes_values_and_rejects_one_by_one() -> None:
         0,
         NOW,
     )
-    assert isinstance(good, onboarding.Event)
+    assert isinstance(good, events.Event)
     assert good.timestamp == datetime(2026, 11, 3, 8, tzinfo=UTC)
     assert good.data == (("age", "30"), ("ok", "true"), ("t", "a"), ("t", "2"))
-    assert onboarding.validate_event({"user_id": 7}, 3, NOW) == onboarding.Rejection(
+    assert events.validate_event({"user_id": 7}, 3, NOW) == events.Rejection(
         3, "invalid_user_id", "user_id must be a non-blank string of at most 256 characters."
     )
     assert isinstance(
-        onboarding.validate_event({"user_id": "u", "timestamp": "2026-11-03T09:00:00"}, 0, NOW), onboarding.Rejection
+        events.validate_event({"user_id": "u", "timestamp": "2026-11-03T09:00:00"}, 0, NOW), events.Rejection
     )
-    assert isinstance(
-        onboarding.validate_event({"user_id": "u", "data": {"k": float("nan")}}, 0, NOW), onboarding.Rejection
-    )
+    assert isinstance(events.validate_event({"user_id": "u", "data": {"k": float("nan")}}, 0, NOW), events.Rejection)

@@ -52,6 +52,7 @@ class Settings(BaseModel):
     ses_configuration_set: str | None = Field(default=None, alias="SES_CONFIGURATION_SET")
     # the daily job: pages of segment ids for DailySegmentsFunction
     daily_segments_queue_url: str | None = Field(default=None, alias="DAILY_SEGMENTS_QUEUE_URL")
+    pixel_queue_url: str | None = Field(default=None, alias="PIXEL_QUEUE_URL")
     # billing documents and messages (issue 14)
     documents_bucket: str | None = Field(default=None, alias="DOCUMENTS_BUCKET")
     document_jobs_queue_url: str | None = Field(default=None, alias="DOCUMENT_JOBS_QUEUE_URL")

@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from audiens.services.ingest import IngestService
     from audiens.services.lookalike import LookalikeService
     from audiens.services.marketplace import MarketplaceService
+    from audiens.services.pixel import PixelService
     from audiens.services.usage import UsageService
     from audiens.services.usage_ledger import UsageLedger
 
@@ -90,6 +91,17 @@ def ingest_service() -> IngestService:
         objects=S3SourceObjects(settings.region),
         source_bucket=settings.source_bucket,
     )
+
+
+@cache
+def pixel_service() -> PixelService:
+    """Pixel hits: queued by the API (PIXEL_QUEUE_URL), counted in batches by PixelIngestFunction."""
+    from audiens.dal.aws import SqsJobQueue
+    from audiens.services.pixel import PixelService
+
+    settings = get_settings()
+    queue = SqsJobQueue(settings.pixel_queue_url, settings.region) if settings.pixel_queue_url else None
+    return PixelService(ingest_service(), queue)
 
 
 @cache

@@ -26,7 +26,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler.api_gateway import Route
 
 from audiens.api.http import MAX_BODY_BYTES, app, principal_of
-from audiens.domain.onboarding import is_text
+from audiens.domain.events import is_text
 from audiens.errors import (
     AppError,
     ForbiddenError,

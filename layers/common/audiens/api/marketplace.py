@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from audiens.api.http import PAGE_MAX, Cursor, Limit, json_response, paginate, request_time, require_role, roles
 from audiens.domain.marketplace import MAX_DESCRIPTION_LENGTH, AccessRequest, Subscription, format_discount
 from audiens.domain.money import format_price
-from audiens.domain.onboarding import Segment
+from audiens.domain.segments import Segment
 from audiens.domain.time import optional_rfc3339, rfc3339
 from audiens.services.marketplace import FeedDetail, FeedListing
 from audiens.wiring import marketplace_service

@@ -10,12 +10,14 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from audiens.api.http import PAGE_MAX, Cursor, Limit, app, json_response, paginate, request_time, require_role, roles
-from audiens.domain.onboarding import FileRecord, Source, TraitDef
+from audiens.domain.events import Source
+from audiens.domain.segments import TraitDef
 from audiens.domain.sketches import Estimate
+from audiens.domain.source_files import FileRecord
 from audiens.domain.time import optional_rfc3339, rfc3339
 from audiens.errors import ValidationError
 from audiens.observability import logger
-from audiens.wiring import audience_service, ingest_service, lookalike_service
+from audiens.wiring import audience_service, ingest_service, lookalike_service, pixel_service
 
 router = APIGatewayRouter()
 
@@ -293,23 +295,21 @@ def post_events_with_key(source_id: str, body: EventsRequest) -> Response[Events
 @router.get(
     "/v1/pixel/<source_id>",
     tags=["sources"],
-    summary="Browser pixel: t=<pixel token>, uid=<user id>, other parameters are data points; always a 1x1 GIF",
+    summary="Browser pixel: t=<pixel token>, uid=<user id>, other parameters are data points; a 1x1 GIF once queued",
 )
 def pixel(source_id: str) -> Response[str]:
+    """A hit for a live pixel source is queued (counted by PixelIngestFunction: a bad event is counted as
+    rejected there); any other hit is logged and answered the GIF all the same. A hit that cannot be queued
+    is not swallowed: it fails the request (the error body of API.md) and is logged."""
     params = dict(app.current_event.query_string_parameters or {})
-    try:
-        result = ingest_service().pixel(
-            source_id,
-            params,
-            request_id=app.current_event.request_context.request_id or "",
-            now=request_time(),
-        )
-        if result is None:
-            logger.info("pixel hit ignored: unknown source or bad token", extra={"source_id": source_id[:64]})
-        elif result.rejected:
-            logger.info("pixel event rejected", extra={"source_id": source_id, "reason": result.rejected[0].code})
-    except Exception:  # a browser must never see an error page; the hit is logged instead
-        logger.exception("pixel hit failed", extra={"source_id": source_id[:64]})
+    queued = pixel_service().hit(
+        source_id,
+        params,
+        request_id=app.current_event.request_context.request_id or "",
+        now=request_time(),
+    )
+    if not queued:
+        logger.info("pixel hit ignored: unknown source or bad token", extra={"source_id": source_id[:64]})
     gif: Response[str] = Response(
         status_code=200,
         content_type="image/gif",

@@ -9,8 +9,8 @@ from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from audiens.api.http import PAGE_MAX, Cursor, Limit, json_response, paginate, request_time, require_role, roles
-from audiens.domain.onboarding import DEFAULT_EXPIRATION_DAYS, MAX_EXPIRATION_DAYS, Segment
 from audiens.domain.rules import MAX_RULE_LENGTH
+from audiens.domain.segments import DEFAULT_EXPIRATION_DAYS, MAX_EXPIRATION_DAYS, Segment
 from audiens.domain.sketches import NUM_STD_DEVS, Estimate
 from audiens.domain.time import optional_rfc3339, rfc3339
 from audiens.wiring import audience_service

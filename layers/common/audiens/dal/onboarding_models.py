@@ -1,19 +1,24 @@
 """PynamoDB models of the onboarding table: sources, data-point sketches, activity, files, traits, segments.
 
-One table (``OnboardingTable``), pk/sk design. Everything a source owns shares its partition
-(``SOURCE#<id>``), so the data points catalog, the activity stream and the file list are each one query:
+One table (``OnboardingTable``), pk/sk design. What a source owns is in its partition (``SOURCE#<id>``) and,
+once concurrent batches spread its writes (docs/scale.md), in its shards ``SOURCE#<id>#<k>`` (k = 1..15), which
+hold the same sketch, minute and activity items plus the shard's ``TOTALS``; batch markers are spread by
+batch id over ``SOURCE#<id>#M<nn>`` (32 keys):
 
 =========================  ===============================  ===================================================
 pk                         sk                               item
 =========================  ===============================  ===================================================
-SOURCE#<id>                META                             the source (gsi1: ACCT#<acc>#SOURCES)
-SOURCE#<id>                ALL                              sketch of every user the source has seen
-SOURCE#<id>                DP#<key>#<value>                 sketch of the users with data point key = value
+SOURCE#<id>                META                             the source and shard 0's totals (gsi1: ACCT#<acc>#SOURCES)
+SOURCE#<id>                SHARDS                           how many shards its batches have written (1 if absent)
+SOURCE#<id>[#<k>]          ALL                              sketch of every user the shard has seen
+SOURCE#<id>[#<k>]          DP#<key>#<value>                 sketch of the shard's users with key = value
                                                             (gsi2: ACCT#<acc>#DP / <source>#<users>, keys only)
+SOURCE#<id>[#<k>]          LEASE                            which batch writes on the shard now (``holder``)
+SOURCE#<id>#<k>            TOTALS                           events accepted/rejected counted on shard k
 SOURCE#<id>                KEY#<key>                        the distinct values of a key (caps them)
-SOURCE#<id>                BATCH#<sha256>                   delivery marker of a batch (TTL)
-SOURCE#<id>                ACT#<received>#<batch>           latest events of one batch (TTL)
-SOURCE#<id>                MIN#<minute>                     events accepted in that minute (TTL)
+SOURCE#<id>#M<nn>          BATCH#<sha256>                   delivery marker of a batch or pixel hit (TTL)
+SOURCE#<id>[#<k>]          ACT#<received>#<batch>           latest events of one batch (TTL)
+SOURCE#<id>[#<k>]          MIN#<minute>                     events accepted in that minute (TTL)
 SOURCE#<id>                FILE#<sha256(bucket/key/etag)>   one S3 file and its outcome
 TRAIT#<id>                 META                             the trait (gsi1: ACCT#<acc>#TRAITS)
 SEGMENT#<id>               META                             the segment (gsi1: ACCT#<acc>#SEGMENTS, gsi2: all)

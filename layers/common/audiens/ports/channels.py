@@ -8,7 +8,7 @@ from typing import Protocol
 
 from audiens.domain.channel_push import S3Target
 from audiens.domain.destinations import Destination, SegmentMapping
-from audiens.domain.onboarding import Segment
+from audiens.domain.segments import Segment
 
 
 class ChannelRepository(Protocol):

@@ -1,7 +1,8 @@
 """The SQS job messages: one model per queue, written by the DAL's senders and read by the trigger adapters.
 
-Messages carry ids, never payloads. Unknown fields are ignored (a newer sender may add one); a missing or
-mistyped field is a poison message that fails validation, is retried and then dead-lettered.
+Messages carry ids, never payloads (but a pixel hit: it exists nowhere else). Unknown fields are ignored (a
+newer sender may add one); a missing or mistyped field is a poison message that fails validation, is retried
+and then dead-lettered.
 """
 
 from __future__ import annotations
@@ -13,7 +14,17 @@ from pydantic import BaseModel, BeforeValidator, ConfigDict, PlainSerializer
 
 from audiens.domain.periods import Period
 
-__all__ = ["DailyPageJob", "DocumentJob", "EmailJob", "InvoiceJob", "JobMessage", "JobQueue", "PayoutJob", "PushJob"]
+__all__ = [
+    "DailyPageJob",
+    "DocumentJob",
+    "EmailJob",
+    "InvoiceJob",
+    "JobMessage",
+    "JobQueue",
+    "PayoutJob",
+    "PixelHitJob",
+    "PushJob",
+]
 
 PeriodField = Annotated[
     Period, BeforeValidator(lambda v: v if isinstance(v, Period) else Period.parse(v)), PlainSerializer(str)
@@ -77,3 +88,13 @@ class DocumentJob(JobMessage):
     id: str
     period: PeriodField
     number: str | None = None  # an invoice's number, fixed by the issue step
+
+
+class PixelHitJob(JobMessage):
+    """PixelHits queue: one pixel hit of a live pixel source, as the request brought it (its query
+    parameters, the token excepted) at the request's time; ``request_id`` names it (its marker)."""
+
+    source_id: str
+    request_id: str
+    received_at: datetime
+    params: dict[str, str]

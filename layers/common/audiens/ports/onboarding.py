@@ -6,8 +6,10 @@ from collections.abc import Iterable, Iterator, Mapping
 from datetime import date, datetime
 from typing import Any, Protocol
 
-from audiens.domain.onboarding import BatchCommit, FileRecord, MergeStats, Segment, Snapshot, Source, TraitDef
+from audiens.domain.events import BatchCommit, MergeStats, Source
+from audiens.domain.segments import Segment, Snapshot, TraitDef
 from audiens.domain.sketches import Estimate, Sketch
+from audiens.domain.source_files import FileRecord
 
 
 class OnboardingRepository(Protocol):
@@ -27,6 +29,7 @@ class OnboardingRepository(Protocol):
         now: datetime,
         labels: Mapping[str, tuple[str, str]] | None = None,
         account_id: str | None = None,
+        shard: int = 0,
     ) -> MergeStats: ...
 
     def load_sketches(self, refs: Iterable[tuple[str, str]]) -> dict[tuple[str, str], Sketch]: ...
@@ -37,7 +40,7 @@ class OnboardingRepository(Protocol):
 
     def add_values(self, source_id: str, key: str, values: set[str], cap: int) -> bool: ...
 
-    def commit_batch(self, source_id: str, commit: BatchCommit) -> bool: ...
+    def commit_batch(self, source_id: str, commit: BatchCommit, shard: int = 0) -> BatchCommit | None: ...
 
     def apply_batch(
         self,
@@ -48,7 +51,7 @@ class OnboardingRepository(Protocol):
         commit: BatchCommit,
         now: datetime,
         account_id: str | None = None,
-    ) -> tuple[MergeStats, bool]: ...
+    ) -> tuple[MergeStats, BatchCommit | None]: ...
 
     def activity(
         self, source_id: str, *, since: datetime, max_events: int

@@ -13,12 +13,12 @@ from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from audiens.domain import onboarding as rules
+from audiens.domain import segments as rules
 from audiens.domain import sketches
 from audiens.domain.accounts import Principal
-from audiens.domain.onboarding import Segment, Snapshot, TraitDef
 from audiens.domain.quotas import check_quota
 from audiens.domain.rules import Node, parse_rule, trait_ids
+from audiens.domain.segments import Segment, Snapshot, TraitDef
 from audiens.domain.sketches import Estimate, Sketch
 from audiens.errors import ConflictError, NotFoundError, ValidationError
 from audiens.observability import logger

@@ -40,9 +40,9 @@ from audiens.domain.invoicing import (
     Subscription,
     Unit,
 )
-from audiens.domain.onboarding import TraitDef
 from audiens.domain.periods import Period
 from audiens.domain.rules import Node, Trait, trait_ids
+from audiens.domain.segments import TraitDef
 from audiens.domain.sketches import Sketch
 from audiens.errors import AppError
 from audiens.ports.accounts import AccountRepository

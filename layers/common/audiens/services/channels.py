@@ -26,8 +26,8 @@ from audiens.domain.accounts import Principal
 from audiens.domain.channel_config import S3Platform
 from audiens.domain.channels import Channel
 from audiens.domain.destinations import Destination, SegmentMapping
-from audiens.domain.onboarding import Segment
 from audiens.domain.quotas import check_quota
+from audiens.domain.segments import Segment
 from audiens.errors import ConflictError, NotFoundError, ValidationError
 from audiens.observability import count, logger
 from audiens.ports.channels import ChannelRepository, DeliveryError, ObjectExporter, PushQueue, WebhookClient

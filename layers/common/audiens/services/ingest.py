@@ -1,33 +1,34 @@
 """Data onboarding use cases: sources, event batches (API, pixel, S3 files), activity, data points catalog.
 
-Every delivery path ends in ``ingest_batch``: validate each event, cap the distinct values of a key,
-merge the batch into the data-point sketches (one conditional write per changed sketch), then count
-the batch exactly once in a single transaction keyed by the batch's identity. A repeated delivery finds
-its sketches unchanged (union is idempotent) and its marker present, so it changes nothing.
+Every delivery path ends in ``ingest_batch`` (pixel hits, buffered by a queue, in ``ingest_hits``): validate
+each event, cap the distinct values of a key, merge the batch into the data-point sketches of the shard it
+leased (one conditional write per changed sketch), then count the batch exactly once in a single transaction
+keyed by the batch's identity (one marker per hit for pixel hits). A repeated delivery finds its sketches
+unchanged (union is idempotent, on any shard) and its marker present, so it changes nothing.
 """
 
 from __future__ import annotations
 
 import hashlib
-import json
 import secrets
 from collections import OrderedDict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import islice
 from typing import Any
 
-from audiens.domain import onboarding as rules
+from audiens.domain import events as rules
 from audiens.domain import sketches
+from audiens.domain import source_files as files
 from audiens.domain.accounts import Principal
-from audiens.domain.onboarding import Event, FileRecord, MergeStats, Rejection, Source
+from audiens.domain.events import BatchCommit, CommitPart, Event, MergeStats, Rejection, Source
 from audiens.domain.quotas import check_quota
+from audiens.domain.source_files import FileRecord
 from audiens.domain.time import rfc3339
 from audiens.errors import NotFoundError, UnauthorizedError, ValidationError
 from audiens.ports.onboarding import OnboardingRepository, SourceObjects
 
-PIXEL_RESERVED = frozenset({"t", "uid", "cb", "ts"})
 KNOWN_VALUES_CACHE_KEYS = 2_000
 UPLOAD_URL_SECONDS = 3600
 SOURCE_CACHE_TTL = timedelta(minutes=1)
@@ -157,13 +158,13 @@ class IngestService:
             )
         key = self.source_prefix(source) + file_name
         try:
-            rules.file_format(file_name)
-        except rules.FileFormatError as error:
+            files.file_format(file_name)
+        except files.FileFormatError as error:
             raise ValidationError(error.message, code=error.code) from None
         return self._source_bucket, key, self._objects.upload_url(self._source_bucket, key, UPLOAD_URL_SECONDS)
 
     # ------------------------------------------------------------------------------------------- ingest
-    def _source_for_ingest(self, source_id: str, now: datetime) -> Source | None:
+    def source_for_ingest(self, source_id: str, now: datetime) -> Source | None:
         """Sources never change owner, type or credentials, so a warm worker keeps them a minute."""
         cached = self._sources.get(source_id)
         if cached is not None and timedelta(0) <= now - cached[0] <= SOURCE_CACHE_TTL:
@@ -179,7 +180,7 @@ class IngestService:
         self, principal: Principal, source_id: str, raws: list[Any], *, body_bytes: int, now: datetime
     ) -> BatchResult:
         rules.check_batch_size(len(raws), body_bytes)
-        source = self._source_for_ingest(source_id, now)
+        source = self.source_for_ingest(source_id, now)
         if source is None or source.account_id != principal.account_id:
             raise NotFoundError(f"Source {source_id} not found.")
         rules.check_batch_values(raws)
@@ -189,7 +190,7 @@ class IngestService:
         self, source_id: str, ingest_key: str, raws: list[Any], *, body_bytes: int, now: datetime
     ) -> BatchResult:
         """The server-to-server route: the source's own ingest key, no account API key."""
-        source = self._source_for_ingest(source_id, now)
+        source = self.source_for_ingest(source_id, now)
         if (
             source is None
             or source.type != "api"
@@ -201,10 +202,9 @@ class IngestService:
         rules.check_batch_values(raws)
         return self.ingest_batch(source, raws, now=now)
 
-    def pixel(self, source_id: str, params: Mapping[str, str], *, request_id: str, now: datetime) -> BatchResult | None:
-        """One pixel hit; ``None`` when it is not for a live pixel source (the browser still gets its GIF)."""
-        source = self._source_for_ingest(source_id, now)
-        token = params.get("t", "")
+    def pixel_source(self, source_id: str, token: str, now: datetime) -> Source | None:
+        """The live pixel source a hit with this token is for, or ``None`` (the browser still gets its GIF)."""
+        source = self.source_for_ingest(source_id, now)
         if (
             source is None
             or source.type != "pixel"
@@ -212,11 +212,7 @@ class IngestService:
             or not secrets.compare_digest(hash_secret(token), source.credential_hash)
         ):
             return None
-        event: dict[str, Any] = {"user_id": params.get("uid") or None}
-        if params.get("ts"):
-            event["timestamp"] = params["ts"]
-        event["data"] = {k: v for k, v in params.items() if k not in PIXEL_RESERVED}
-        return self.ingest_batch(source, [event], now=now, batch_id=hash_secret(f"pixel\n{request_id}"))
+        return source
 
     def ingest_batch(
         self,
@@ -239,18 +235,47 @@ class IngestService:
         good, capped = self._cap_values(source.source_id, good)
         rejected = sorted([*bad, *capped, *extra_rejections], key=lambda r: r.index)
         events = [e for _, e in good]
-        commit = rules.BatchCommit(
-            batch_id=batch_id,
-            accepted=len(events),
-            rejected=len(rejected),
-            received_at=now,
-            latest=self._latest(events, now),
-        )
+        received = rfc3339(now)
+        latest = ({**e.as_json(), "received_at": received} for e in reversed(events[-rules.LATEST_EVENTS :]))
+        commit = BatchCommit.single(batch_id, len(events), len(rejected), now, latest)
         deltas, labels = self._deltas(events)
         stats, committed = self._repo.apply_batch(
             source.source_id, deltas, labels=labels, commit=commit, now=now, account_id=source.account_id
         )
-        return BatchResult(len(events), rejected, duplicate=not committed, stats=stats)
+        return BatchResult(len(events), rejected, duplicate=committed is None, stats=stats)
+
+    def ingest_hits(self, source: Source, hits: list[tuple[str, Any, datetime]]) -> BatchCommit | None:
+        """Single-event deliveries of one source (pixel hits: marker id, raw event, request time), each counted
+        once by its own marker, in one merge of the sketches and one counting transaction (at most
+        ``rules.MAX_PARTS_PER_COMMIT``). Returns what was counted, ``None`` when every hit had been."""
+        good: list[tuple[int, Event]] = []
+        refused: set[int] = set()
+        for index, (_, raw, at) in enumerate(hits):
+            checked = rules.validate_event(raw, index, at)
+            if isinstance(checked, Event):
+                good.append((index, checked))
+            else:
+                refused.add(index)
+        good, capped = self._cap_values(source.source_id, good)
+        refused.update(r.index for r in capped)
+        kept = dict(good)
+        parts = tuple(
+            CommitPart(marker, 0, 1)
+            if index in refused
+            else CommitPart(marker, 1, 0, ({**kept[index].as_json(), "received_at": rfc3339(at)},))
+            for index, (marker, _, at) in enumerate(hits)
+        )
+        received = max(at for *_, at in hits)
+        deltas, labels = self._deltas(list(kept.values()))
+        _, counted = self._repo.apply_batch(
+            source.source_id,
+            deltas,
+            labels=labels,
+            commit=BatchCommit(parts, received),
+            now=received,
+            account_id=source.account_id,
+        )
+        return counted
 
     @staticmethod
     def _deltas(events: list[Event]) -> tuple[dict[str, Any], dict[str, tuple[str, str]]]:
@@ -265,20 +290,6 @@ class IngestService:
             deltas[sk] = sketches.from_users(users)
             labels[sk] = (key, value)
         return deltas, labels
-
-    @staticmethod
-    def _latest(events: list[Event], now: datetime) -> list[dict[str, Any]]:
-        """The batch's newest events for the activity stream, within a size budget (a DynamoDB item is 400 KB)."""
-        received = rfc3339(now)
-        latest: list[dict[str, Any]] = []
-        size = 0
-        for event in reversed(events[-rules.LATEST_EVENTS :]):
-            shown = {**event.as_json(), "received_at": received}
-            size += len(json.dumps(shown))
-            if size > rules.ACTIVITY_BYTES and latest:
-                break
-            latest.append(shown)
-        return latest
 
     def _known_values(self, source_id: str, key: str) -> set[str]:
         ref = (source_id, key)
@@ -362,28 +373,28 @@ class IngestService:
         record.attempts = claimed.attempts
         try:
             self._process_file(source, record, now)
-        except rules.FileFormatError as error:
+        except files.FileFormatError as error:
             record.errors = [{"line": 0, "code": error.code, "message": error.message}]
         record.status = "failed" if record.errors or record.rejected else "processed"
         record.finished_at = now
-        self._repo.finish_file(record, errors_limit=rules.MAX_FILE_ERRORS_LISTED)
+        self._repo.finish_file(record, errors_limit=files.MAX_FILE_ERRORS_LISTED)
         return record
 
     def _process_file(self, source: Source, record: FileRecord, now: datetime) -> None:
         if self._objects is None:
             raise RuntimeError("file ingestion needs the source bucket")
-        kind = rules.file_format(record.key)
-        lines = rules.split_lines(self._objects.iter_chunks(record.bucket, record.key))
+        kind = files.file_format(record.key)
+        lines = files.split_lines(self._objects.iter_chunks(record.bucket, record.key))
         numbered: Iterator[tuple[int, bytes | None]] = enumerate(lines, 1)
-        csv_layout: rules.CsvLayout | None = None
+        csv_layout: files.CsvLayout | None = None
         if kind == "csv":
             first = next(numbered, None)
             if first is None or first[1] is None:
-                raise rules.FileFormatError("invalid_header", "the CSV file has no readable header line.")
-            csv_layout = rules.CsvLayout(first[1])
+                raise files.FileFormatError("invalid_header", "the CSV file has no readable header line.")
+            csv_layout = files.CsvLayout(first[1])
         chunk_no = 0
         while True:
-            chunk = list(islice(numbered, rules.FILE_CHUNK_EVENTS))
+            chunk = list(islice(numbered, files.FILE_CHUNK_EVENTS))
             if not chunk:
                 break
             raws: list[Any] = []
@@ -392,12 +403,12 @@ class IngestService:
             for line_no, line in chunk:
                 if line is None:
                     problems.append(
-                        Rejection(line_no, "line_too_long", f"the line is longer than {rules.MAX_LINE_BYTES:,} bytes.")
+                        Rejection(line_no, "line_too_long", f"the line is longer than {files.MAX_LINE_BYTES:,} bytes.")
                     )
                     continue
                 if not line.strip():
                     continue
-                parsed = csv_layout.parse(line, line_no) if csv_layout else rules.parse_ndjson_line(line, line_no)
+                parsed = csv_layout.parse(line, line_no) if csv_layout else files.parse_ndjson_line(line, line_no)
                 if isinstance(parsed, Rejection):
                     problems.append(parsed)
                 else:
@@ -415,7 +426,7 @@ class IngestService:
             record.accepted += result.accepted
             record.rejected += len(result.rejected)
             for r in result.rejected:  # keep memory flat: list the first errors, count the others
-                if len(record.errors) < rules.MAX_FILE_ERRORS_LISTED:
+                if len(record.errors) < files.MAX_FILE_ERRORS_LISTED:
                     record.errors.append({"line": r.index, "code": r.code, "message": r.message})
                 else:
                     record.errors_truncated += 1

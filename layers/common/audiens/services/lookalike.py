@@ -13,7 +13,7 @@ from typing import Final
 
 from audiens.domain import lookalike
 from audiens.domain.accounts import Principal
-from audiens.domain.onboarding import TraitDef
+from audiens.domain.segments import TraitDef
 from audiens.errors import ValidationError
 from audiens.ports.onboarding import OnboardingRepository
 from audiens.services.audiences import AudienceService

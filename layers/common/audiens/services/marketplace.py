@@ -24,9 +24,9 @@ from typing import Any
 from audiens.domain import marketplace as rules
 from audiens.domain.accounts import Principal
 from audiens.domain.marketplace import AccessRequest, Feed, Plan, Subscription
-from audiens.domain.onboarding import Segment, TraitDef
 from audiens.domain.periods import Period
 from audiens.domain.quotas import check_quota
+from audiens.domain.segments import Segment, TraitDef
 from audiens.errors import ConflictError, NotFoundError, ValidationError
 from audiens.ports.accounts import AccountRepository
 from audiens.ports.marketplace import BillableSubscription, MarketplaceRepository

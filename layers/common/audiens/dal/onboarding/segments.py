@@ -20,12 +20,7 @@ from audiens.dal.onboarding_models import (
     TraitItem,
 )
 from audiens.domain import sketches
-from audiens.domain.onboarding import (
-    Condition,
-    Segment,
-    Snapshot,
-    TraitDef,
-)
+from audiens.domain.segments import Condition, Segment, Snapshot, TraitDef
 
 
 def _to_trait(item: TraitItem) -> TraitDef:

@@ -11,6 +11,8 @@ from pynamodb.exceptions import PutError
 from audiens.dal.onboarding.common import (
     OnboardingTables,
     _conditional_failed,
+    _shard_pk,
+    _source_of,
     _source_pk,
     _ts,
 )
@@ -18,14 +20,15 @@ from audiens.dal.onboarding_models import (
     FileItem,
     SourceItem,
 )
-from audiens.domain.onboarding import (
-    FileRecord,
-    Source,
-)
+from audiens.domain.events import Source
+from audiens.domain.source_files import FileRecord
 from audiens.domain.time import parse_timestamp
 
 
-def _to_source(item: SourceItem) -> Source:
+def _to_source(item: SourceItem, totals: dict[str, tuple[int, int, str]] | None = None) -> Source:
+    """The source of its META item, plus what its other shards counted (``_shard_totals``)."""
+    accepted, rejected, last = (totals or {}).get(item.source_id, (0, 0, ""))
+    last_event = max(item.last_event_at or "", last)
     return Source(
         source_id=item.source_id,
         account_id=item.account_id,
@@ -34,9 +37,9 @@ def _to_source(item: SourceItem) -> Source:
         created_at=item.created_at,
         credential_hash=item.credential_hash or "",
         credential_prefix=item.credential_prefix or "",
-        events_accepted=int(item.events_accepted or 0),
-        events_rejected=int(item.events_rejected or 0),
-        last_event_at=parse_timestamp(item.last_event_at) if item.last_event_at else None,
+        events_accepted=int(item.events_accepted or 0) + accepted,
+        events_rejected=int(item.events_rejected or 0) + rejected,
+        last_event_at=parse_timestamp(last_event) if last_event else None,
     )
 
 
@@ -81,12 +84,42 @@ class SourceStore(OnboardingTables):
 
     def get_source(self, source_id: str) -> Source | None:
         try:
-            return _to_source(SourceItem.get(_source_pk(source_id), "META"))
+            item = SourceItem.get(_source_pk(source_id), "META")
         except SourceItem.DoesNotExist:
             return None
+        return _to_source(item, self._shard_totals([source_id]))
 
     def list_sources(self, account_id: str) -> list[Source]:
-        return [_to_source(i) for i in SourceItem.by_account.query(f"ACCT#{account_id}#SOURCES")]
+        items = list(SourceItem.by_account.query(f"ACCT#{account_id}#SOURCES"))
+        totals = self._shard_totals([i.source_id for i in items])
+        return [_to_source(i, totals) for i in items]
+
+    def _shard_totals(self, source_ids: list[str]) -> dict[str, tuple[int, int, str]]:
+        """(accepted, rejected, last event) counted on shards 1.. of the sources that have used more than one
+        (their ``SHARDS`` items, then their shards' ``TOTALS``: nothing more for a source never written
+        concurrently)."""
+        widths = self._widths(source_ids) if source_ids else {}
+        keys = [
+            {"pk": {"S": _shard_pk(source_id, shard)}, "sk": {"S": "TOTALS"}}
+            for source_id, width in widths.items()
+            for shard in range(1, width)
+        ]
+        totals: dict[str, tuple[int, int, str]] = {}
+        table = SourceItem.Meta.table_name
+        for start in range(0, len(keys), 100):
+            request: dict[str, Any] = {table: {"Keys": keys[start : start + 100], "ConsistentRead": True}}
+            while request:
+                answer = self._connection.client.batch_get_item(RequestItems=request)
+                for found in answer.get("Responses", {}).get(table, []):
+                    source_id = _source_of(found["pk"]["S"])
+                    accepted, rejected, last = totals.get(source_id, (0, 0, ""))
+                    totals[source_id] = (
+                        accepted + int(found.get("events_accepted", {}).get("N", 0)),
+                        rejected + int(found.get("events_rejected", {}).get("N", 0)),
+                        max(last, found.get("last_event_at", {}).get("S", "")),
+                    )
+                request = answer.get("UnprocessedKeys") or {}
+        return totals
 
     # ------------------------------------------------------------------------------------------- files
     def claim_file(self, record: FileRecord) -> FileRecord:

@@ -1,4 +1,5 @@
-"""Sources, events, data points, traits and segments (DOMAIN.md §2-§4): the rules that need no I/O.
+"""Sources and their events (DOMAIN.md §2): validation, batch limits and identity, what counting a batch
+writes, and how a source's writes are spread over shards. The rules that need no I/O.
 
 Limits are part of the public contract (docs/onboarding.md repeats them); each is named here once.
 """
@@ -9,13 +10,11 @@ import hashlib
 import json
 import math
 import re
-from collections.abc import Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, timedelta
-from decimal import Decimal
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime, timedelta
 from typing import Any, Final, Literal
 
-from audiens.domain.money import parse_price
 from audiens.domain.time import parse_timestamp, rfc3339
 from audiens.errors import PayloadTooLargeError, ValidationError
 
@@ -30,17 +29,14 @@ MAX_VALUE_LENGTH: Final = 256
 MAX_DATA_POINTS_PER_EVENT: Final = 50
 MAX_VALUES_PER_DATA_POINT: Final = 20
 MAX_VALUES_PER_KEY: Final = 1_000
-MAX_CONDITION_VALUES: Final = 100
 LATEST_EVENTS: Final = 50
 ACTIVITY_BYTES: Final = 64_000  # JSON of the latest events kept per batch
 MAX_VALUES_PER_BATCH: Final = 2_000  # distinct (key, value) pairs one API batch may touch
 ACTIVITY_TTL: Final = timedelta(hours=48)
 BATCH_MARKER_TTL: Final = timedelta(days=7)
+MAX_PARTS_PER_COMMIT: Final = 96  # deliveries counted in one transaction (100 actions: + minute, activity, totals)
 FUTURE_TOLERANCE: Final = timedelta(days=1)
 EARLIEST_TIMESTAMP: Final = datetime(2000, 1, 1, tzinfo=UTC)
-DEFAULT_EXPIRATION_DAYS: Final = 30
-MAX_EXPIRATION_DAYS: Final = 3_650
-DEFAULT_CURRENCY: Final = "USD"
 
 KEY_PATTERN: Final = re.compile(rf"[A-Za-z0-9_.\-]{{1,{MAX_KEY_LENGTH}}}")
 _EVENT_FIELDS: Final = frozenset({"user_id", "timestamp", "data"})
@@ -320,290 +316,76 @@ class MergeStats:
 
 
 @dataclass(frozen=True)
-class BatchCommit:
-    """What counting a batch once writes: its marker, the minute counter, its latest events, source totals."""
+class CommitPart:
+    """One delivery counted once: an API batch, a file chunk, or one pixel hit of a buffered group."""
 
     batch_id: str
     accepted: int
     rejected: int
+    latest: tuple[dict[str, Any], ...] = ()  # its newest accepted events as the activity stream shows them
+
+
+def newest_events(shown: Iterable[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The activity item's events (given newest first): at most LATEST_EVENTS, within ACTIVITY_BYTES of JSON
+    (a DynamoDB item is 400 KB), at least one."""
+    latest: list[dict[str, Any]] = []
+    size = 0
+    for event in shown:
+        size += len(json.dumps(event))
+        if len(latest) >= LATEST_EVENTS or (size > ACTIVITY_BYTES and latest):
+            break
+        latest.append(event)
+    return latest
+
+
+@dataclass(frozen=True)
+class BatchCommit:
+    """What counting deliveries once writes: a marker per part, the minute counter, the latest events, the
+    source's totals (all in one transaction, so a part whose marker exists is never counted again)."""
+
+    parts: tuple[CommitPart, ...]
     received_at: datetime
-    latest: list[dict[str, Any]]
     marker_ttl: timedelta = BATCH_MARKER_TTL
     activity_ttl: timedelta = ACTIVITY_TTL
 
+    @classmethod
+    def single(
+        cls, batch_id: str, accepted: int, rejected: int, received_at: datetime, latest: Iterable[dict[str, Any]] = ()
+    ) -> BatchCommit:
+        return cls((CommitPart(batch_id, accepted, rejected, tuple(latest)),), received_at)
 
-@dataclass
-class FileRecord:
-    file_id: str
-    source_id: str
-    bucket: str
-    key: str
-    etag: str
-    size: int | None
-    status: str
-    received_at: datetime
-    finished_at: datetime | None = None
-    rows: int = 0
-    accepted: int = 0
-    rejected: int = 0
-    errors: list[dict[str, Any]] = field(default_factory=list)
-    errors_truncated: int = 0
-    attempts: int = 1
+    @property
+    def batch_id(self) -> str:
+        """The first part's id: names the activity item."""
+        return self.parts[0].batch_id
 
+    @property
+    def accepted(self) -> int:
+        return sum(p.accepted for p in self.parts)
 
-@dataclass(frozen=True)
-class Snapshot:
-    day: date
-    population: int
-    lower_bound: int
-    upper_bound: int
+    @property
+    def rejected(self) -> int:
+        return sum(p.rejected for p in self.parts)
 
+    @property
+    def latest(self) -> list[dict[str, Any]]:
+        return newest_events(event for part in reversed(self.parts) for event in part.latest)
 
-# ------------------------------------------------------------------------------------------------- traits
-
-
-@dataclass(frozen=True)
-class Condition:
-    key: str
-    values: tuple[str, ...]
-    operator: Literal["equals", "in"]
-
-    def as_json(self) -> dict[str, Any]:
-        if self.operator == "equals":
-            return {"key": self.key, "equals": self.values[0]}
-        return {"key": self.key, "in": list(self.values)}
+    def without(self, batch_ids: Iterable[str]) -> BatchCommit | None:
+        """The commit less the parts already counted; ``None`` when nothing is left."""
+        gone = set(batch_ids)
+        parts = tuple(p for p in self.parts if p.batch_id not in gone)
+        return replace(self, parts=parts) if parts else None
 
 
-def parse_condition(raw: Mapping[str, Any]) -> Condition:
-    def fail(message: str) -> ValidationError:
-        return ValidationError(message, code="invalid_condition", details=[{"field": "condition"}])
-
-    key = raw.get("key")
-    if not isinstance(key, str) or not KEY_PATTERN.fullmatch(key):
-        raise fail(f"condition.key must be 1-{MAX_KEY_LENGTH} characters of letters, digits, '_', '-' or '.'.")
-    has_equals, has_in = raw.get("equals") is not None, raw.get("in") is not None
-    if has_equals == has_in:
-        raise fail("condition needs exactly one of equals (one value) or in (a list of values).")
-    if has_equals:
-        raws: list[Any] = [raw["equals"]]
-    else:
-        raws = raw["in"]
-        if not isinstance(raws, list) or not 1 <= len(raws) <= MAX_CONDITION_VALUES:
-            raise fail(f"condition.in must list 1 to {MAX_CONDITION_VALUES} values.")
-    values: list[str] = []
-    for item in raws:
-        value = normalize_value(item)
-        if value is None or not value.strip() or len(value) > MAX_VALUE_LENGTH:
-            raise fail(f"condition values must be strings, numbers or booleans of 1-{MAX_VALUE_LENGTH} characters.")
-        values.append(value)
-    return Condition(key, tuple(dict.fromkeys(values)), "equals" if has_equals else "in")
+PIXEL_RESERVED: Final = frozenset({"t", "uid", "cb", "ts"})
 
 
-@dataclass(frozen=True)
-class TraitDef:
-    """A trait. Only ``rule`` traits exist yet; feeds and algorithmic traits extend the same record."""
-
-    trait_id: str
-    account_id: str
-    name: str
-    kind: str  # "rule" | "algorithmic" (next issue)
-    created_at: datetime
-    source_id: str | None = None
-    condition: Condition | None = None
-    feed_id: str | None = None
-    seed_trait_id: str | None = None
-    modeled_on_feed_ids: tuple[str, ...] = ()
-    modeled_trait_ids: tuple[str, ...] = ()  # algorithmic: the feed traits whose union it is (domain/lookalike.py)
-
-
-# ----------------------------------------------------------------------------------------------- segments
-
-Visibility = Literal["public", "private"]
-
-
-@dataclass(frozen=True)
-class Segment:
-    segment_id: str
-    account_id: str
-    name: str
-    category: str
-    rule: str
-    expiration_days: int
-    visibility: str
-    cpm: Decimal | None
-    currency: str
-    status: str  # active | expired | deleted (soft: kept for billing)
-    created_at: datetime
-    changed_at: datetime
-    expired_at: datetime | None = None
-
-    def expires_at(self) -> datetime:
-        return self.changed_at + timedelta(days=self.expiration_days)
-
-    def is_due_to_expire(self, now: datetime) -> bool:
-        return self.status == "active" and now >= self.expires_at()
-
-
-def check_price(visibility: str, cpm: Any) -> Decimal | None:
-    """Only public segments may be priced (DOMAIN.md §4)."""
-    if cpm is None:
-        return None
-    price = parse_price(cpm)
-    if visibility != "public":
-        raise ValidationError(
-            "Only public segments may have a price (cpm); make the segment public or remove the cpm.",
-            code="price_requires_public_segment",
-            details=[{"field": "cpm"}],
-        )
-    return price
-
-
-def check_expiration_days(days: int) -> int:
-    if not 1 <= days <= MAX_EXPIRATION_DAYS:
-        raise ValidationError(
-            f"expiration_days must be between 1 and {MAX_EXPIRATION_DAYS}.",
-            code="invalid_expiration_days",
-            details=[{"field": "expiration_days"}],
-        )
-    return days
-
-
-def share(part: int, total: int) -> float:
-    """A trait's share of a rule's composition, rounded to 4 places (0 when every trait is empty)."""
-    return 0.0 if total <= 0 else round(part / total, 4)
-
-
-def snapshot_day(now: datetime) -> date:
-    return now.astimezone(UTC).date()
-
-
-# ------------------------------------------------------------------------------------------------- files
-
-MAX_LINE_BYTES: Final = 64 * 1024
-FILE_CHUNK_EVENTS: Final = 5_000
-MAX_FILE_ERRORS_LISTED: Final = 2_000
-
-
-def split_lines(chunks: Iterable[bytes], max_line: int = MAX_LINE_BYTES) -> Iterator[bytes | None]:
-    """Lines of a byte stream (``\\n`` or ``\\r\\n``) in constant memory; ``None`` stands for a line longer
-    than ``max_line``, whose bytes are skipped rather than buffered (one bad line never exhausts memory)."""
-    pending = bytearray()
-    overflow = False
-    for chunk in chunks:
-        start = 0
-        while True:
-            end = chunk.find(b"\n", start)
-            if end < 0:
-                if not overflow:
-                    pending += chunk[start:]
-                    if len(pending) > max_line:
-                        overflow = True
-                        pending.clear()
-                break
-            if overflow:
-                yield None
-            else:
-                pending += chunk[start:end]
-                yield bytes(pending[:-1] if pending.endswith(b"\r") else pending) if len(pending) <= max_line else None
-            pending.clear()
-            overflow = False
-            start = end + 1
-    if overflow:
-        yield None
-    elif pending:
-        yield bytes(pending[:-1] if pending.endswith(b"\r") else pending)
-
-
-NDJSON_SUFFIXES: Final = (".ndjson", ".jsonl", ".json")
-CSV_SUFFIXES: Final = (".csv",)
-
-
-class FileFormatError(Exception):
-    """The file as a whole cannot be read (unknown format, bad CSV header): no line can be kept."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
-
-
-def file_format(key: str) -> str:
-    lowered = key.lower()
-    if lowered.endswith(NDJSON_SUFFIXES):
-        return "ndjson"
-    if lowered.endswith(CSV_SUFFIXES):
-        return "csv"
-    raise FileFormatError(
-        "unsupported_format",
-        "Source files must be newline-delimited JSON (.ndjson, .jsonl, .json) or CSV (.csv) with a header "
-        "user_id,timestamp,<keys...>.",
-    )
-
-
-def _decode(line: bytes, line_no: int) -> str | Rejection:
-    try:
-        return line.decode("utf-8-sig" if line_no == 1 else "utf-8")
-    except UnicodeDecodeError:
-        return Rejection(line_no, "invalid_encoding", "the line is not valid UTF-8.")
-
-
-def parse_ndjson_line(line: bytes, line_no: int) -> Any:
-    """The raw event on one NDJSON line, or a ``Rejection`` (validation comes after, as for API batches)."""
-    text = _decode(line, line_no)
-    if isinstance(text, Rejection):
-        return text
-    try:
-        return json.loads(text)
-    except json.JSONDecodeError as error:
-        return Rejection(line_no, "invalid_json", f"the line is not valid JSON ({error.msg} at column {error.colno}).")
-
-
-class CsvLayout:
-    """A CSV source file: header ``user_id[,timestamp][,<key>...]``; one record per line, empty cell = no value."""
-
-    def __init__(self, header: bytes) -> None:
-        import csv
-
-        self._csv = csv
-        text = _decode(header, 1)
-        if isinstance(text, Rejection):
-            raise FileFormatError("invalid_header", "the CSV header is not valid UTF-8.")
-        columns = [c.strip() for c in next(csv.reader([text]), [])]
-        if "user_id" not in columns:
-            raise FileFormatError(
-                "invalid_header", "the CSV header must name a user_id column (user_id,timestamp,<keys...>)."
-            )
-        duplicates = sorted({c for c in columns if columns.count(c) > 1})
-        if duplicates:
-            raise FileFormatError("invalid_header", f"the CSV header repeats column(s) {', '.join(duplicates)}.")
-        bad = [c for c in columns if c not in ("user_id", "timestamp") and not KEY_PATTERN.fullmatch(c)]
-        if bad:
-            raise FileFormatError(
-                "invalid_header",
-                f"CSV column(s) {', '.join(repr(b[:40]) for b in bad[:5])} are not valid data point keys "
-                f"(1-{MAX_KEY_LENGTH} letters, digits, '_', '-' or '.').",
-            )
-        self.columns = columns
-
-    def parse(self, line: bytes, line_no: int) -> Any:
-        text = _decode(line, line_no)
-        if isinstance(text, Rejection):
-            return text
-        try:
-            cells = next(self._csv.reader([text]), [])
-        except self._csv.Error as error:
-            return Rejection(line_no, "invalid_csv", f"the line is not valid CSV ({error}).")
-        if len(cells) != len(self.columns):
-            return Rejection(
-                line_no, "invalid_csv", f"the line has {len(cells)} cells; the header has {len(self.columns)}."
-            )
-        event: dict[str, Any] = {"data": {}}
-        for column, cell in zip(self.columns, cells, strict=True):
-            if column == "user_id":
-                event["user_id"] = cell
-            elif column == "timestamp":
-                if cell:
-                    event["timestamp"] = cell
-            elif cell != "":
-                event["data"][column] = cell
-        return event
+def pixel_event(params: Mapping[str, str]) -> dict[str, Any]:
+    """The raw event of one pixel hit: ``uid`` the user, ``ts`` the time, every other parameter but the token
+    ``t`` and the cache buster ``cb`` a data point (validated like any event)."""
+    event: dict[str, Any] = {"user_id": params.get("uid") or None}
+    if params.get("ts"):
+        event["timestamp"] = params["ts"]
+    event["data"] = {k: v for k, v in params.items() if k not in PIXEL_RESERVED}
+    return event

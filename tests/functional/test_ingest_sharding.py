@@ -1,0 +1,200 @@
+"""Concurrent batches of one source under DynamoDB's limits: spread over shards, never in each other's way,
+counted exactly once (docs/scale.md, "Source ingestion")."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+
+from audiens.domain import sketches
+from audiens.domain.events import Source
+from local_runtime.dynamodb_limits import Limits
+from local_runtime.moto_patches import fast_moto
+
+NOW = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
+SOURCE = Source("src_hot", "acc_hot", "hot", "api", NOW)
+WORKERS = 6
+BATCHES = 4
+EVENTS = 100
+
+
+def _repository() -> Any:
+    from audiens.dal.onboarding import DynamoOnboardingRepository
+    from audiens.wiring import onboarding_repository
+
+    onboarding_repository()  # binds the table names
+    return DynamoOnboardingRepository("us-east-1")
+
+
+@pytest.fixture
+def repo(stack: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """The source, on a moto that is as atomic per request as DynamoDB under threads: its transactions back up
+    the items they address rather than the whole table (``fast_moto``), and each DynamoDB request runs whole
+    before the next (moto checks a condition and writes in two steps another thread can come between)."""
+    from moto.dynamodb.responses import DynamoHandler
+
+    one_at_a_time = threading.Lock()
+    call_action = DynamoHandler.call_action
+
+    def atomic(self: Any) -> Any:
+        with one_at_a_time:
+            return call_action(self)
+
+    monkeypatch.setattr(DynamoHandler, "call_action", atomic)
+    with fast_moto():
+        first = _repository()
+        first.put_source(SOURCE)
+        yield first
+
+
+def _batch(worker: int, batch: int) -> list[dict[str, Any]]:
+    """100 events; users overlap across batches (u0..u799 seen several times), three values of one key."""
+    return [
+        {
+            "user_id": f"u{(worker * 37 + batch * 100 + i) % 800}",
+            "data": {"interest": ("sports", "news", "travel")[i % 3]},
+        }
+        for i in range(EVENTS)
+    ]
+
+
+def _expected_users() -> dict[str, set[str]]:
+    users: dict[str, set[str]] = {"ALL": set()}
+    for worker in range(WORKERS):
+        for batch in range(BATCHES):
+            for event in _batch(worker, batch):
+                users["ALL"].add(event["user_id"])
+                users.setdefault(event["data"]["interest"], set()).add(event["user_id"])
+    return users
+
+
+def _run_concurrently(work: Any) -> list[Any]:
+    """``work(worker)`` on WORKERS threads started together, each with its own service (a Lambda container)."""
+    from audiens.services.ingest import IngestService
+
+    start = threading.Barrier(WORKERS)
+    results: list[Any] = []
+    errors: list[BaseException] = []
+
+    def run(worker: int) -> None:
+        service = IngestService(_repository())
+        start.wait()
+        try:
+            results.extend(work(service, worker))
+        except BaseException as error:
+            errors.append(error)
+
+    threads = [threading.Thread(target=run, args=(w,)) for w in range(WORKERS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert not errors, errors
+    return results
+
+
+def _post_all(service: Any, worker: int) -> list[Any]:
+    return [service.ingest_batch(SOURCE, _batch(worker, b), now=NOW) for b in range(BATCHES)]
+
+
+def _assert_counted_exactly_once(repo: Any) -> None:
+    expected = _expected_users()
+    total = WORKERS * BATCHES * EVENTS
+    source = repo.get_source(SOURCE.source_id)
+    assert (source.events_accepted, source.events_rejected) == (total, 0)
+    assert source.last_event_at == NOW
+    everyone = repo.load_sketches([(SOURCE.source_id, "ALL")])[(SOURCE.source_id, "ALL")]
+    assert sketches.estimate(everyone).population == len(expected["ALL"])  # exact below 4,096 users
+    catalog = {value: users for _, _, value, users in repo.account_data_points(SOURCE.account_id)}
+    assert catalog == {value: len(users) for value, users in expected.items() if value != "ALL"}
+    _, per_minute = repo.activity(SOURCE.source_id, since=NOW, max_events=50)
+    assert per_minute == {"2026-11-03T10:00Z": total}
+
+
+def test_concurrent_batches_of_one_source_write_disjoint_shards_without_a_conflict(
+    repo: Any, limits: Limits | None
+) -> None:
+    # Given six workers posting four batches each to one source at the same moment
+    results = _run_concurrently(_post_all)
+
+    # Then no batch met another: no transaction cancelled, no sketch version lost
+    assert len(results) == WORKERS * BATCHES and not any(r.duplicate for r in results)
+    assert sum(r.stats.conflicts for r in results) == 0
+    if limits is not None:
+        assert limits.stats()["conflicts"] == 0
+    # And the batches were spread over several shards
+    assert repo._widths([SOURCE.source_id])[SOURCE.source_id] > 1
+    # And readers merge them: every event counted once, every population exact
+    _assert_counted_exactly_once(repo)
+
+
+def test_redelivered_batches_on_other_shards_and_lost_answers_are_counted_once(
+    repo: Any, limits: Limits | None
+) -> None:
+    # Given the batches posted once, concurrently, with answers lost after their transaction committed
+    if limits is not None:
+        for _ in range(6):
+            limits.inject("LostAnswer", "TransactWriteItems")
+    _run_concurrently(_post_all)
+
+    # When every batch is delivered again, by other workers (so on other shards), concurrently
+    again = _run_concurrently(lambda service, worker: _post_all(service, (worker + 1) % WORKERS))
+
+    # Then each redelivery is recognised by its marker and nothing is counted twice
+    assert all(r.duplicate for r in again)
+    _assert_counted_exactly_once(repo)
+
+
+def test_a_batch_without_a_free_shard_still_counts_exactly(repo: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    from audiens.dal.onboarding import batches
+
+    # Given a single shard, so concurrent batches must share it (contention, no lease for most)
+    monkeypatch.setattr(batches, "SOURCE_SHARDS", 1)
+    results = _run_concurrently(_post_all)
+
+    # Then conflicts are retried, and the counts are still exact
+    assert not any(r.duplicate for r in results)
+    _assert_counted_exactly_once(repo)
+
+
+def test_a_crashed_writers_lease_holds_its_shard_until_it_runs_out(repo: Any) -> None:
+    import time
+
+    from audiens.services.ingest import IngestService
+
+    def crashed_lease(until: float) -> None:  # a batch that died holding shard 0
+        repo._connection.client.put_item(
+            TableName=_table(),
+            Item={
+                "pk": {"S": "SOURCE#src_hot"},
+                "sk": {"S": "LEASE"},
+                "holder": {"S": "dead"},
+                "lease_until": {"N": str(until)},
+            },
+        )
+
+    service = IngestService(_repository())
+    # Given shard 0 leased by a writer that crashed a moment ago
+    crashed_lease(time.time() + 60)
+    # Then the next batch writes on shard 1, and is counted
+    assert not service.ingest_batch(SOURCE, _batch(0, 0), now=NOW).duplicate
+    assert repo._widths([SOURCE.source_id])[SOURCE.source_id] == 2
+    # And once that lease has run out, a new writer takes shard 0 again
+    crashed_lease(time.time() - 1)
+    fresh = IngestService(_repository())
+    assert not fresh.ingest_batch(SOURCE, _batch(1, 0), now=NOW).duplicate
+    lease = repo._connection.client.get_item(
+        TableName=_table(), Key={"pk": {"S": "SOURCE#src_hot"}, "sk": {"S": "LEASE"}}
+    )
+    assert "holder" not in lease["Item"]  # taken from the dead writer, then released
+    assert repo.get_source(SOURCE.source_id).events_accepted == 2 * EVENTS
+
+
+def _table() -> str:
+    from audiens.dal.onboarding_models import SourceItem
+
+    return str(SourceItem.Meta.table_name)
