@@ -69,6 +69,7 @@ os.environ.update(
     POWERTOOLS_TRACE_DISABLED="true",
     POWERTOOLS_LOG_LEVEL="ERROR",
     POWERTOOLS_METRICS_NAMESPACE="Audiens",
+    POWERTOOLS_METRICS_DISABLED="true",  # the functions' metric lines would bury the table
 )
 os.environ.pop("AWS_ENDPOINT_URL", None)
 
@@ -706,22 +707,23 @@ def daily(limits: dynamodb_limits.Limits) -> Figures:
     handler = load_handler("ApiFunction")
     context = FakeContext(function_name="api")
 
-    def call(method: str, path: str, body: Any = None) -> Any:
-        out = handler(api_event(method, path, body, "acc_daily", IN_WINDOW), context)
+    def call(account: str, method: str, path: str, body: Any = None) -> Any:
+        out = handler(api_event(method, path, body, account, IN_WINDOW), context)
         assert out["statusCode"] < 300, out
         return json.loads(out["body"]) if out.get("body") else None
 
-    source = call("POST", "/v1/sources", {"name": "daily", "type": "api"})["source_id"]
-    trait = call("POST", "/v1/traits", {"name": "t", "source_id": source, "condition": {"key": "seg", "equals": "v"}})
-    call(
-        "POST",
-        f"/v1/sources/{source}/events",
-        {"events": [{"user_id": f"u{i}", "data": {"seg": "v"}} for i in range(500)]},
-    )
-    for n in range(DAILY_SEGMENTS):
-        call(
-            "POST", "/v1/segments", {"name": f"s{n}", "category": "c", "rule": trait["trait_id"], "expiration_days": 30}
-        )
+    # An account holds at most 500 segments (the quota): the segments are spread over providers of 250 each.
+    per_provider = 250
+    for first in range(0, DAILY_SEGMENTS, per_provider):
+        account = f"acc_daily_{first // per_provider}"
+        source = call(account, "POST", "/v1/sources", {"name": "daily", "type": "api"})["source_id"]
+        condition = {"key": "seg", "equals": "v"}
+        trait = call(account, "POST", "/v1/traits", {"name": "t", "source_id": source, "condition": condition})
+        events = [{"user_id": f"u{i}", "data": {"seg": "v"}} for i in range(500)]
+        call(account, "POST", f"/v1/sources/{source}/events", {"events": events})
+        for n in range(first, min(first + per_provider, DAILY_SEGMENTS)):
+            segment = {"name": f"s{n}", "category": "c", "rule": trait["trait_id"], "expiration_days": 30}
+            call(account, "POST", "/v1/segments", segment)
     limits.reset("daily")
     seconds: dict[str, float] = {}
     event = {"time": "2026-11-04T03:00:00Z", "schedule": "daily-maintenance"}
