@@ -81,7 +81,7 @@ import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from tests.support.aws import REGION, create_stack, queue_url  # noqa: E402
 from tests.support.billing import schedule_event, sqs_event  # noqa: E402
-from tests.support.lambda_api import OPERATOR_KEY_HASH, FakeContext, function_environment, load_handler  # noqa: E402
+from tests.support.lambda_api import OPERATOR_KEY_HASH, FakeContext, deploy, load_handler  # noqa: E402
 from tests.support.usage import object_created  # noqa: E402
 
 from audiens.domain.periods import Period  # noqa: E402
@@ -867,17 +867,11 @@ def invoice_memory(rows: int, *, trace: bool = True) -> tuple[float, float, str]
 @contextmanager
 def stack(catalog: Catalog | None = None) -> Iterator[dict[str, str]]:
     from audiens import wiring
-    from audiens.config import get_settings
 
     with fast_moto(), mock_aws():
         physical = create_stack()
-        os.environ.update(function_environment(physical, {"Stage": "bench", "OperatorKeyHash": OPERATOR_KEY_HASH}))
+        deploy(physical, {"Stage": "bench", "OperatorKeyHash": OPERATOR_KEY_HASH})
         os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
-        get_settings.cache_clear()
-        for name in dir(wiring):
-            cached = getattr(getattr(wiring, name), "cache_clear", None)
-            if cached is not None:
-                cached()
         if catalog is not None:
             wiring.usage_catalog = lambda: catalog  # type: ignore[assignment]
         yield physical

@@ -50,7 +50,7 @@ from botocore.client import BaseClient  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from tests.support.aws import REGION, create_stack, queue_url  # noqa: E402
 from tests.support.billing import FakeBillingInputs, schedule_event, sqs_event  # noqa: E402
-from tests.support.lambda_api import FakeContext, function_environment, load_handler  # noqa: E402
+from tests.support.lambda_api import FakeContext, deploy, load_handler  # noqa: E402
 
 from local_runtime.moto_patches import fast_moto  # noqa: E402
 
@@ -146,14 +146,10 @@ def main() -> None:
     built = time.perf_counter() - started
     with mock_aws(), fast_moto() if fast else nullcontext():
         physical = create_stack()
-        env = function_environment(physical, {"Stage": "bench"})
-        os.environ.update(env)
+        deploy(physical, {"Stage": "bench"})
         os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"  # a thousand INFO lines would measure the terminal
         from audiens import wiring
-        from audiens.config import get_settings
 
-        get_settings.cache_clear()
-        wiring.billing_service.cache_clear()
         wiring.billing_inputs = lambda: world  # type: ignore[assignment]
         close = load_handler("CloseReportingWindowFunction")
         invoice_worker = load_handler("InvoiceWorkerFunction")

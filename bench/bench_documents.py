@@ -103,32 +103,26 @@ def rendering(renders: int) -> list[tuple[str, str]]:
 
 def close_once(world: Any, *, documents: bool) -> dict[str, Any]:
     """One close on a fresh moto, through the handlers; the documents phase drained when ``documents``."""
+    import pytest
     from moto import mock_aws
     from tests.support.aws import create_stack, queue_url
     from tests.support.billing import schedule_event
-    from tests.support.lambda_api import FakeContext, function_environment, load_handler
+    from tests.support.lambda_api import FakeContext, deploy, load_handler
 
     from local_runtime.moto_patches import fast_moto
 
-    with mock_aws(), fast_moto():
+    with mock_aws(), fast_moto(), pytest.MonkeyPatch.context() as patch:
         physical = create_stack()
-        env = function_environment(physical, {"Stage": "bench"})
-        if not documents:
-            env.pop("DOCUMENT_JOBS_QUEUE_URL", None)
-            os.environ.pop("DOCUMENT_JOBS_QUEUE_URL", None)
-        os.environ.update(env)
+        deploy(physical, {"Stage": "bench"})
         os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
         os.environ["POWERTOOLS_METRICS_DISABLED"] = "true"  # thousands of metric lines would measure the terminal
         from audiens import wiring
-        from audiens.config import get_settings
+        from audiens.config import current
 
-        get_settings.cache_clear()
-        for name in dir(wiring):
-            factory = getattr(wiring, name)
-            if hasattr(factory, "cache_clear"):
-                factory.cache_clear()
         wiring.billing_inputs = lambda: world  # type: ignore[assignment]
-        wiring.bind(get_settings())
+        wiring.bind(current())  # the accounts below are written straight to their table
+        if not documents:  # the close without its issue step
+            patch.setattr(wiring, "_issue_documents", lambda run, now: 0)
         _accounts(world)
         close = load_handler("CloseReportingWindowFunction")
         t0 = time.perf_counter()

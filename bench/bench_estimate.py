@@ -94,11 +94,11 @@ def _percentile(values: list[float], q: float) -> float:
 
 def main(iterations: int = ITERATIONS) -> None:
     from tests.support.aws import create_stack
-    from tests.support.lambda_api import FakeContext, function_environment, load_handler
+    from tests.support.lambda_api import FakeContext, deploy, load_handler
 
     with mock_aws():
         physical = create_stack("bench")
-        os.environ.update(function_environment(physical, {"Stage": "bench"}))
+        deploy(physical, {"Stage": "bench"})
         os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
         handler = load_handler("ApiFunction")
         context = FakeContext(function_name="api")

@@ -125,12 +125,12 @@ def api_event(method: str, path: str, body: Any, account_id: str, now: datetime)
 
 def main(events: int = EVENTS, batch_size: int = BATCH) -> None:
     from tests.support.aws import create_stack
-    from tests.support.lambda_api import FakeContext, function_environment, load_handler
+    from tests.support.lambda_api import FakeContext, deploy, load_handler
 
     with mock_aws():
         physical = create_stack("bench")
-        os.environ.update(function_environment(physical, {"Stage": "bench"}))
-        os.environ["SKETCH_WRITE_MODE"] = MODE
+        os.environ["SKETCH_WRITE_MODE"] = MODE  # a tunable the template leaves at its default
+        deploy(physical, {"Stage": "bench"})
         handler = load_handler("ApiFunction")
         context = FakeContext(function_name="api")
         now = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)

@@ -137,7 +137,7 @@ def sqs_event(messages: list[dict[str, Any]]) -> dict[str, Any]:
 
 def main(pushes: int = PUSHES) -> None:
     from tests.support.aws import create_stack, queue_url
-    from tests.support.lambda_api import FakeContext, function_environment, load_handler
+    from tests.support.lambda_api import FakeContext, deploy, load_handler
     from tests.support.template import functions
 
     receiver = Receiver()
@@ -145,7 +145,7 @@ def main(pushes: int = PUSHES) -> None:
     rows: list[tuple[str, ...]] = []
     with mock_aws():
         physical = create_stack("local")
-        os.environ.update(function_environment(physical, {"Stage": "local"}))
+        deploy(physical, {"Stage": "local"})
         os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
         from audiens.domain.accounts import Principal
         from audiens.domain.segments import Segment

@@ -86,10 +86,10 @@ def main(small: int = SIZES[0], large: int = SIZES[1]) -> None:
         )
         import boto3
         from tests.support.aws import create_stack
-        from tests.support.lambda_api import FakeContext, event, function_environment, load_handler
+        from tests.support.lambda_api import FakeContext, deploy, event, load_handler
 
         physical = create_stack("bench")
-        os.environ.update(function_environment(physical, {"Stage": "bench"}))
+        deploy(physical, {"Stage": "bench"})
         os.environ["POWERTOOLS_LOG_LEVEL"] = "ERROR"
         handler = load_handler("EventIngestFunction")
         from audiens.domain.accounts import Principal

@@ -67,7 +67,7 @@ botocore.handlers.BUILTIN_HANDLERS.append(("before-call.dynamodb", _count_call))
 import pytest  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from tests.support.aws import create_stack  # noqa: E402
-from tests.support.lambda_api import OPERATOR_KEY_HASH, FakeContext, function_environment, load_handler  # noqa: E402
+from tests.support.lambda_api import OPERATOR_KEY_HASH, FakeContext, deploy, load_handler  # noqa: E402
 from tests.support.usage import object_created  # noqa: E402
 
 from audiens.domain.periods import Period  # noqa: E402
@@ -192,8 +192,7 @@ def main(sizes: list[tuple[int, int]]) -> None:
     patch.setattr(wiring, "usage_catalog", lambda: catalog)
     with fast_moto(), mock_aws():
         physical = create_stack()
-        environment = function_environment(physical, {"Stage": "bench", "OperatorKeyHash": OPERATOR_KEY_HASH})
-        os.environ.update(environment)
+        deploy(physical, {"Stage": "bench", "OperatorKeyHash": OPERATOR_KEY_HASH})
         os.environ["POWERTOOLS_LOG_LEVEL"] = os.environ.get("BENCH_LOG_LEVEL", "WARNING")
         bucket = physical["UsageBucket"]
         print(

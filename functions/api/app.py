@@ -5,6 +5,7 @@ import sys
 from typing import Any
 
 from audiens.api.app import handle
+from audiens.config import ApiSettings, configured
 
 # What the init imported and the first requests loaded (the resolver, ~60 routes' models, the services,
 # botocore's service model and clients) lives as long as the execution environment. Frozen, a full
@@ -16,6 +17,7 @@ _invocations = 0
 _modules = 0
 
 
+@configured(ApiSettings)
 def lambda_handler(event: dict[str, Any], context: Any) -> dict[str, Any]:
     global _invocations, _modules
     try:

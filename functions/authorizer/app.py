@@ -14,10 +14,12 @@ from aws_lambda_powertools.utilities.data_classes.api_gateway_authorizer_event i
 )
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from audiens.config import AuthorizerSettings, configured
 from audiens.observability import logger
 from audiens.wiring import accounts_service
 
 
+@configured(AuthorizerSettings)
 @logger.inject_lambda_context(clear_state=True)
 @event_source(data_class=APIGatewayAuthorizerTokenEvent)
 def lambda_handler(event: APIGatewayAuthorizerTokenEvent, context: LambdaContext) -> dict[str, Any]:

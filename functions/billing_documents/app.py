@@ -16,6 +16,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from audiens.config import BillingDocumentsSettings, UsageRemindersSettings, configured
 from audiens.domain.time import rfc3339
 from audiens.observability import count, logger, metrics
 from audiens.ports.jobs import DocumentJob
@@ -33,12 +34,14 @@ def _document(record: SQSRecord) -> None:
     logger.info("document job", extra={"job": job.job.model_dump(mode="json"), "outcome": outcome})
 
 
+@configured(BillingDocumentsSettings)
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=_document, processor=processor, context=context)
 
 
+@configured(UsageRemindersSettings)
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def reminders_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

@@ -19,7 +19,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from audiens.config import get_settings
+from audiens.config import ChannelPushSettings, configured, load
 from audiens.observability import logger, metrics
 from audiens.services.channels import push_delivery
 from audiens.wiring import channel_service, push_queue
@@ -41,13 +41,14 @@ def _push(record: SQSRecord) -> None:
         lambda: channel_service(),
         record.body,
         receive_count=int(record.attributes.approximate_receive_count or 1),
-        max_receives=get_settings().channel_push_max_receives,
+        max_receives=load(ChannelPushSettings).channel_push_max_receives,
         now=datetime.now(UTC),
         delay_retry=lambda seconds: _back_off(record, seconds),
     )
     logger.info("push processed", extra={"mapping_id": job.mapping_id, "version": job.version, "outcome": outcome})
 
 
+@configured(ChannelPushSettings)
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:

@@ -15,6 +15,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from audiens.config import CloseReportingWindowSettings, configured
 from audiens.domain.periods import Period
 from audiens.domain.time import rfc3339
 from audiens.errors import NotFoundError
@@ -37,6 +38,7 @@ def check_close(now: datetime) -> dict[str, Any]:
     return {"time": rfc3339(now), "period": str(period), "status": status, "completed": completed}
 
 
+@configured(CloseReportingWindowSettings)
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:

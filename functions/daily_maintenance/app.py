@@ -12,6 +12,7 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from audiens.config import DailyMaintenanceSettings, configured
 from audiens.observability import logger
 from audiens.triggers import schedule_event
 from audiens.wiring import accounts_service, audience_service, daily_pages_queue
@@ -19,6 +20,7 @@ from audiens.wiring import accounts_service, audience_service, daily_pages_queue
 PAGE_SIZE = 100  # segments per message: one page is well within the worker's 120 s
 
 
+@configured(DailyMaintenanceSettings)
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     now = schedule_event(event).time

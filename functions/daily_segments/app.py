@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from audiens.config import DailySegmentsSettings, configured
 from audiens.observability import logger
 from audiens.ports.jobs import DailyPageJob
 from audiens.triggers import delivery
@@ -32,6 +33,7 @@ def _page(record: SQSRecord) -> None:
     logger.info("daily page", extra=extra)
 
 
+@configured(DailySegmentsSettings)
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     _done.update(snapshots=0, expired=0)

@@ -9,6 +9,7 @@ from aws_lambda_powertools.utilities.batch.types import PartialItemFailureRespon
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from audiens.config import EmailWorkerSettings, configured
 from audiens.observability import logger
 from audiens.ports.jobs import EmailJob
 from audiens.triggers import delivery
@@ -23,6 +24,7 @@ def _send(record: SQSRecord) -> None:
     logger.info("email processed", extra={"email_id": email_id, "sent": sent})
 
 
+@configured(EmailWorkerSettings)
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
     return process_partial_response(event=event, record_handler=_send, processor=processor, context=context)

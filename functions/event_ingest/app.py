@@ -11,11 +11,13 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from audiens.config import EventIngestSettings, configured
 from audiens.observability import logger
 from audiens.triggers import object_created
 from audiens.wiring import ingest_service
 
 
+@configured(EventIngestSettings)
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     created = object_created(event)

@@ -1,49 +1,28 @@
 """PayoutWorkerFunction: SQS batch of ``{run_id, period, provider_id}`` → one payout each, partial failures.
 
-The worker that stores the last payout completes the run and closes the period. A job on its last allowed
-delivery is recorded on the run before the batch runs (a timeout cannot skip the record; success resolves it).
+The worker that stores the last payout completes the run and closes the period. The batch goes through the
+layer's SQS job adapter (``audiens.triggers.sqs_jobs``) to the billing job runner (``services.billing_jobs``),
+which records a job on its last allowed delivery before the batch runs.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
 from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from audiens.config import get_settings
+from audiens.config import PayoutWorkerSettings, configured
 from audiens.observability import logger, metrics
 from audiens.ports.jobs import PayoutJob
-from audiens.services.billing import RunCache
-from audiens.services.billing_jobs import record_last_deliveries, run_job
-from audiens.triggers import delivery
-from audiens.wiring import billing_service
+from audiens.triggers import sqs_jobs
+from audiens.wiring import billing_jobs
 
-processor = BatchProcessor(event_type=EventType.SQS)
-_runs: RunCache = {}  # the run, read once per invocation (cleared at each one)
+_payouts = sqs_jobs(PayoutJob, billing_jobs)
 
 
-def _payout(record: SQSRecord) -> None:
-    job = delivery(record, PayoutJob)
-    max_attempts = get_settings().billing_job_max_receives
-    run_job(
-        billing_service(), job.job, attempts=job.receive_count, max_attempts=max_attempts, now=job.sent_at, runs=_runs
-    )
-
-
+@configured(PayoutWorkerSettings)
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
-    _runs.clear()
-    deliveries = []
-    for raw in event.get("Records") or []:
-        try:
-            found = delivery(SQSRecord(raw), PayoutJob)
-        except ValueError:
-            continue  # a poison message fails on its own, below
-        deliveries.append((found.job, found.receive_count, found.sent_at))
-    # Recorded before the batch runs: a timeout or crash cannot skip the record; a success resolves it.
-    record_last_deliveries(billing_service(), deliveries, max_attempts=get_settings().billing_job_max_receives)
-    return process_partial_response(event=event, record_handler=_payout, processor=processor, context=context)
+    return _payouts(event, context)

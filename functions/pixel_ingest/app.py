@@ -14,6 +14,7 @@ from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, pro
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from audiens.config import PixelIngestSettings, configured
 from audiens.observability import logger
 from audiens.ports.jobs import PixelHitJob
 from audiens.triggers import delivery
@@ -27,6 +28,7 @@ class HitNotCounted(Exception):
     """The hit's group failed; the message is returned to the queue."""
 
 
+@configured(PixelIngestSettings)
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     hits: list[tuple[str, PixelHitJob]] = []

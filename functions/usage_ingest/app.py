@@ -12,12 +12,14 @@ from typing import Any
 
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
+from audiens.config import UsageIngestSettings, configured
 from audiens.observability import count, logger, metrics
 from audiens.services.usage import UsageService
 from audiens.triggers import object_created
 from audiens.wiring import usage_service
 
 
+@configured(UsageIngestSettings)
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
 def lambda_handler(

@@ -6,14 +6,12 @@ the job queues with the Lambda-like poller of ``tests.support.billing``.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import date
 from decimal import Decimal
 from typing import Any
 
 import boto3
-import pytest
 
 from audiens.dal.billing_models import InvoiceItem, PayoutItem
 from audiens.dal.period_models import PeriodStateItem
@@ -133,13 +131,3 @@ def standard_world(inputs: FakeBillingInputs) -> FakeBillingInputs:
     f.subscribe("buyer_3", "B", "prov_b", price="4.00")
     f.report_feed("buyer_3", "B", "activation", 1_234_567)
     return f
-
-
-@pytest.fixture
-def billing(stack: dict[str, str], monkeypatch: pytest.MonkeyPatch) -> Iterator[Billing]:
-    """Given the stack with the close's inputs served by an in-memory fake."""
-    from audiens import wiring
-
-    inputs = FakeBillingInputs()
-    monkeypatch.setattr(wiring, "billing_inputs", lambda: inputs)
-    yield Billing(stack, inputs)

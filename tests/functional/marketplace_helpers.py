@@ -7,7 +7,6 @@ import hmac
 import json
 import threading
 import time
-import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -16,7 +15,6 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import boto3
-import pytest
 
 from tests.functional.onboarding_helpers import create_source, post_events
 from tests.support.lambda_api import ApiClient, FakeContext, load_handler
@@ -165,14 +163,15 @@ def verify_signature(secret: str, received: Received) -> bool:
 
 
 @contextmanager
-def local_stage(monkeypatch: Any) -> Iterator[None]:
-    """Webhooks to 127.0.0.1 over plain http are allowed only on the local stage."""
-    from tests.functional.conftest import _clear_caches
+def local_stage() -> Iterator[None]:
+    """Webhooks to 127.0.0.1 over plain http are allowed only on the local stage (``Stage=local``)."""
+    from dataclasses import replace
 
-    monkeypatch.setenv("STAGE", "local")
-    _clear_caches()
-    yield
-    _clear_caches()
+    from tests.support.lambda_api import as_deployed, deployment
+
+    current = deployment()
+    with as_deployed(replace(current, parameters={**current.parameters, "Stage": "local"})):
+        yield
 
 
 def push_queue_url(stack: dict[str, str]) -> str:
@@ -252,57 +251,3 @@ def pump(url: str, rounds: int = 10) -> list[dict[str, Any]]:
         settle(url, messages, result)
         results.append(result)
     return results
-
-
-# ------------------------------------------------------------------------------------------------ fixtures
-# One moto stack per test module (the template's resources take seconds to create); every test makes its
-# own accounts, so tests stay independent. Import these fixtures into a test module to use them.
-
-
-@pytest.fixture(scope="module")
-def stack() -> Iterator[dict[str, str]]:
-    from moto import mock_aws
-
-    from tests.functional.conftest import _clear_caches
-    from tests.support.aws import create_stack
-    from tests.support.lambda_api import OPERATOR_KEY_HASH, function_environment
-
-    with pytest.MonkeyPatch.context() as patch, mock_aws():
-        physical = create_stack()
-        env = function_environment(physical, {"Stage": "test", "OperatorKeyHash": OPERATOR_KEY_HASH})
-        for name, value in env.items():
-            patch.setenv(name, value)
-        boto3.client("ses", region_name="us-east-1").verify_email_identity(EmailAddress=env["SENDER_EMAIL"])
-        _clear_caches()
-        yield physical
-        _clear_caches()
-
-
-@pytest.fixture
-def make_account(api: ApiClient, operator_key: str) -> Any:
-    def make(roles: list[str] | None = None, **extra: Any) -> dict[str, Any]:
-        n = uuid.uuid4().hex[:12]
-        result = api.call(
-            "POST",
-            "/v1/admin/accounts",
-            {"company_name": f"Company {n}", "email": f"user{n}@example.com", "roles": roles or ["buyer"], **extra},
-            key=operator_key,
-        )
-        assert result.status == 201, result.body
-        return dict(result.body)
-
-    return make
-
-
-@pytest.fixture
-def push_url(stack: dict[str, str]) -> str:
-    """The push queue, emptied of earlier tests' messages (the stack is shared by the module)."""
-    from tests.support.aws import queue_url
-
-    sqs = boto3.client("sqs", region_name="us-east-1")
-    for name in ("ChannelPushQueue", "ChannelPushDeadLetterQueue"):  # PurgeQueue is rate-limited: drain instead
-        url = queue_url(stack[name])
-        while messages := receive(url):
-            for m in messages:
-                sqs.delete_message(QueueUrl=url, ReceiptHandle=m["ReceiptHandle"])
-    return queue_url(stack["ChannelPushQueue"])

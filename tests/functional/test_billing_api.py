@@ -13,10 +13,8 @@ from typing import Any
 
 import pytest
 
-from tests.functional.billing_helpers import Billing, billing
+from tests.functional.billing_helpers import Billing
 from tests.support.lambda_api import ApiClient
-
-__all__ = ["billing"]
 
 CLOSE = datetime(2026, 11, 6, 0, 0, tzinfo=UTC)
 LATER = datetime(2026, 11, 7, 9, 0, tzinfo=UTC)

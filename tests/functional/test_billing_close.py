@@ -16,12 +16,10 @@ import pytest
 from audiens.domain.invoicing import invoice_id_for
 from audiens.domain.periods import Period
 from audiens.services.billing import BillingService
-from tests.functional.billing_helpers import Billing, billing, standard_world
+from tests.functional.billing_helpers import Billing, standard_world
 from tests.support.aws import REGION, drain
 from tests.support.billing import PERIOD, deliver, utc
 from tests.support.lambda_api import load_handler
-
-__all__ = ["billing"]  # the fixture, re-exported for pytest
 
 BUYERS = {"buyer_1", "buyer_2", "buyer_3"}
 PAYEES = {"prov_a", "prov_b", "prov_c"}

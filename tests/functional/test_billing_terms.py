@@ -277,12 +277,12 @@ _CHANGE = st.tuples(
 
 def _world(changes: list[tuple[str, int, int]]) -> tuple[Any, str]:
     """A buyer holding a flat-fee and a cpm plan of a fresh feed since 1 Oct, and the changes applied in order."""
-    from audiens.config import get_settings
+    from audiens.config import current
     from audiens.dal.marketplace import DynamoMarketplaceRepository
     from audiens.domain.marketplace import Feed, Plan, Subscription
     from audiens.wiring import bind
 
-    bind(get_settings())  # the models' physical table names, as the composition root sets them
+    bind(current())  # the models' physical table names, as the composition root sets them
     repo = DynamoMarketplaceRepository("us-east-1")
     n = uuid.uuid4().hex[:12]
     feed_id, buyer_id, provider_id = f"feed_p{n}", f"acc_b{n}", f"acc_p{n}"

@@ -106,12 +106,12 @@ def _month(stack: dict[str, str]) -> dict[str, Any]:
 def test_invoices_and_payouts_are_identical_to_the_cent_with_faults_on_and_off(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    with fresh_stack(monkeypatch, lambda _: None) as stack:
+    with fresh_stack(lambda _: None) as stack:
         clean = _month(stack)
     engine = Limits(fault_rate=0.2, seed="invoices-under-faults")
     for _ in range(3):  # and the first transaction commits, then loses its answer to three attempts
         engine.inject("LostAnswer", "TransactWriteItems")
-    with fresh_stack(monkeypatch, lambda _: engine) as stack:
+    with fresh_stack(lambda _: engine) as stack:
         faulty = _month(stack)
     assert faulty == clean
     assert clean["run"][:3] == ("completed", 1, 2)

@@ -18,20 +18,18 @@ from tests.functional.marketplace_helpers import (
     Provider,
     WebhookReceiver,
     local_stage,
-    make_account,
     make_provider,
     pump,
-    push_url,
     receive,
     run_worker,
     settle,
-    stack,
     verify_signature,
 )
 from tests.support.daily import run_daily
 from tests.support.lambda_api import ApiClient, FakeContext, load_handler
 
-__all__ = ["make_account", "push_url", "stack"]  # module-scoped fixtures shared by these tests
+pytestmark = pytest.mark.shared_stack  # one stack per module: every test makes its own accounts
+
 
 SECRET = "s3cr3t-shared-with-the-receiver"
 CUSTOMER_ACCOUNT = "210987654321"
@@ -58,7 +56,7 @@ def provider(api: ApiClient, make_account: Any) -> Provider:
 
 @pytest.fixture
 def local(monkeypatch: pytest.MonkeyPatch, stack: dict[str, str]) -> Any:
-    with local_stage(monkeypatch):
+    with local_stage():
         yield
 
 

@@ -118,17 +118,13 @@ def authorizer_calls(rt: LocalRuntime) -> int:
 
 @pytest.fixture(scope="module")
 def rt() -> Iterator[LocalRuntime]:
-    saved = {name: os.environ.pop(name, None) for name in ("AUDIENS_OPERATOR_KEY", "AUDIENS_CLOCK", LEAK)}
-    os.environ[LEAK] = "the runtime's own environment"
-    try:
-        with LocalRuntime(FIXTURE, api_port=0, aws_port=0, clock=START) as runtime:
-            yield runtime
-    finally:
-        for name, value in saved.items():
-            if value is None:
-                os.environ.pop(name, None)
-            else:
-                os.environ[name] = value
+    from tests.support.environ import environ_replaced
+
+    with (
+        environ_replaced(("AUDIENS_OPERATOR_KEY", "AUDIENS_CLOCK"), {LEAK: "the runtime's own environment"}),
+        LocalRuntime(FIXTURE, api_port=0, aws_port=0, clock=START) as runtime,
+    ):
+        yield runtime
 
 
 # ------------------------------------------------------------------------------------ template, pure

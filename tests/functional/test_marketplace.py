@@ -13,16 +13,14 @@ from tests.functional.marketplace_helpers import (
     SNO,
     Provider,
     create_feed,
-    make_account,
     make_provider,
     plan,
     plan_id,
-    stack,
     subscribe,
 )
 from tests.support.lambda_api import ApiClient
 
-__all__ = ["make_account", "stack"]  # module-scoped fixtures shared by these tests
+pytestmark = pytest.mark.shared_stack  # one stack per module: every test makes its own accounts
 
 
 @pytest.fixture

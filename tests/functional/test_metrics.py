@@ -128,10 +128,12 @@ def _jobs(name: str, receive_count: int) -> dict[str, Any]:
 def test_issued_documents_and_dead_lettered_jobs_are_counted(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch, logical_id: str, events: str, metric: str
 ) -> None:
+    from audiens import wiring
+
     handler = load_handler(logical_id)
-    module = __import__(handler.__module__, fromlist=["billing_service"])
     billing = FakeBilling()
-    monkeypatch.setattr(module, "billing_service", lambda: billing)
+    monkeypatch.setattr(wiring, "billing_service", lambda: billing)  # what the worker's job runner runs jobs on
+    monkeypatch.setattr(wiring.billing_jobs, "_built", {})  # a runner over the fake, for this test only
     capsys.readouterr()
     # Given a job whose document is created, then a duplicate delivery of it
     handler(_jobs(events, 1), FakeContext())

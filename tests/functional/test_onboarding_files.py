@@ -9,27 +9,16 @@ import boto3
 import pytest
 
 from tests.functional.onboarding_helpers import (
-    account_maker,
     create_source,
-    module_stack,
     object_created_event,
     put_source_file,
     run_ingest,
 )
 from tests.support.lambda_api import ApiClient
 
+pytestmark = pytest.mark.shared_stack  # one stack per module: every test makes its own accounts
+
 WHEN = "2026-11-03T10:05:00Z"
-
-
-@pytest.fixture(scope="module")
-def stack() -> Any:
-    """One moto stack for the whole module (see ``module_stack``)."""
-    yield from module_stack()
-
-
-@pytest.fixture
-def make_account(api: ApiClient, operator_key: str) -> Any:
-    return account_maker(api, operator_key)
 
 
 @pytest.fixture
@@ -136,8 +125,10 @@ def test_a_crashed_delivery_is_finished_by_the_retry_without_double_counting(
     body = "".join(json.dumps({"user_id": f"u{i}", "data": {"k": "v"}}) + "\n" for i in range(5)).encode()
     ev = _drop(stack, source, "crash.ndjson", body)
     from audiens.wiring import ingest_service
+    from tests.support.lambda_api import running_as
 
-    service = ingest_service()
+    with running_as("EventIngestFunction"):  # the service EventIngestFunction's invocations use
+        service = ingest_service()
     real = service.ingest_batch
     calls = {"n": 0}
 

@@ -10,28 +10,17 @@ from typing import Any
 import pytest
 
 from tests.functional.onboarding_helpers import (
-    account_maker,
     create_source,
     drain_pixel_hits,
     ingest_with_key,
-    module_stack,
     pixel_hit,
     post_events,
 )
 from tests.support.lambda_api import ApiClient
 
+pytestmark = pytest.mark.shared_stack  # one stack per module: every test makes its own accounts
+
 NOW = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
-
-
-@pytest.fixture(scope="module")
-def stack() -> Any:
-    """One moto stack for the whole module (see ``module_stack``)."""
-    yield from module_stack()
-
-
-@pytest.fixture
-def make_account(api: ApiClient, operator_key: str) -> Any:
-    return account_maker(api, operator_key)
 
 
 @pytest.fixture

@@ -93,3 +93,49 @@ def test_every_model_matches_its_table_in_the_template() -> None:
                 assert keys[ih].attr_type == types[ih]
         checked += 1
     assert checked >= 5
+
+
+# Set by the Lambda runtime itself, never by the template.
+RUNTIME_VARIABLES = {"AWS_REGION"}
+# Read by Powertools, not by the application's settings.
+LIBRARY_PREFIXES = ("POWERTOOLS_",)
+
+
+@pytest.mark.parametrize("logical_id", sorted(functions()))
+def test_every_functions_settings_are_exactly_what_its_template_entry_gives_it(logical_id: str) -> None:
+    from audiens.config import settings_model
+    from tests.support.lambda_api import Deployment
+
+    model = settings_model(load_handler(logical_id).handler)
+    assert model is not None, f"{logical_id}: its handler names no settings model (audiens.config.configured)"
+    given = set(Deployment().environment(logical_id))  # the Globals' variables and the function's own
+    fields = {str(field.alias) for field in model.model_fields.values()}
+    required = {str(field.alias) for field in model.model_fields.values() if field.is_required()}
+    # Every variable the function requires is one its template entry sets: a missing one fails here
+    assert required - RUNTIME_VARIABLES <= given, f"{logical_id} lacks {sorted(required - RUNTIME_VARIABLES - given)}"
+    # And every variable the template sets for it is one its settings read (no dead configuration)
+    read_elsewhere = {name for name in given if name.startswith(LIBRARY_PREFIXES)}
+    assert given - read_elsewhere <= fields, f"{model.__name__} ignores {sorted(given - read_elsewhere - fields)}"
+
+
+def test_a_variable_missing_from_a_functions_template_entry_fails_its_invocation_with_the_name() -> None:
+    import copy
+
+    from audiens.config import ConfigurationError, EmailWorkerSettings, current
+    from tests.support.lambda_api import Deployment, FakeContext, deployed, event, running_as
+    from tests.support.template import load
+
+    template = copy.deepcopy(load())
+    del template["Resources"]["EmailWorkerFunction"]["Properties"]["Environment"]["Variables"]["ACCOUNTS_TABLE"]
+    worker = load_handler("EmailWorkerFunction")
+    # Given the template without the email worker's ACCOUNTS_TABLE (the other functions still have it)
+    with deployed(Deployment(template=template)):
+        assert "ACCOUNTS_TABLE" in Deployment(template=template).environment("ApiFunction")
+        # When the worker is invoked, then it fails before doing anything (no AWS call), naming the variable
+        with pytest.raises(ConfigurationError, match="EmailWorkerSettings: environment variable ACCOUNTS_TABLE"):
+            worker(event("sqs_email.json"), FakeContext(function_name="email-worker"))
+    # And with the template as it is, the worker's settings are complete
+    with running_as("EmailWorkerFunction") as env:
+        settings = current()
+        assert isinstance(settings, EmailWorkerSettings)
+        assert settings.accounts_table == env["ACCOUNTS_TABLE"]

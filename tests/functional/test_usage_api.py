@@ -12,36 +12,16 @@ from urllib.parse import urlparse
 import pytest
 import requests
 
-from tests.functional.usage_fixtures import (
+from tests.functional.usage_helpers import (
     UsageStack,
-    api,
-    buyer,
-    catalog,
-    drops,
-    make_account,
-    other_buyer,
-    other_buyers_segment,
-    period_state,
     stored,
     uploads,
-    usage_stack,
-    writes,
 )
 from tests.support.lambda_api import ApiClient
 from tests.support.usage import IN_WINDOW, PERIOD, InMemoryUsageCatalog, UsageDrops, WriteCounter, object_created
 
-__all__ = [
-    "api",
-    "buyer",
-    "catalog",
-    "drops",
-    "make_account",
-    "other_buyer",
-    "other_buyers_segment",
-    "period_state",
-    "usage_stack",
-    "writes",
-]
+pytestmark = [pytest.mark.shared_stack, pytest.mark.usefixtures("usage_stack")]
+
 
 SEGMENTS = f"/v1/usage/{PERIOD}/segments"
 FEEDS = f"/v1/usage/{PERIOD}/feeds"

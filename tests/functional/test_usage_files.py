@@ -11,22 +11,16 @@ from typing import Any
 
 import pytest
 
-from tests.functional.usage_fixtures import (
+from tests.functional.usage_helpers import (
     UsageStack,
-    api,
-    buyer,
-    catalog,
-    drops,
-    make_account,
-    other_buyers_segment,
     stored,
     uploads,
-    usage_stack,
 )
 from tests.support.lambda_api import ApiClient
 from tests.support.usage import IN_WINDOW, PERIOD, SAMPLES, UsageDrops, sample
 
-__all__ = ["api", "buyer", "catalog", "drops", "make_account", "other_buyers_segment", "usage_stack"]
+pytestmark = [pytest.mark.shared_stack, pytest.mark.usefixtures("usage_stack")]
+
 
 HEADER = b"Segment ID,Segment Name,Destination ID,Destination Name,Usage\n"
 BEFORE = {("seg_x", "dst_1"): 5}
@@ -207,13 +201,13 @@ def test_given_a_file_larger_than_the_limit_when_the_event_arrives_then_rejected
 
 
 def _service(usage_stack: UsageStack, **limits: int) -> Any:
-    from audiens.config import get_settings
+    from audiens.config import UsageIngestSettings, load
     from audiens.dal.accounts import DynamoAccountRepository
     from audiens.dal.usage import S3UsageObjects
     from audiens.services.usage import UsageService
     from audiens.wiring import usage_repository
 
-    settings = get_settings()
+    settings = load(UsageIngestSettings)
     return UsageService(
         usage_repository(),
         usage_stack.catalog,

@@ -10,23 +10,16 @@ from typing import Any
 
 import pytest
 
-from tests.functional.usage_fixtures import (
+from tests.functional.usage_helpers import (
     UsageStack,
-    api,
-    buyer,
-    catalog,
-    drops,
-    make_account,
-    period_state,
     stored,
     uploads,
-    usage_stack,
-    writes,
 )
 from tests.support.lambda_api import ApiClient
 from tests.support.usage import IN_WINDOW, PERIOD, InMemoryUsageCatalog, UsageDrops, WriteCounter
 
-__all__ = ["api", "buyer", "catalog", "drops", "make_account", "period_state", "usage_stack", "writes"]
+pytestmark = [pytest.mark.shared_stack, pytest.mark.usefixtures("usage_stack")]
+
 
 HEADER = b"Segment ID,Segment Name,Destination ID,Destination Name,Usage\n"
 

@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import copy
 import hashlib
 import importlib.util
 import json
+import re
 import sys
 import uuid
-from dataclasses import dataclass
+from collections.abc import Iterator
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import ModuleType
 from typing import Any
 
+from tests.support.environ import environ_replaced
 from tests.support.template import ROOT, functions, load
 from tests.support.timestamps import misformatted_timestamps
 
@@ -43,8 +47,8 @@ def event(name: str) -> dict[str, Any]:
     return copy.deepcopy(json.loads((EVENTS / name).read_text()))
 
 
-def load_handler(logical_id: str) -> Any:
-    """Import a function's handler from its CodeUri, under a unique module name (they are all ``app``)."""
+def _module(logical_id: str) -> tuple[ModuleType, str]:
+    """A function's handler module, imported from its CodeUri under a unique name (they are all ``app``)."""
     props = functions()[logical_id]["Properties"]
     module_name, attr = props["Handler"].rsplit(".", 1)
     path = ROOT / props["CodeUri"] / f"{module_name}.py"
@@ -55,7 +59,141 @@ def load_handler(logical_id: str) -> Any:
         module: ModuleType = importlib.util.module_from_spec(spec)
         sys.modules[unique] = module
         spec.loader.exec_module(module)
-    return getattr(sys.modules[unique], attr)
+    return sys.modules[unique], attr
+
+
+class FunctionHandler:
+    """A function's handler as Lambda runs it: each invocation sees only the environment the function's
+    template entry gives it (Globals and its own variables, resolved against the current ``Deployment``),
+    with the settings read afresh, and the process environment restored after."""
+
+    def __init__(self, logical_id: str) -> None:
+        self.logical_id = logical_id
+        module, attr = _module(logical_id)
+        self.handler = getattr(module, attr)
+        self.__module__ = module.__name__
+        self.__name__ = attr
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        with running_as(self.logical_id, activate=False):
+            return self.handler(*args, **kwargs)
+
+
+def load_handler(logical_id: str) -> FunctionHandler:
+    """A function's handler from its CodeUri, invoked with the function's own environment."""
+    return FunctionHandler(logical_id)
+
+
+def handler_module(logical_id: str) -> ModuleType:
+    return _module(logical_id)[0]
+
+
+@dataclass
+class Deployment:
+    """The stack the functions run in: physical names of its resources and the template parameters. Each
+    function's environment is what ``template`` (template.yaml unless given) resolves to for it; a resource
+    missing from ``physical`` resolves to its logical id (tests that fake every service need no stack)."""
+
+    physical: dict[str, str] = field(default_factory=dict)
+    parameters: dict[str, str] = field(default_factory=dict)
+    template: dict[str, Any] | None = None
+
+    def _template(self) -> dict[str, Any]:
+        return self.template if self.template is not None else load()
+
+    def _resolve(self, block: dict[str, Any]) -> dict[str, str]:
+        tpl = self._template()
+        params = {k: str(v.get("Default", "")) for k, v in tpl.get("Parameters", {}).items()}
+        params.update({"AWS::AccountId": "123456789012", "AWS::Region": "us-east-1", "AWS::Partition": "aws"})
+        params.update(self.parameters)
+
+        def ref(name: str) -> str:
+            return params[name] if name in params else self.physical.get(name, name)
+
+        env: dict[str, str] = {}
+        for name, value in block.items():
+            if isinstance(value, dict) and "Ref" in value:
+                env[name] = ref(value["Ref"])
+            elif isinstance(value, dict) and isinstance(value.get("Fn::Sub"), str):
+                env[name] = re.sub(r"\$\{([^}!]+)\}", lambda found: ref(found.group(1)), value["Fn::Sub"])
+            elif isinstance(value, str):
+                env[name] = value
+            else:
+                raise AssertionError(f"{name}: cannot resolve {value!r}")
+        return env
+
+    def environment(self, logical_id: str) -> dict[str, str]:
+        """The function's environment as Lambda sets it: the Globals' variables, then its own."""
+        tpl = self._template()
+        globals_ = tpl.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
+        own = tpl["Resources"][logical_id]["Properties"].get("Environment", {}).get("Variables", {})
+        return {**self._resolve(globals_), **self._resolve(own)}
+
+    def variables(self) -> set[str]:
+        """Every variable any function of the template has."""
+        tpl = self._template()
+        names = set(tpl.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {}))
+        for res in tpl["Resources"].values():
+            if res["Type"] == "AWS::Serverless::Function":
+                names |= set(res["Properties"].get("Environment", {}).get("Variables", {}))
+        return names
+
+
+_deployments: list[Deployment] = [Deployment()]
+
+
+def deployment() -> Deployment:
+    """The deployment handlers run in now (the stack fixture's; without one, logical ids as names)."""
+    return _deployments[-1]
+
+
+@contextlib.contextmanager
+def deployed(current: Deployment) -> Iterator[Deployment]:
+    _deployments.append(current)
+    try:
+        yield current
+    finally:
+        _deployments.remove(current)
+
+
+@contextlib.contextmanager
+def function_environ(names: set[str], env: dict[str, str]) -> Iterator[None]:
+    """``os.environ`` without ``names`` but with ``env``, the settings read afresh; all restored after."""
+    from audiens import config
+
+    config.load.cache_clear()
+    try:
+        with environ_replaced(names, env):
+            yield
+    finally:
+        config.load.cache_clear()
+
+
+def settings_of(logical_id: str) -> Any:
+    """The settings model the function's handler is ``configured`` with."""
+    from audiens import config
+
+    module, attr = _module(logical_id)
+    model = config.settings_model(getattr(module, attr))
+    assert model is not None, f"{logical_id}: its handler is not configured(...)"
+    return model
+
+
+@contextlib.contextmanager
+def running_as(logical_id: str, *, activate: bool = True) -> Iterator[dict[str, str]]:
+    """Run as the function ``logical_id``: ``os.environ`` holds only the template variables it has (the
+    others removed), the settings are read afresh, and with ``activate`` its settings model is the current
+    one (code calling ``audiens.wiring`` directly sees that function's services)."""
+    from audiens import config
+
+    current = deployment()
+    env = current.environment(logical_id)
+    with function_environ(current.variables(), env):
+        if activate:
+            with config.activated(config.load(settings_of(logical_id))):
+                yield env
+        else:
+            yield env
 
 
 def public_routes() -> set[tuple[str, str]]:
@@ -151,22 +289,49 @@ class ApiClient:
         return ApiResult(result["statusCode"], parsed, out_headers)
 
 
-def function_environment(physical: dict[str, str], overrides: dict[str, str]) -> dict[str, str]:
-    """Union of every function's template environment with Refs resolved (params: defaults/overrides)."""
-    tpl = load()
-    params = {k: str(v.get("Default", "")) for k, v in tpl.get("Parameters", {}).items()}
-    params.update({"AWS::AccountId": "123456789012", "AWS::Region": "us-east-1", "AWS::Partition": "aws"})
-    params.update(overrides)
+def function_environment(current: Deployment) -> dict[str, str]:
+    """Every function's environment together (what code outside any handler sees in the functional tests)."""
     env: dict[str, str] = {}
-    variables: list[dict[str, Any]] = [
-        tpl.get("Globals", {}).get("Function", {}).get("Environment", {}).get("Variables", {})
-    ]
-    variables += [fn["Properties"].get("Environment", {}).get("Variables", {}) for fn in functions().values()]
-    for block in variables:
-        for name, value in block.items():
-            if isinstance(value, dict) and "Ref" in value:
-                ref = value["Ref"]
-                env[name] = params[ref] if ref in params else physical[ref]
-            elif isinstance(value, str):
-                env[name] = value
+    for logical_id in functions():
+        env.update(current.environment(logical_id))
     return env
+
+
+def clear_caches() -> None:
+    """Forget the settings read and the services built (a new stack, another stage)."""
+    from audiens import config, wiring
+
+    config.load.cache_clear()
+    for name in dir(wiring):
+        built = getattr(wiring, name)
+        if isinstance(built, wiring.Factory):
+            built.cache_clear()
+
+
+@contextlib.contextmanager
+def as_deployed(current: Deployment) -> Iterator[Deployment]:
+    """Handlers run in ``current``; code outside them (a test reading a repository through ``audiens.wiring``)
+    runs as the ApiFunction, with every function's variables in ``os.environ``."""
+    from audiens import config
+
+    clear_caches()
+    try:
+        with (
+            function_environ(current.variables(), function_environment(current)),
+            deployed(current),
+            config.activated(config.load(settings_of("ApiFunction"))),
+        ):
+            yield current
+    finally:
+        clear_caches()
+
+
+_scripts = contextlib.ExitStack()
+
+
+def deploy(physical: dict[str, str], parameters: dict[str, str], template: dict[str, Any] | None = None) -> Deployment:
+    """``as_deployed`` for the rest of a script's process (the benchmarks), replacing an earlier deploy."""
+    _scripts.close()
+    current = Deployment(physical, parameters, template)
+    _scripts.enter_context(as_deployed(current))
+    return current

@@ -24,9 +24,10 @@ def load() -> dict[str, Any]:
 def translated() -> dict[str, Any]:
     """The template after the SAM transform, offline (local CodeUris stand as S3 artifacts)."""
     import copy
-    import os
 
     from samtranslator.translator.transform import transform
+
+    from tests.support.environ import environ_replaced
 
     class NoIam:
         def load(self) -> dict[str, str]:
@@ -38,16 +39,8 @@ def translated() -> dict[str, Any]:
         for field in ("CodeUri", "ContentUri"):
             if isinstance(props.get(field), str):
                 props[field] = f"s3://audiens-artifacts/{props[field].strip('/')}.zip"
-    region = {k: os.environ.get(k) for k in ("AWS_DEFAULT_REGION", "AWS_REGION")}
-    os.environ.update({k: "us-east-1" for k in region})
-    try:
+    with environ_replaced((), {"AWS_DEFAULT_REGION": "us-east-1", "AWS_REGION": "us-east-1"}):
         return dict(transform(tpl, {}, NoIam()))
-    finally:
-        for k, v in region.items():
-            if v is None:
-                os.environ.pop(k, None)
-            else:
-                os.environ[k] = v
 
 
 def resources(kind: str | None = None) -> dict[str, dict[str, Any]]:

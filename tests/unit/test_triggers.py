@@ -100,3 +100,61 @@ def test_given_a_poison_message_when_delivered_then_it_raises(body: str) -> None
 
 def test_the_push_back_off_doubles_from_30_seconds_up_to_15_minutes() -> None:
     assert [backoff_seconds(n) for n in (1, 2, 3, 4, 5, 6, 7)] == [30, 60, 120, 240, 480, 900, 900]
+
+
+class _Billing:
+    """The billing service as the job runner sees it; ``calls`` in order."""
+
+    def __init__(self, failing: set[str]) -> None:
+        self.failing = failing
+        self.calls: list[tuple[str, ...]] = []
+
+    def process_invoice_job(self, *, buyer_id: str, **_: Any) -> str:
+        self.calls.append(("invoice", buyer_id))
+        if buyer_id in self.failing:
+            raise RuntimeError(f"{buyer_id} is broken")
+        return "created"
+
+    def process_payout_job(self, **_: Any) -> str:
+        raise AssertionError("an invoice worker runs no payout")
+
+    def record_failure(self, *, kind: str, entity_id: str, attempts: int, **_: Any) -> None:
+        self.calls.append(("failed", kind, entity_id, str(attempts)))
+
+    def record_last_deliveries(self, kind: str, jobs: list[tuple[Period, str, int, datetime]]) -> None:
+        self.calls.append(("last", kind, *(entity for _, entity, _, _ in jobs)))
+
+
+def _invoice_batch(*jobs: tuple[str, int]) -> dict[str, Any]:
+    template = sample("sqs_invoice_job.json")["Records"][0]
+    records = []
+    for n, (buyer, receives) in enumerate(jobs):
+        body = (
+            "not a job"
+            if buyer == "poison"
+            else json.dumps({"run_id": "run_1", "period": "2026-10", "buyer_id": buyer})
+        )
+        attributes = {**template["attributes"], "ApproximateReceiveCount": str(receives)}
+        records.append({**template, "messageId": f"m{n}", "body": body, "attributes": attributes})
+    return {"Records": records}
+
+
+def test_given_a_batch_of_billing_jobs_then_the_last_deliveries_are_recorded_first_and_failures_are_partial() -> None:
+    from audiens.services.billing_jobs import BillingJobRunner
+    from audiens.triggers import sqs_jobs
+    from tests.support.lambda_api import FakeContext
+
+    billing = _Billing(failing={"acc_b", "acc_c"})
+    handler = sqs_jobs(InvoiceJob, lambda: BillingJobRunner(billing, max_attempts=5))
+    # Given a good job, two failing ones (one on its 5th and last delivery) and a poison message
+    result = handler(_invoice_batch(("acc_a", 1), ("acc_b", 2), ("acc_c", 5), ("poison", 5)), FakeContext())
+    # Then only the failures are retried, the poison message on its own
+    assert sorted(f["itemIdentifier"] for f in result["batchItemFailures"]) == ["m1", "m2", "m3"]
+    # And the job on its last delivery was recorded before any job ran, then again with its error
+    assert billing.calls == [
+        ("last", "invoice", "acc_c"),
+        ("invoice", "acc_a"),
+        ("invoice", "acc_b"),
+        ("invoice", "acc_c"),
+        ("failed", "invoice", "acc_c", "5"),
+    ]

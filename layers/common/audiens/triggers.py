@@ -4,26 +4,40 @@
   Parsed here rather than with Powertools' S3 models: moto's events lack fields those models require,
   object keys arrive URL-encoded, and moto stamps ``time`` as epoch seconds where AWS writes RFC 3339.
 * EventBridge Scheduler events (``{"time", "schedule"}``) → :class:`ScheduleEvent`.
-* SQS records → the job message model of the queue (``ports.jobs``), with the delivery count and send time.
+* SQS records → the job message model of the queue (``ports.jobs``), with the delivery count and send time;
+  :func:`sqs_jobs` makes a whole SQS handler of it: a batch of typed deliveries handed to a service's
+  :class:`JobBatch` (the batch first, then each job), with partial batch failures.
 
 Time is always the event's (``domain.time`` parses it), never the function's clock.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 from urllib.parse import unquote_plus
 
+from aws_lambda_powertools.utilities.batch import BatchProcessor, EventType, process_partial_response
+from aws_lambda_powertools.utilities.batch.types import PartialItemFailureResponse
 from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from audiens.domain.time import parse_timestamp
 from audiens.ports.events import ObjectCreated
 from audiens.ports.jobs import JobMessage
 
-__all__ = ["Delivery", "ScheduleEvent", "delivery", "event_time", "object_created", "schedule_event"]
+__all__ = [
+    "Delivery",
+    "JobBatch",
+    "ScheduleEvent",
+    "delivery",
+    "event_time",
+    "object_created",
+    "schedule_event",
+    "sqs_jobs",
+]
 
 
 def event_time(event: Mapping[str, Any]) -> datetime:
@@ -82,3 +96,39 @@ def delivery[M: JobMessage](record: SQSRecord, model: type[M]) -> Delivery[M]:
         receive_count=int(record.attributes.approximate_receive_count or 1),
         sent_at=datetime.fromtimestamp(int(record.attributes.sent_timestamp) / 1000, tz=UTC),
     )
+
+
+class JobBatch[M: JobMessage](Protocol):
+    """What :func:`sqs_jobs` hands a batch to: its valid deliveries first, then each delivery to run (raising
+    fails that record alone)."""
+
+    def start_batch(self, deliveries: Sequence[Delivery[M]], /) -> None: ...
+
+    def run(self, delivery: Delivery[M], /) -> object: ...
+
+
+def sqs_jobs[M: JobMessage](
+    model: type[M], jobs: Callable[[], JobBatch[M]]
+) -> Callable[[dict[str, Any], LambdaContext], PartialItemFailureResponse]:
+    """An SQS handler of ``model`` jobs run by ``jobs()``, with partial batch failures: a poison message (not a
+    valid ``model``) is left out of the batch's deliveries and fails on its own, the other records commit."""
+    processor = BatchProcessor(event_type=EventType.SQS)
+
+    def handle(event: dict[str, Any], context: LambdaContext) -> PartialItemFailureResponse:
+        runner = jobs()
+        deliveries = []
+        for raw in event.get("Records") or []:
+            try:
+                deliveries.append(delivery(SQSRecord(raw), model))
+            except ValueError:
+                continue  # a poison message fails on its own, below
+        runner.start_batch(deliveries)
+
+        def record_handler(record: SQSRecord) -> object:
+            return runner.run(delivery(record, model))
+
+        return process_partial_response(
+            event=event, record_handler=record_handler, processor=processor, context=context
+        )
+
+    return handle

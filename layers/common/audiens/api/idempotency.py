@@ -10,12 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable
-from functools import cache
 from typing import Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.idempotency import (
-    DynamoDBPersistenceLayer,
     IdempotencyConfig,
     idempotent_function,
 )
@@ -24,8 +22,8 @@ from aws_lambda_powertools.utilities.idempotency.exceptions import (
     IdempotencyValidationError,
 )
 
-from audiens.config import get_settings
 from audiens.errors import ConflictError, ValidationError
+from audiens.wiring import idempotency_store
 
 MAX_KEY_LENGTH = 255
 REPLAYED_HEADER = "Idempotent-Replayed"
@@ -44,11 +42,6 @@ CONFIG = IdempotencyConfig(
     expires_after_seconds=24 * 3600,
     response_hook=_mark_replayed,  # type: ignore[arg-type]
 )
-
-
-@cache
-def _store() -> DynamoDBPersistenceLayer:
-    return DynamoDBPersistenceLayer(table_name=get_settings().require("idempotency_table"))
 
 
 def _serialize(app: APIGatewayRestResolver, response: Response[Any]) -> dict[str, Any]:
@@ -76,7 +69,9 @@ def idempotency_middleware(app: APIGatewayRestResolver, next_middleware: Callabl
     def run(request: dict[str, Any]) -> dict[str, Any]:
         return _serialize(app, next_middleware(app))
 
-    wrapped = idempotent_function(run, data_keyword_argument="request", persistence_store=_store(), config=CONFIG)
+    wrapped = idempotent_function(
+        run, data_keyword_argument="request", persistence_store=idempotency_store(), config=CONFIG
+    )
     try:
         stored = wrapped(request={"key": f"{scope} {event.path} {key}", "body": body_hash})
     except IdempotencyValidationError:

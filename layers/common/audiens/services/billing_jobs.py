@@ -2,7 +2,10 @@
 
 A job failing on its last allowed delivery is recorded on the run (``failed_jobs``) before SQS moves it to
 the dead-letter queue, so the run reports it instead of hanging silently; an earlier failure is only
-raised, and SQS delivers the job again. Both workers run their jobs through :func:`run_job`.
+raised, and SQS delivers the job again. A job on its last allowed delivery is recorded *before* its batch
+runs (a worker killed at its timeout can record nothing afterwards); a success then resolves the record,
+an exception overwrites it with its error. Both workers run their batches through :class:`BillingJobRunner`
+(the layer's SQS job adapter, ``audiens.triggers.sqs_jobs``, hands it the deliveries).
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ from audiens.ports.billing import JobKind
 from audiens.ports.jobs import InvoiceJob, PayoutJob
 from audiens.services.billing import JobOutcome, RunCache
 
-__all__ = ["JobProcessor", "record_last_deliveries", "run_job"]
+__all__ = ["BillingJobRunner", "JobDelivery", "JobProcessor", "record_last_deliveries", "run_job"]
 
 _ISSUED_METRIC = {"invoice": "InvoicesIssued", "payout": "PayoutsIssued"}
 
@@ -93,3 +96,41 @@ def run_job(
         count(_ISSUED_METRIC[kind])
     logger.info(f"{kind} job", extra={"job": logged, "outcome": outcome})
     return outcome
+
+
+class JobDelivery(Protocol):
+    """One SQS delivery of a billing job (``audiens.triggers.Delivery``)."""
+
+    @property
+    def job(self) -> InvoiceJob | PayoutJob: ...
+
+    @property
+    def receive_count(self) -> int: ...
+
+    @property
+    def sent_at(self) -> datetime: ...
+
+
+class BillingJobRunner:
+    """A worker's billing jobs, batch by batch: the last deliveries recorded first, then each job run (the
+    batch's run read once, cached until the next batch). ``max_attempts`` is the queue's maxReceiveCount."""
+
+    def __init__(self, service: JobProcessor, *, max_attempts: int) -> None:
+        self._service = service
+        self._max_attempts = max_attempts
+        self._runs: RunCache = {}
+
+    def start_batch(self, deliveries: Sequence[JobDelivery]) -> None:
+        self._runs = {}
+        found = [(d.job, d.receive_count, d.sent_at) for d in deliveries]
+        record_last_deliveries(self._service, found, max_attempts=self._max_attempts)
+
+    def run(self, delivery: JobDelivery) -> JobOutcome:
+        return run_job(
+            self._service,
+            delivery.job,
+            attempts=delivery.receive_count,
+            max_attempts=self._max_attempts,
+            now=delivery.sent_at,
+            runs=self._runs,
+        )
