@@ -62,9 +62,10 @@ def fresh_stack(engine: Callable[[Any], dynamodb_limits.Limits | None], **parame
 
 
 @pytest.fixture(scope="module")
-def module_stack() -> Iterator[dict[str, str]]:
-    """``fresh_stack`` once for a whole module (``stack`` in a module marked ``shared_stack``), moto as it is."""
-    with fresh_stack(lambda _: None) as physical:
+def module_stack(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
+    """``fresh_stack`` once for a whole module (``stack`` in a module marked ``shared_stack``), DynamoDB's
+    limits judging every call as for a test's own stack, faults seeded with the module's id."""
+    with fresh_stack(lambda _: engine_for(request.node.nodeid)) as physical:
         yield physical
 
 
