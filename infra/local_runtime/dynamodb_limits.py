@@ -417,7 +417,7 @@ class Limits:
             self._random = random.Random(str(seed) if seed is not None else None)
             self._usage: dict[tuple[str, str], _KeyUsage] = {}
             self._tokens.clear()
-            self._injected: list[tuple[str | None, str]] = []
+            self._injected: list[tuple[str | None, str, str | None]] = []
             self.counters: dict[str, int] = {
                 "requests": 0,
                 "faults": 0,
@@ -473,7 +473,7 @@ class Limits:
             time.sleep(delay)
         with self._lock:
             self.counters["requests"] += 1
-            fault = self._draw_fault(operation)
+            fault = self._draw_fault(operation, body)
         if fault is not None:
             self._count("faults")
             if fault.status != 0:
@@ -516,21 +516,28 @@ class Limits:
                     self._tokens_running.pop(attempt.token, None)
 
     # ------------------------------------------------------------------------------------------- faults
-    def inject(self, kind: str, operation: str | None = None) -> None:
+    def inject(self, kind: str, operation: str | None = None, *, where: str | None = None) -> None:
         """Fail the next attempt of ``operation`` (any when None) with a transient fault of ``kind``.
 
         Kinds: ``InternalServerError``, ``ServiceUnavailable``, ``ThrottlingException``, and ``LostAnswer``
-        (the request is carried out, then answered with an InternalServerError).
+        (the request is carried out, then answered with an InternalServerError), for any data-plane
+        operation: a PutItem/UpdateItem/DeleteItem with a condition loses its answer as a transaction does.
+        ``where``: only a request whose body contains this text (a key such as ``"SEGMENT#"``, a table name).
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}: one of {', '.join(FAULT_KINDS)}")
         with self._lock:
-            self._injected.append((operation, kind))
+            self._injected.append((operation, kind, where))
 
-    def _draw_fault(self, operation: str) -> Answer | None:
+    def pending_injections(self) -> int:
+        """Injected faults not drawn yet (a test asserts its fault met the request it aimed at)."""
+        with self._lock:
+            return len(self._injected)
+
+    def _draw_fault(self, operation: str, body: bytes = b"") -> Answer | None:
         kind = None
-        for i, (wanted, injected) in enumerate(self._injected):
-            if wanted in (None, operation):
+        for i, (wanted, injected, where) in enumerate(self._injected):
+            if wanted in (None, operation) and (where is None or where.encode() in body):
                 kind = injected
                 del self._injected[i]
                 break

@@ -7,9 +7,9 @@ from decimal import Decimal
 
 from pynamodb.connection import Connection
 from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
 
 from audiens.dal.base import connection
+from audiens.dal.idempotent import IdempotentTransactWrite, save_once
 from audiens.dal.models import AccountItem, ActivationTokenItem, ApiKeyItem, EmailClaimItem, OutgoingEmailItem
 from audiens.domain.accounts import Account, ApiKey, OutgoingEmail
 from audiens.domain.time import key_timestamp
@@ -90,16 +90,16 @@ class DynamoAccountRepository:
         self._region = region
         self._connection: Connection | None = None
 
-    def _transaction(self) -> TransactWrite:
+    def _transaction(self, identity: str) -> IdempotentTransactWrite:
         if self._connection is None:  # one botocore client per repository, not one per transaction
             self._connection = connection(self._region)
-        return TransactWrite(connection=self._connection)
+        return IdempotentTransactWrite(identity, connection=self._connection)
 
     def create_pending(
         self, account: Account, *, claim: str, token_hash: str, token_expires: datetime, email: OutgoingEmail
     ) -> None:
         try:
-            with self._transaction() as tx:
+            with self._transaction(f"account-create:{account.account_id}") as tx:
                 tx.save(_account_item(account), condition=AccountItem.pk.does_not_exist())
                 tx.save(
                     EmailClaimItem(f"EMAIL#{claim}", "CLAIM", account_id=account.account_id),
@@ -125,7 +125,7 @@ class DynamoAccountRepository:
 
     def create_active(self, account: Account, *, claim: str, key: ApiKey, key_hash: str) -> None:
         try:
-            with self._transaction() as tx:
+            with self._transaction(f"account-create:{account.account_id}") as tx:
                 tx.save(_account_item(account), condition=AccountItem.pk.does_not_exist())
                 tx.save(
                     EmailClaimItem(f"EMAIL#{claim}", "CLAIM", account_id=account.account_id),
@@ -167,7 +167,7 @@ class DynamoAccountRepository:
             created_at=key.created_at,
         )
         try:
-            with self._transaction() as tx:
+            with self._transaction(f"account-activate:{token_hash}") as tx:
                 tx.update(
                     AccountItem(_account_pk(account.account_id), "PROFILE"),
                     actions=[
@@ -198,7 +198,7 @@ class DynamoAccountRepository:
 
     def expire(self, account: Account, *, claim: str, now: datetime) -> bool:
         try:
-            with self._transaction() as tx:
+            with self._transaction(f"account-expire:{account.account_id}") as tx:
                 tx.update(
                     AccountItem(_account_pk(account.account_id), "PROFILE"),
                     actions=[
@@ -219,7 +219,8 @@ class DynamoAccountRepository:
         return True
 
     def add_key(self, key: ApiKey, key_hash: str) -> None:
-        _key_item(key, key_hash).save(condition=ApiKeyItem.pk.does_not_exist())
+        if not save_once(_key_item(key, key_hash), ApiKeyItem.pk.does_not_exist()):
+            raise RuntimeError(f"API key {key.key_id} exists already")
 
     def list_keys(self, account_id: str) -> list[ApiKey]:
         return [_to_key(i) for i in ApiKeyItem.by_account.query(f"ACCT#{account_id}#KEYS")]
@@ -264,7 +265,7 @@ class DynamoAccountRepository:
         except PutError as error:
             if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
                 raise
-            return False
+            return False  # created before, or by this call before its answer was lost: the caller queues it
         return True
 
     def set_usage_reminders(self, account_id: str, enabled: bool) -> Account:

@@ -15,10 +15,11 @@ from functools import cached_property
 from typing import Any
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
 from audiens.dal.base import connection
+from audiens.dal.idempotent import IdempotentTransactWrite, save_once, update_once, write_marker
 from audiens.dal.marketplace_models import (
     AccessItem,
     DiscountChangeItem,
@@ -127,8 +128,8 @@ class DynamoMarketplaceRepository:
         # One connection (one botocore client) per repository: creating a client costs more than a transaction.
         return connection(self._region)
 
-    def _transaction(self) -> TransactWrite:
-        return TransactWrite(connection=self._connection)
+    def _transaction(self, identity: str) -> TransactWrite:
+        return IdempotentTransactWrite(identity, connection=self._connection)
 
     # --------------------------------------------------------------------------------------------- feeds
     def create_feed(self, feed: Feed, plans: list[Plan]) -> int | None:
@@ -138,7 +139,7 @@ class DynamoMarketplaceRepository:
         (gone, another account's, or already in a feed): nothing is written then.
         """
         try:
-            with self._transaction() as tx:
+            with self._transaction(f"feed-create:{feed.feed_id}") as tx:
                 tx.save(self._feed_item(feed), condition=FeedItem.pk.does_not_exist())
                 for plan in plans:
                     tx.save(
@@ -214,26 +215,22 @@ class DynamoMarketplaceRepository:
 
     def activate_feed(self, feed_id: str, now: datetime) -> bool:
         """Inactive → active (listed); False if it was already active."""
-        try:
-            FeedItem(_feed_pk(feed_id), "META").update(
-                actions=[
-                    FeedItem.status.set("active"),
-                    FeedItem.activated_at.set(now),
-                    FeedItem.gsi2pk.set(MARKET_FEEDS),
-                    FeedItem.gsi2sk.set(f"{_ts(now)}#{feed_id}"),
-                ],
-                condition=FeedItem.status == "inactive",
-            )
-        except UpdateError as error:
-            if _conditional_failed(error):
-                return False
-            raise
-        return True
+        return update_once(
+            FeedItem(_feed_pk(feed_id), "META"),
+            [
+                FeedItem.status.set("active"),
+                FeedItem.activated_at.set(now),
+                FeedItem.gsi2pk.set(MARKET_FEEDS),
+                FeedItem.gsi2sk.set(f"{_ts(now)}#{feed_id}"),
+            ],
+            FeedItem.status == "inactive",
+            lambda stored: stored.status == "active" and stored.gsi2sk == f"{_ts(now)}#{feed_id}",
+        )
 
     def delete_feed(self, feed: Feed, now: datetime) -> bool:
         """Soft delete (invoices of past periods still name it) and release its traits; False if subscribed."""
         try:
-            with self._transaction() as tx:
+            with self._transaction(f"feed-delete:{feed.feed_id}") as tx:
                 tx.update(
                     FeedItem(_feed_pk(feed.feed_id), "META"),
                     actions=[
@@ -271,7 +268,7 @@ class DynamoMarketplaceRepository:
     def change_plan_price(self, plan: Plan, price: Decimal, now: datetime) -> bool:
         """Set a new price from ``now`` on, keeping the history; False if the plan changed meanwhile."""
         try:
-            with self._transaction() as tx:
+            with self._transaction(f"plan-price:{plan.plan_id}") as tx:
                 tx.update(
                     PlanItem(f"PLAN#{plan.plan_id}", "META"),
                     actions=[
@@ -316,22 +313,18 @@ class DynamoMarketplaceRepository:
     # -------------------------------------------------------------------------------------------- access
     def request_access(self, request: AccessRequest) -> bool:
         """A new (or re-opened, after a denial) request; False if one is pending or approved."""
-        try:
-            AccessItem(
-                _feed_pk(request.feed_id),
-                f"ACCESS#{request.buyer_id}",
-                feed_id=request.feed_id,
-                buyer_id=request.buyer_id,
-                status="pending",
-                requested_at=request.requested_at,
-                gsi1pk=f"ACCT#{request.buyer_id}#ACCESS",
-                gsi1sk=request.feed_id,
-            ).save(condition=AccessItem.pk.does_not_exist() | (AccessItem.status == "denied"))
-        except PutError as error:
-            if _conditional_failed(error):
-                return False
-            raise
-        return True
+        item = AccessItem(
+            _feed_pk(request.feed_id),
+            f"ACCESS#{request.buyer_id}",
+            feed_id=request.feed_id,
+            buyer_id=request.buyer_id,
+            status="pending",
+            requested_at=request.requested_at,
+            gsi1pk=f"ACCT#{request.buyer_id}#ACCESS",
+            gsi1sk=request.feed_id,
+            write_id=write_marker(),
+        )
+        return save_once(item, AccessItem.pk.does_not_exist() | (AccessItem.status == "denied"))
 
     def get_access(self, feed_id: str, buyer_id: str) -> AccessRequest | None:
         try:
@@ -361,7 +354,7 @@ class DynamoMarketplaceRepository:
     # ----------------------------------------------------------------------------------------- discounts
     def put_discount(self, feed_id: str, buyer_id: str, pct: Decimal, now: datetime) -> None:
         """The current discount and its history entry, in one transaction (the close reads the history)."""
-        with self._transaction() as tx:
+        with self._transaction(f"discount:{feed_id}:{buyer_id}") as tx:
             tx.save(
                 DiscountItem(
                     _feed_pk(feed_id),
@@ -425,7 +418,7 @@ class DynamoMarketplaceRepository:
     ) -> None:
         """Write the subscription, its locks and the feed's counter, or nothing (409 / 404 / 422)."""
         try:
-            with self._transaction() as tx:
+            with self._transaction(f"subscribe:{sub.subscription_id}") as tx:
                 tx.save(self._sub_item(sub), condition=SubscriptionItem.pk.does_not_exist())
                 for use_case in sub.use_cases:
                     tx.save(
@@ -508,7 +501,7 @@ class DynamoMarketplaceRepository:
         False if it had already ended, or a dependent subscription appeared meanwhile.
         """
         try:
-            with self._transaction() as tx:
+            with self._transaction(f"subscription-end:{sub.subscription_id}") as tx:
                 tx.update(
                     SubscriptionItem(f"SUB#{sub.subscription_id}", "META"),
                     actions=[
