@@ -108,14 +108,12 @@ def test_a_month_of_marketplace_usage_and_billing_answers_as_if_no_answer_was_lo
     api: ApiClient, make_account: Any, operator_key: str, stack: dict[str, str], engine: Limits
 ) -> None:
     provider = make_provider(api, make_account, {"sports": range(0, 300)})
+    plans = [plan(["segments_and_overlap"], "flat_fee", "100"), plan(["activation"], "cpm", "2.50")]
     with LostAnswer(engine, "TransactWriteItems", "PLAN#"):  # the feed, its plans and its traits at once
-        feed = create_feed(
-            api,
-            provider,
-            [provider.traits["sports"]],
-            name="Sports",
-            plans=[plan(["segments_and_overlap"], "flat_fee", "100"), plan(["activation"], "cpm", "2.50")],
-        )
+        feed = create_feed(api, provider, [provider.traits["sports"]], name="Sports", plans=plans, activate=False)
+    with LostAnswer(engine, "UpdateItem", "FEED#"):  # its activation: an UpdateItem conditioned on inactive
+        feed = _ok(api.call("POST", f"/v1/feeds/{feed['feed_id']}/activate", key=provider.key))
+    assert feed["status"] == "active"
     buyer = make_account(["buyer"])
     key = buyer["api_key"]
     # Subscriptions (a transaction each: the subscription, its locks, the feed's counter)

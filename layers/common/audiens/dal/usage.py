@@ -181,8 +181,12 @@ class DynamoUsageRepository:
             params["ExpressionAttributeNames"] = {f"#{i}": name for i, name in enumerate(projection)}
         while True:
             page = self._client.query(**params)
-            yield from page.get("Items", [])
             last = page.get("LastEvaluatedKey")
+            items: list[dict[str, Any]] = page.get("Items", [])
+            del page
+            items.reverse()
+            while items:  # each item let go once handed out: the next page never meets the last one in memory
+                yield items.pop()
             if not last:
                 return
             params["ExclusiveStartKey"] = last
