@@ -107,7 +107,7 @@ def test_accounts_keys_and_audiences_answer_as_if_no_answer_was_lost(
 def test_a_month_of_marketplace_usage_and_billing_answers_as_if_no_answer_was_lost(
     api: ApiClient, make_account: Any, operator_key: str, stack: dict[str, str], engine: Limits
 ) -> None:
-    provider = make_provider(api, make_account, {"sports": range(0, 300)})
+    provider = make_provider(api, make_account, {"sports": range(0, 300), "golf": range(300, 320)})
     plans = [plan(["segments_and_overlap"], "flat_fee", "100"), plan(["activation"], "cpm", "2.50")]
     with LostAnswer(engine, "TransactWriteItems", "PLAN#"):  # the feed, its plans and its traits at once
         feed = create_feed(api, provider, [provider.traits["sports"]], name="Sports", plans=plans, activate=False)
@@ -123,6 +123,16 @@ def test_a_month_of_marketplace_usage_and_billing_answers_as_if_no_answer_was_lo
     subs = _ok(api.call("GET", "/v1/subscriptions", key=key))["subscriptions"]
     assert len(subs) == 2
     assert int(FeedItem.get(f"FEED#{feed['feed_id']}", "META", consistent_read=True).active_subs) == 2
+
+    # An access request to a private feed (a put conditioned on none pending: two at one instant are a
+    # conflict, its own retry is not)
+    private = create_feed(api, provider, [provider.traits["golf"]], name="Golf", visibility="private")
+    access = f"/v1/feeds/{private['feed_id']}/access-requests"
+    with LostAnswer(engine, "PutItem", "ACCESS#"):
+        asked = _ok(api.call("POST", access, key=key, now=SUBSCRIBED), 201)
+    assert asked["status"] == "pending"
+    again = api.call("POST", access, key=key, now=SUBSCRIBED)
+    assert (again.status, again.error_code) == (409, "access_already_requested")
 
     # Usage (one transaction: the values, their audit, the buyer's guard check)
     body = {"name": "Fans", "category": "interest", "rule": provider.traits["sports"]}
