@@ -48,8 +48,9 @@ What is enforced (each switchable, all on with ``AUDIENS_DYNAMODB_LIMITS=real``)
   the rest in ``UnprocessedKeys``.
 - **Transient faults** at ``fault_rate`` per attempt: ``InternalServerError`` (500),
   ``ServiceUnavailable`` (503) or ``ThrottlingException`` (400), drawn from a seeded generator. Half the
-  500s of a TransactWriteItems happen after it committed (the answer is lost), as on DynamoDB: only the
-  client's retry with the same token keeps that from being applied twice.
+  500s of a TransactWriteItems, and of a PutItem/UpdateItem/DeleteItem with a condition, happen after it
+  committed (the answer is lost), as on DynamoDB: only the client's retry with the same token keeps a
+  transaction from being applied twice, and a conditional write's retry meets its own commit.
 
 Recorded per partition key: consumed WCU/RCU and the peak of any one (emulated) second; :meth:`Limits.stats`
 reports the totals and the hottest keys, :meth:`Limits.reset` starts over.
@@ -545,7 +546,7 @@ class Limits:
             if self.fault_rate <= 0 or self._random.random() >= self.fault_rate:
                 return None
             kind = self._random.choice(("InternalServerError", "ServiceUnavailable", "ThrottlingException"))
-            if kind == "InternalServerError" and operation == "TransactWriteItems" and self._random.random() < 0.5:
+            if kind == "InternalServerError" and _losable(operation, body) and self._random.random() < 0.5:
                 kind = "LostAnswer"
         if kind == "LostAnswer":
             return Answer(0, {})  # carried out, then the answer is lost (see begin)
@@ -1101,6 +1102,12 @@ class Limits:
             "fault_rate": self.fault_rate,
             **counters,
         }
+
+
+def _losable(operation: str, body: bytes) -> bool:
+    """A write whose lost answer matters: a TransactWriteItems, or a single-item write with a condition (its
+    retry meets its own commit). An unconditional PutItem/UpdateItem/DeleteItem retried is the same write."""
+    return operation == "TransactWriteItems" or (operation in WRITES and b'"ConditionExpression"' in body)
 
 
 def _tables_of(request: dict[str, Any]) -> set[str]:

@@ -20,6 +20,7 @@ from pynamodb.attributes import NumberAttribute, UnicodeAttribute
 from pynamodb.exceptions import TransactWriteError
 from pynamodb.models import Model
 
+from audiens.dal.aws import client as aws_client
 from audiens.dal.base import MAX_RETRY_ATTEMPTS, connection
 from audiens.dal.idempotent import IdempotentTransactWrite, request_token, save_once, update_once
 from local_runtime import dynamodb_limits
@@ -414,6 +415,17 @@ def test_a_conditional_write_whose_answer_was_lost_fails_its_condition_when_retr
     assert stored(aws, "aimed", "x") is not None and engine.stats()["lost_answers"] == 1
 
 
+def test_random_faults_lose_the_answers_of_conditional_writes_not_of_plain_ones(engine: Limits, once: Any) -> None:
+    engine.fault_rate = 1.0  # every attempt meets a fault: a 500 after the write, half of its 500s
+    for n in range(60):
+        error_of(lambda n=n: once.put_item(TableName=TABLE, Item=item(f"plain{n}", "x")))
+    assert engine.stats()["lost_answers"] == 0
+    new_only = "attribute_not_exists(pk)"
+    for n in range(60):
+        error_of(lambda n=n: once.put_item(TableName=TABLE, Item=item(f"cond{n}", "x"), ConditionExpression=new_only))
+    assert 5 <= engine.stats()["lost_answers"] <= 20  # ~1/3 of the faults are 500s, half of those lost
+
+
 class _Row(Model):
     class Meta:
         table_name = TABLE
@@ -454,8 +466,8 @@ def test_the_dals_writes_recognise_their_own_commit_after_a_lost_answer(aws: Any
 
 
 def test_the_dal_retries_dynamodb_calls_as_the_aws_sdks_do() -> None:
-    client = connection("us-east-1").client
-    assert client.meta.config.retries == {"total_max_attempts": MAX_RETRY_ATTEMPTS + 1, "mode": "standard"}
+    for client in (connection("us-east-1").client, aws_client("dynamodb", "us-east-1")):
+        assert client.meta.config.retries == {"total_max_attempts": MAX_RETRY_ATTEMPTS + 1, "mode": "standard"}
 
 
 def test_from_env_reads_the_switch() -> None:

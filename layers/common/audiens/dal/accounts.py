@@ -6,10 +6,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from audiens.dal.base import connection
-from audiens.dal.idempotent import IdempotentTransactWrite, save_once
+from audiens.dal.idempotent import IdempotentTransactWrite, save_once, write_marker
 from audiens.dal.models import AccountItem, ActivationTokenItem, ApiKeyItem, EmailClaimItem, OutgoingEmailItem
 from audiens.domain.accounts import Account, ApiKey, OutgoingEmail
 from audiens.domain.time import key_timestamp
@@ -260,13 +260,9 @@ class DynamoAccountRepository:
 
     def create_email_once(self, email: OutgoingEmail) -> bool:
         """Store an email under its deterministic id unless it exists: False when it was already created."""
-        try:
-            _email_item(email).save(condition=OutgoingEmailItem.pk.does_not_exist())
-        except PutError as error:
-            if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
-                raise
-            return False  # created before, or by this call before its answer was lost: the caller queues it
-        return True
+        item = _email_item(email)
+        item.write_id = write_marker()  # the same email asked for twice at one instant is still created once
+        return save_once(item, OutgoingEmailItem.pk.does_not_exist())
 
     def set_usage_reminders(self, account_id: str, enabled: bool) -> Account:
         try:
