@@ -48,8 +48,9 @@ What is enforced (each switchable, all on with ``AUDIENS_DYNAMODB_LIMITS=real``)
   the rest in ``UnprocessedKeys``.
 - **Transient faults** at ``fault_rate`` per attempt: ``InternalServerError`` (500),
   ``ServiceUnavailable`` (503) or ``ThrottlingException`` (400), drawn from a seeded generator. Half the
-  500s of a TransactWriteItems happen after it committed (the answer is lost), as on DynamoDB: only the
-  client's retry with the same token keeps that from being applied twice.
+  500s of a TransactWriteItems, and of a PutItem/UpdateItem/DeleteItem with a condition, happen after it
+  committed (the answer is lost), as on DynamoDB: only the client's retry with the same token keeps a
+  transaction from being applied twice, and a conditional write's retry meets its own commit.
 
 Recorded per partition key: consumed WCU/RCU and the peak of any one (emulated) second; :meth:`Limits.stats`
 reports the totals and the hottest keys, :meth:`Limits.reset` starts over.
@@ -417,7 +418,7 @@ class Limits:
             self._random = random.Random(str(seed) if seed is not None else None)
             self._usage: dict[tuple[str, str], _KeyUsage] = {}
             self._tokens.clear()
-            self._injected: list[tuple[str | None, str]] = []
+            self._injected: list[tuple[str | None, str, str | None]] = []
             self.counters: dict[str, int] = {
                 "requests": 0,
                 "faults": 0,
@@ -473,7 +474,7 @@ class Limits:
             time.sleep(delay)
         with self._lock:
             self.counters["requests"] += 1
-            fault = self._draw_fault(operation)
+            fault = self._draw_fault(operation, body)
         if fault is not None:
             self._count("faults")
             if fault.status != 0:
@@ -516,21 +517,28 @@ class Limits:
                     self._tokens_running.pop(attempt.token, None)
 
     # ------------------------------------------------------------------------------------------- faults
-    def inject(self, kind: str, operation: str | None = None) -> None:
+    def inject(self, kind: str, operation: str | None = None, *, where: str | None = None) -> None:
         """Fail the next attempt of ``operation`` (any when None) with a transient fault of ``kind``.
 
         Kinds: ``InternalServerError``, ``ServiceUnavailable``, ``ThrottlingException``, and ``LostAnswer``
-        (the request is carried out, then answered with an InternalServerError).
+        (the request is carried out, then answered with an InternalServerError), for any data-plane
+        operation: a PutItem/UpdateItem/DeleteItem with a condition loses its answer as a transaction does.
+        ``where``: only a request whose body contains this text (a key such as ``"SEGMENT#"``, a table name).
         """
         if kind not in FAULT_KINDS:
             raise ValueError(f"unknown fault {kind!r}: one of {', '.join(FAULT_KINDS)}")
         with self._lock:
-            self._injected.append((operation, kind))
+            self._injected.append((operation, kind, where))
 
-    def _draw_fault(self, operation: str) -> Answer | None:
+    def pending_injections(self) -> int:
+        """Injected faults not drawn yet (a test asserts its fault met the request it aimed at)."""
+        with self._lock:
+            return len(self._injected)
+
+    def _draw_fault(self, operation: str, body: bytes = b"") -> Answer | None:
         kind = None
-        for i, (wanted, injected) in enumerate(self._injected):
-            if wanted in (None, operation):
+        for i, (wanted, injected, where) in enumerate(self._injected):
+            if wanted in (None, operation) and (where is None or where.encode() in body):
                 kind = injected
                 del self._injected[i]
                 break
@@ -538,7 +546,7 @@ class Limits:
             if self.fault_rate <= 0 or self._random.random() >= self.fault_rate:
                 return None
             kind = self._random.choice(("InternalServerError", "ServiceUnavailable", "ThrottlingException"))
-            if kind == "InternalServerError" and operation == "TransactWriteItems" and self._random.random() < 0.5:
+            if kind == "InternalServerError" and _losable(operation, body) and self._random.random() < 0.5:
                 kind = "LostAnswer"
         if kind == "LostAnswer":
             return Answer(0, {})  # carried out, then the answer is lost (see begin)
@@ -1094,6 +1102,12 @@ class Limits:
             "fault_rate": self.fault_rate,
             **counters,
         }
+
+
+def _losable(operation: str, body: bytes) -> bool:
+    """A write whose lost answer matters: a TransactWriteItems, or a single-item write with a condition (its
+    retry meets its own commit). An unconditional PutItem/UpdateItem/DeleteItem retried is the same write."""
+    return operation == "TransactWriteItems" or (operation in WRITES and b'"ConditionExpression"' in body)
 
 
 def _tables_of(request: dict[str, Any]) -> set[str]:

@@ -13,12 +13,17 @@ from typing import Any
 import boto3
 import pytest
 
+from audiens.dal.billing import DynamoBillingStore
+from audiens.dal.billing.runs import PLAN_PAGE
+from audiens.dal.billing_models import RunPayoutPlanItem
 from audiens.domain.invoicing import invoice_id_for
 from audiens.domain.periods import Period
+from audiens.ports.billing import BillingRun
 from audiens.services.billing import BillingService
+from local_runtime.dynamodb_limits import ITEM_LIMIT, item_size
 from tests.functional.billing_helpers import Billing, standard_world
 from tests.support.aws import REGION, drain
-from tests.support.billing import PERIOD, deliver, utc
+from tests.support.billing import PERIOD, SCHEDULE_TIME, deliver, utc
 from tests.support.lambda_api import load_handler
 
 BUYERS = {"buyer_1", "buyer_2", "buyer_3"}
@@ -139,11 +144,11 @@ def test_given_an_invoice_worker_that_crashes_after_its_commit_when_the_job_is_r
     original = BillingService._fan_in_invoices
     crashes: list[int] = []
 
-    def crash_once(self: BillingService, run: Any, now: Any) -> Any:
+    def crash_once(self: BillingService, run: Any) -> Any:
         if not crashes and self._store.counts(run.period).invoices == run.expected_invoices:
             crashes.append(1)
             raise RuntimeError("worker killed between its transaction and the fan-in")
-        return original(self, run, now)
+        return original(self, run)
 
     monkeypatch.setattr(BillingService, "_fan_in_invoices", crash_once)
     billing.close()
@@ -163,11 +168,11 @@ def test_given_a_payout_worker_that_crashes_after_its_commit_when_redelivered_th
     original = BillingService._complete_if_done
     crashes: list[int] = []
 
-    def crash_once(self: BillingService, run: Any, now: Any) -> bool:
+    def crash_once(self: BillingService, run: Any) -> bool:
         if not crashes and run.expected_payouts and self._store.counts(run.period).payouts == run.expected_payouts:
             crashes.append(1)
             raise RuntimeError("worker killed before completing the run")
-        return original(self, run, now)
+        return original(self, run)
 
     monkeypatch.setattr(BillingService, "_complete_if_done", crash_once)
     billing.close()
@@ -428,3 +433,47 @@ def test_given_a_file_still_being_written_at_the_close_then_that_buyers_invoice_
     with pytest.raises(PeriodClosedError):
         repo.apply_changes("buyer_2", PERIOD, "feeds", [UsageChange(("B", "activation"), 100, 7)], late)
     assert repo.stored_usage("buyer_2", PERIOD, "feeds") == {("B", "activation"): 100}
+
+
+def test_given_a_close_at_an_event_time_when_workers_run_later_then_the_run_and_its_documents_carry_that_time(
+    billing: Billing,
+) -> None:
+    # Given the schedule's event at 00:00:07 on November 6th (the workers run now, on the wall clock,
+    # and their messages carry the wall clock's SentTimestamp)
+    standard_world(billing.inputs)
+    fired = "2026-11-06T00:00:07Z"
+    billing.run_to_completion(fired)
+    # Then the run, its completion, every invoice and every payout are stamped with the event's time
+    report = billing.run()
+    assert report.run.created_at == report.run.completed_at == utc(fired)
+    assert {i.created_at for i in billing.invoice_items()} == {utc(fired)}
+    assert {p.created_at for p in billing.payout_items()} == {utc(fired)}
+    assert_exactly_once(billing)
+
+
+def test_a_payout_plan_larger_than_one_item_is_written_and_read_in_pages(billing: Billing) -> None:
+    # Given a run, and 20,000 providers to pay: ~500 KB as one list, over DynamoDB's 400 KB item limit
+    billing.service()  # the composition root binds the models to the stack's tables
+    store = DynamoBillingStore(REGION)
+    run = BillingRun(
+        run_id="run_202610",
+        period=PERIOD,
+        status="running",
+        currency="USD",
+        trigger="schedule",
+        created_at=utc(SCHEDULE_TIME),
+        expected_invoices=1,
+    )
+    store.create_run(run, ["buyer_1"])
+    providers = [f"acc_{i:020x}" for i in range(20_000)]
+    assert item_size({"payout_providers": {"L": [{"S": p} for p in providers]}}) > ITEM_LIMIT
+    # When the fan-in plans the payouts (the limits engine refusing any item over 400 KB)
+    planned = store.plan_payouts(PERIOD, providers)
+    # Then the plan is stored in pages of at most 1,000 providers and read back whole, in order
+    pages = list(RunPayoutPlanItem.query(f"RUN#{PERIOD}", RunPayoutPlanItem.sk.startswith("PLAN#")))
+    assert [len(p.providers) for p in pages] == [PLAN_PAGE] * 20
+    assert max(item_size(p.serialize()) for p in pages) < ITEM_LIMIT // 10
+    assert planned.expected_payouts == 20_000 and planned.payout_providers == tuple(providers)
+    # And a second fan-in cannot change it
+    again = store.plan_payouts(PERIOD, providers[:3])
+    assert again.payout_providers == tuple(providers) and again.expected_payouts == 20_000

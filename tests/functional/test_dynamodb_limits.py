@@ -16,8 +16,13 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 from moto import mock_aws
+from pynamodb.attributes import NumberAttribute, UnicodeAttribute
+from pynamodb.exceptions import TransactWriteError
+from pynamodb.models import Model
 
+from audiens.dal.aws import client as aws_client
 from audiens.dal.base import MAX_RETRY_ATTEMPTS, connection
+from audiens.dal.idempotent import IdempotentTransactWrite, request_token, save_once, update_once
 from local_runtime import dynamodb_limits
 from local_runtime.dynamodb_limits import Limits, item_size
 
@@ -393,9 +398,76 @@ def test_without_a_retry_a_lost_answer_is_an_internal_server_error(aws: Any, eng
     assert stored(aws, "lost", "x") is not None  # it was written all the same
 
 
+def test_a_conditional_write_whose_answer_was_lost_fails_its_condition_when_retried(aws: Any, engine: Limits) -> None:
+    """A single-item write has no token: DynamoDB checks the retry's condition against the committed write."""
+    client = boto3.client(
+        "dynamodb", region_name="us-east-1", config=Config(retries={"total_max_attempts": 3, "mode": "standard"})
+    )
+    engine.inject("LostAnswer", "PutItem", where="aimed")
+    client.put_item(TableName=TABLE, Item=item("other", "x"))  # not the aimed request: answered
+    assert engine.pending_injections() == 1
+    refused = error_of(
+        lambda: client.put_item(
+            TableName=TABLE, Item=item("aimed", "x"), ConditionExpression="attribute_not_exists(pk)"
+        )
+    )
+    assert refused["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert stored(aws, "aimed", "x") is not None and engine.stats()["lost_answers"] == 1
+
+
+def test_random_faults_lose_the_answers_of_conditional_writes_not_of_plain_ones(engine: Limits, once: Any) -> None:
+    engine.fault_rate = 1.0  # every attempt meets a fault: a 500 after the write, half of its 500s
+    for n in range(60):
+        error_of(lambda n=n: once.put_item(TableName=TABLE, Item=item(f"plain{n}", "x")))
+    assert engine.stats()["lost_answers"] == 0
+    new_only = "attribute_not_exists(pk)"
+    for n in range(60):
+        error_of(lambda n=n: once.put_item(TableName=TABLE, Item=item(f"cond{n}", "x"), ConditionExpression=new_only))
+    assert 5 <= engine.stats()["lost_answers"] <= 20  # ~1/3 of the faults are 500s, half of those lost
+
+
+class _Row(Model):
+    class Meta:
+        table_name = TABLE
+        region = "us-east-1"
+        max_retry_attempts = MAX_RETRY_ATTEMPTS
+
+    pk = UnicodeAttribute(hash_key=True)
+    sk = UnicodeAttribute(range_key=True)
+    value = UnicodeAttribute(null=True)
+    n = NumberAttribute(null=True)
+
+
+def test_the_dals_writes_recognise_their_own_commit_after_a_lost_answer(aws: Any, engine: Limits) -> None:
+    # a conditional put: the retry's condition fails, the item read back is this call's
+    engine.inject("LostAnswer", "PutItem")
+    assert save_once(_Row("p", "1", value="mine"), _Row.pk.does_not_exist())
+    assert not save_once(_Row("p", "1", value="another"), _Row.pk.does_not_exist())  # a real conflict still is
+    # a conditional update: the retry's condition fails, the item shows this call's change
+    engine.inject("LostAnswer", "UpdateItem")
+    row = _Row("p", "1")
+    assert update_once(row, [_Row.value.set("moved")], _Row.value == "mine", lambda got: got.value == "moved")
+    assert not update_once(row, [_Row.value.set("x")], _Row.value == "mine", lambda got: got.value == "x")
+    # a transaction retried after all of its answers were lost (a redelivered job): the same token, written once
+    for _ in range(MAX_RETRY_ATTEMPTS + 1):
+        engine.inject("LostAnswer", "TransactWriteItems")
+    conn = connection("us-east-1")
+
+    def count_once() -> None:
+        with IdempotentTransactWrite("count:p", connection=conn) as tx:
+            tx.save(_Row("p", "2", value="created"), condition=_Row.pk.does_not_exist())
+            tx.update(_Row("p", "3"), actions=[_Row.n.add(1)])
+
+    with pytest.raises(TransactWriteError):
+        count_once()  # every attempt committed once and lost its answer
+    count_once()  # the next call: the first success again
+    assert _Row.get("p", "3", consistent_read=True).n == 1
+    assert request_token("count:p", [1]) == request_token("count:p", [1]) != request_token("count:q", [1])
+
+
 def test_the_dal_retries_dynamodb_calls_as_the_aws_sdks_do() -> None:
-    client = connection("us-east-1").client
-    assert client.meta.config.retries == {"total_max_attempts": MAX_RETRY_ATTEMPTS + 1, "mode": "standard"}
+    for client in (connection("us-east-1").client, aws_client("dynamodb", "us-east-1")):
+        assert client.meta.config.retries == {"total_max_attempts": MAX_RETRY_ATTEMPTS + 1, "mode": "standard"}
 
 
 def test_from_env_reads_the_switch() -> None:

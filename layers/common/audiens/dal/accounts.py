@@ -6,10 +6,10 @@ from datetime import datetime
 from decimal import Decimal
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import TransactWriteError, UpdateError
 
 from audiens.dal.base import cancellation_reasons, connection
+from audiens.dal.idempotent import IdempotentTransactWrite, save_once, write_marker
 from audiens.dal.models import AccountItem, ActivationTokenItem, ApiKeyItem, EmailClaimItem, OutgoingEmailItem
 from audiens.domain.accounts import Account, ApiKey, OutgoingEmail
 from audiens.domain.time import key_timestamp
@@ -85,16 +85,16 @@ class DynamoAccountRepository:
         self._region = region
         self._connection: Connection | None = None
 
-    def _transaction(self) -> TransactWrite:
+    def _transaction(self, identity: str) -> IdempotentTransactWrite:
         if self._connection is None:  # one botocore client per repository, not one per transaction
             self._connection = connection(self._region)
-        return TransactWrite(connection=self._connection)
+        return IdempotentTransactWrite(identity, connection=self._connection)
 
     def create_pending(
         self, account: Account, *, claim: str, token_hash: str, token_expires: datetime, email: OutgoingEmail
     ) -> None:
         try:
-            with self._transaction() as tx:
+            with self._transaction(f"account-create:{account.account_id}") as tx:
                 tx.save(_account_item(account), condition=AccountItem.pk.does_not_exist())
                 tx.save(
                     EmailClaimItem(f"EMAIL#{claim}", "CLAIM", account_id=account.account_id),
@@ -120,7 +120,7 @@ class DynamoAccountRepository:
 
     def create_active(self, account: Account, *, claim: str, key: ApiKey, key_hash: str) -> None:
         try:
-            with self._transaction() as tx:
+            with self._transaction(f"account-create:{account.account_id}") as tx:
                 tx.save(_account_item(account), condition=AccountItem.pk.does_not_exist())
                 tx.save(
                     EmailClaimItem(f"EMAIL#{claim}", "CLAIM", account_id=account.account_id),
@@ -162,7 +162,7 @@ class DynamoAccountRepository:
             created_at=key.created_at,
         )
         try:
-            with self._transaction() as tx:
+            with self._transaction(f"account-activate:{token_hash}") as tx:
                 tx.update(
                     AccountItem(_account_pk(account.account_id), "PROFILE"),
                     actions=[
@@ -193,7 +193,7 @@ class DynamoAccountRepository:
 
     def expire(self, account: Account, *, claim: str, now: datetime) -> bool:
         try:
-            with self._transaction() as tx:
+            with self._transaction(f"account-expire:{account.account_id}") as tx:
                 tx.update(
                     AccountItem(_account_pk(account.account_id), "PROFILE"),
                     actions=[
@@ -214,7 +214,8 @@ class DynamoAccountRepository:
         return True
 
     def add_key(self, key: ApiKey, key_hash: str) -> None:
-        _key_item(key, key_hash).save(condition=ApiKeyItem.pk.does_not_exist())
+        if not save_once(_key_item(key, key_hash), ApiKeyItem.pk.does_not_exist()):
+            raise RuntimeError(f"API key {key.key_id} exists already")
 
     def list_keys(self, account_id: str) -> list[ApiKey]:
         return [_to_key(i) for i in ApiKeyItem.by_account.query(f"ACCT#{account_id}#KEYS")]
@@ -254,13 +255,9 @@ class DynamoAccountRepository:
 
     def create_email_once(self, email: OutgoingEmail) -> bool:
         """Store an email under its deterministic id unless it exists: False when it was already created."""
-        try:
-            _email_item(email).save(condition=OutgoingEmailItem.pk.does_not_exist())
-        except PutError as error:
-            if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
-                raise
-            return False
-        return True
+        item = _email_item(email)
+        item.write_id = write_marker()  # the same email asked for twice at one instant is still created once
+        return save_once(item, OutgoingEmailItem.pk.does_not_exist())
 
     def set_usage_reminders(self, account_id: str, enabled: bool) -> Account:
         try:

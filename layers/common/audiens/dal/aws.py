@@ -16,11 +16,18 @@ from audiens.ports.jobs import EmailJob, JobMessage
 
 
 def client(service: str, region: str, **credentials: str) -> Any:
-    """A boto3 client; S3 ones always sign with SigV4 (buckets created since June 2020 refuse SigV2 URLs)."""
+    """A boto3 client; S3 ones always sign with SigV4 (buckets created since June 2020 refuse SigV2 URLs),
+    DynamoDB ones retry as the PynamoDB connections do (``dal/base.py``: 9 retries, not botocore's 2)."""
     import boto3
     from botocore.config import Config
 
-    config = Config(signature_version="s3v4") if service == "s3" else None
+    from audiens.dal.base import MAX_RETRY_ATTEMPTS
+
+    config = None
+    if service == "s3":
+        config = Config(signature_version="s3v4")
+    elif service == "dynamodb":
+        config = Config(retries={"total_max_attempts": MAX_RETRY_ATTEMPTS + 1, "mode": "standard"})
     return boto3.client(service, region_name=region, config=config, **credentials)
 
 

@@ -38,6 +38,7 @@ class _BillingTable(Model):
 
 
 class DocumentIssueItem(_BillingTable):
+    write_id = UnicodeAttribute(null=True)  # the call that wrote it: its retry is recognised (dal/idempotent.py)
     number = UnicodeAttribute(null=True)
     pdf_key = UnicodeAttribute(null=True)
     issued_at = IsoDateTimeAttribute()

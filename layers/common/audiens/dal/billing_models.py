@@ -104,7 +104,8 @@ class BillingRunItem(_BillingTable):
     created_at = IsoDateTimeAttribute()
     expected_invoices = NumberAttribute()
     expected_payouts = NumberAttribute(null=True)
-    payout_providers = ListAttribute[str](of=UnicodeAttribute, null=True)  # type: ignore[arg-type]
+    payout_plan = UnicodeAttribute(null=True)  # the plan's id: its pages are RUN#<p> / PLAN#<id>#<page>
+    payout_plan_pages = NumberAttribute(null=True)
     payouts_enqueued = BooleanAttribute(default=False)
     completed_at = IsoDateTimeAttribute(null=True)
     gsi1pk = UnicodeAttribute()
@@ -114,6 +115,13 @@ class BillingRunItem(_BillingTable):
 
 class RunBuyersItem(_BillingTable):
     buyers = ListAttribute[str](of=UnicodeAttribute)  # type: ignore[arg-type]
+
+
+class RunPayoutPlanItem(_BillingTable):
+    """One page of the run's payout plan (at most ``PLAN_PAGE`` providers: the plan of any number of
+    providers is never one item near DynamoDB's 400 KB)."""
+
+    providers = ListAttribute[str](of=UnicodeAttribute)  # type: ignore[arg-type]
 
 
 class RunCounterItem(_BillingTable):
@@ -137,6 +145,7 @@ class FailedJobItem(_BillingTable):
 
 
 class InvoiceItem(_BillingTable):
+    write_id = UnicodeAttribute(null=True)  # the call that wrote it: its retry is recognised (dal/idempotent.py)
     invoice_id = UnicodeAttribute()
     run_id = UnicodeAttribute()
     period = UnicodeAttribute()
@@ -187,6 +196,7 @@ class PayoutItem(_BillingTable):
 MODELS: list[type[Model]] = [
     BillingRunItem,
     RunBuyersItem,
+    RunPayoutPlanItem,
     RunCounterItem,
     RunPayeesItem,
     FailedJobItem,

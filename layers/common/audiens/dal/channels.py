@@ -15,10 +15,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 import boto3
-from pynamodb.exceptions import PutError, UpdateError
 
 from audiens.dal.aws import client
-from audiens.dal.base import conditional_failed
+from audiens.dal.idempotent import save_once, update_once
 from audiens.dal.marketplace_models import MAPPING_OWNERS, DestinationItem, MappingItem, MappingOwnerItem
 from audiens.domain.channel_config import is_private_address
 from audiens.domain.channel_push import S3Target, short_error
@@ -70,7 +69,7 @@ def _to_mapping(item: MappingItem) -> SegmentMapping:
 class DynamoChannelRepository:
     # ---------------------------------------------------------------------------------------- destinations
     def put_destination(self, destination: Destination) -> None:
-        DestinationItem(
+        item = DestinationItem(
             f"DEST#{destination.destination_id}",
             "META",
             destination_id=destination.destination_id,
@@ -83,7 +82,9 @@ class DynamoChannelRepository:
             created_at=destination.created_at,
             gsi1pk=f"ACCT#{destination.account_id}#DESTS",
             gsi1sk=f"{_ts(destination.created_at)}#{destination.destination_id}",
-        ).save(condition=DestinationItem.pk.does_not_exist())
+        )
+        if not save_once(item, DestinationItem.pk.does_not_exist()):
+            raise RuntimeError(f"destination {destination.destination_id} exists already")
 
     def get_destination(self, destination_id: str) -> Destination | None:
         try:
@@ -142,13 +143,7 @@ class DynamoChannelRepository:
         )
         if expected_version is None:  # idempotent, before the mapping: a failed save leaves only a stale owner
             MappingOwnerItem(MAPPING_OWNERS, mapping.account_id).save()
-        try:
-            item.save(condition=condition)
-        except PutError as error:
-            if conditional_failed(error):
-                return False
-            raise
-        return True
+        return save_once(item, condition)
 
     def mapping_owners(self) -> list[str]:
         """Every account that has mapped a segment (one query; the usage reminders' candidates)."""
@@ -186,13 +181,15 @@ class DynamoChannelRepository:
             actions.append(MappingItem.last_error.remove())
         else:
             actions.append(MappingItem.last_error.set(short_error(error or "unknown error")))
-        try:
-            MappingItem(f"MAP#{mapping_id}", "META").update(actions=actions, condition=MappingItem.version == version)
-        except UpdateError as err:
-            if conditional_failed(err):
-                return False
-            raise
-        return True
+        # Not twice for one attempt (a retry after a lost answer would count it again): the attempt's time
+        # is part of the condition, and a stored attempt at ``now`` of this version is this call's.
+        not_recorded = MappingItem.last_attempt_at.does_not_exist() | (MappingItem.last_attempt_at != now)
+        return update_once(
+            MappingItem(f"MAP#{mapping_id}", "META"),
+            actions,
+            (MappingItem.version == version) & not_recorded,
+            lambda stored: stored.version == version and stored.last_attempt_at == now,
+        )
 
 
 class SqsPushQueue:

@@ -125,6 +125,7 @@ class PriceChangeItem(_MarketplaceTable):
 
 
 class AccessItem(_MarketplaceTable):
+    write_id = UnicodeAttribute(null=True)  # the call that wrote it: its retry is recognised (dal/idempotent.py)
     feed_id = UnicodeAttribute()
     buyer_id = UnicodeAttribute()
     status = UnicodeAttribute()  # pending | approved | denied

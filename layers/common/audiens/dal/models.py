@@ -88,6 +88,8 @@ class ApiKeyItem(_AccountsTable):
 class OutgoingEmailItem(_AccountsTable):
     """pk=OUTBOX#<email_id>, sk=EMAIL. The queue message carries only the id; the worker reads this."""
 
+    write_id = UnicodeAttribute(null=True)  # the call that wrote it: its retry is recognised (dal/idempotent.py)
+
     email_id = UnicodeAttribute()
     to = UnicodeAttribute()
     subject = UnicodeAttribute()

@@ -217,6 +217,7 @@ class SegmentItem(_OnboardingTable):
 
 
 class SnapshotItem(_OnboardingTable):
+    write_id = UnicodeAttribute(null=True)  # the call that wrote it: its retry is recognised (dal/idempotent.py)
     population = NumberAttribute()
     lower_bound = NumberAttribute()
     upper_bound = NumberAttribute()

@@ -21,9 +21,9 @@ from itertools import chain, islice
 from typing import Any, Final, cast
 
 from botocore.exceptions import ClientError
-from pynamodb.exceptions import PutError
 
 from audiens.dal.aws import client
+from audiens.dal.idempotent import save_once, write_marker
 from audiens.dal.period_models import OPEN, PeriodStateItem
 from audiens.dal.usage_guard import UsageGuards
 from audiens.dal.usage_models import (
@@ -103,6 +103,13 @@ def _record_from(item: UploadItem) -> UploadRecord:
     )
 
 
+def _marked(record: UploadRecord) -> UploadItem:
+    """The upload's item as this call writes it (its ``write_id``: a retry after a lost answer is recognised)."""
+    item = _item_from(record)
+    item.write_id = write_marker()
+    return item
+
+
 def _item_from(record: UploadRecord) -> UploadItem:
     return UploadItem(
         upload_pk(record.upload_id),
@@ -172,8 +179,12 @@ class DynamoUsageRepository:
             params["ExpressionAttributeNames"] = {f"#{i}": name for i, name in enumerate(projection)}
         while True:
             page = self._client.query(**params)
-            yield from page.get("Items", [])
             last = page.get("LastEvaluatedKey")
+            items: list[dict[str, Any]] = page.get("Items", [])
+            del page
+            items.reverse()
+            while items:  # each item let go once handed out: the next page never meets the last one in memory
+                yield items.pop()
             if not last:
                 return
             params["ExclusiveStartKey"] = last
@@ -381,7 +392,8 @@ class DynamoUsageRepository:
 
     # ------------------------------------------------------------------------------ uploads
     def create_upload(self, record: UploadRecord) -> None:
-        _item_from(record).save(condition=UploadItem.pk.does_not_exist())
+        if not save_once(_marked(record), UploadItem.pk.does_not_exist()):
+            raise RuntimeError(f"upload {record.upload_id} exists already")
 
     def get_upload(self, upload_id: str) -> UploadRecord | None:
         try:
@@ -395,13 +407,7 @@ class DynamoUsageRepository:
         return [_record_from(cast(UploadItem, item)) for item in items]
 
     def save_upload(self, record: UploadRecord) -> bool:
-        try:
-            _item_from(record).save(condition=UploadItem.pk.does_not_exist() | (UploadItem.status == "pending"))
-        except PutError as error:
-            if error.cause_response_code == "ConditionalCheckFailedException":
-                return False
-            raise
-        return True
+        return save_once(_marked(record), UploadItem.pk.does_not_exist() | (UploadItem.status == "pending"))
 
     def find_sha(self, account_id: str, period: str, kind: str, sha256: str) -> str | None:
         try:

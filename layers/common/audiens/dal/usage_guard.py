@@ -22,6 +22,7 @@ from typing import Any, Final, cast
 
 from botocore.exceptions import ClientError
 
+from audiens.dal.idempotent import transact_write
 from audiens.dal.period_models import CLOSING, OPEN, PeriodStateItem
 from audiens.dal.usage_models import PeriodBuyerItem, buyers_pk, guard_pk
 from audiens.dal.usage_writes import Retry, classify
@@ -102,7 +103,7 @@ class UsageGuards:
         ]
         for attempt in range(_ATTEMPTS):
             try:
-                self._client.transact_write_items(TransactItems=items)
+                transact_write(self._client, items, f"usage-guard:{buyer_id}:{period}#{attempt}")
                 break
             except ClientError as error:
                 outcome = classify(error, ["period", "created", "marker"])

@@ -153,6 +153,7 @@ class UsageGuardItem(_UsageTable):
 
 
 class UploadItem(_UsageTable):
+    write_id = UnicodeAttribute(null=True)  # the call that wrote it: its retry is recognised (dal/idempotent.py)
     upload_id = UnicodeAttribute()
     account_id = UnicodeAttribute()
     period = UnicodeAttribute()

@@ -24,6 +24,7 @@ from typing import Any, Final, cast
 
 from botocore.exceptions import ClientError
 
+from audiens.dal.idempotent import transact_write
 from audiens.dal.usage_models import FEED_PREFIX, SEGMENT_PREFIX, audit_pk, shard_of, usage_pk
 from audiens.domain.usage_reports import ChangeSource, StoredKey, UsageChange
 from audiens.domain.usage_schema import SEGMENTS, UsageKind
@@ -221,7 +222,7 @@ def commit(
         if pacer is not None and pending:
             pacer.wait(shard_of(*pending[0].key), tx.wcu)
         try:
-            client.transact_write_items(TransactItems=tx.items)
+            transact_write(client, tx.items, f"usage:{target.buyer_id}:{target.period}:{target.source.ref}#{attempt}")
         except ClientError as error:
             outcome = classify(error, tx.labels)
             if isinstance(outcome, Stale):

@@ -213,7 +213,7 @@ class BillingService:
             if pending:
                 calls = self.jobs.send_invoice_jobs(run.run_id, run.period, pending)
                 return CloseResult(run=run, created=fresh, invoice_jobs=len(pending), send_calls=calls)
-            run, calls, sent = self._fan_in_invoices(run, now)
+            run, calls, sent = self._fan_in_invoices(run)
             return CloseResult(run=self._refresh(run), created=fresh, payout_jobs=sent, send_calls=calls)
         paid = self._store.paid_providers(run.period)
         pending = [p for p in run.payout_providers if p not in paid]
@@ -222,7 +222,7 @@ class BillingService:
             if not run.payouts_enqueued:
                 self._store.mark_payouts_enqueued(run.period)
             return CloseResult(run=run, created=fresh, payout_jobs=len(pending), send_calls=calls)
-        self._complete_if_done(run, now)
+        self._complete_if_done(run)
         return CloseResult(run=self._refresh(run), created=fresh)
 
     def _refresh(self, run: BillingRun) -> BillingRun:
@@ -244,6 +244,7 @@ class BillingService:
         run = self._job_run(run_id, period, runs)
         if run.status == "completed":
             return "skipped"  # the run is done: this invoice exists and was counted
+        # ``now`` (the delivery) stamps nothing: the run's records carry the close's time, ``run.created_at``
         invoice_id = invoice_id_for(buyer_id, period)
         stored = self._store.get_invoice(invoice_id)
         outcome: JobOutcome = "duplicate"
@@ -251,13 +252,13 @@ class BillingService:
             if self._usage is not None:
                 self._usage.freeze(buyer_id, period)  # UsageLeaseHeldError: a write still runs; retried later
             invoice = self.compute_invoice(buyer_id, period)
-            if self._store.store_invoice(run, invoice, list(provider_slices(invoice).values()), now):
+            if self._store.store_invoice(run, invoice, list(provider_slices(invoice).values()), run.created_at):
                 outcome = "created"
             else:
                 stored = self._store.get_invoice(invoice_id)
         if stored is not None and not stored.indexed:
             self._store.finish_invoice(stored, list(provider_slices(stored.invoice).values()))
-        run, _, _ = self._fan_in_invoices(run, now)
+        run, _, _ = self._fan_in_invoices(run)
         if runs is not None:
             runs[str(period)] = run
         return outcome
@@ -272,7 +273,7 @@ class BillingService:
             runs[str(period)] = run
         return run
 
-    def _fan_in_invoices(self, run: BillingRun, now: datetime) -> tuple[BillingRun, int, int]:
+    def _fan_in_invoices(self, run: BillingRun) -> tuple[BillingRun, int, int]:
         """When every invoice of the run is stored, plan the payouts once and send one job per provider."""
         if run.payouts_enqueued:
             return run, 0, 0
@@ -291,7 +292,7 @@ class BillingService:
             extra={"period": str(run.period), "invoices": counts.invoices, "providers": len(run.payout_providers)},
         )
         if not run.payout_providers:
-            self._complete_if_done(run, now)
+            self._complete_if_done(run)
         return run, calls, len(run.payout_providers)
 
     # ======================================================================== payout jobs
@@ -303,12 +304,13 @@ class BillingService:
             return "skipped"
         if not run.payouts_planned:
             raise StaleJobError(f"payouts of run {run_id} are not planned yet")
+        # stamped with the close's time (``run.created_at``), as the invoices; ``now`` is the delivery's
         stored = self._store.get_payout(payout_id_for(provider_id, period))
         outcome: JobOutcome = "duplicate"
         if stored is None:
             payout = self.compute_payout(provider_id, period, run.currency)
-            outcome = "created" if self._store.store_payout(run, payout, now) else "duplicate"
-        self._complete_if_done(run, now)
+            outcome = "created" if self._store.store_payout(run, payout, run.created_at) else "duplicate"
+        self._complete_if_done(run)
         return outcome
 
     def compute_payout(self, provider_id: str, period: Period, currency: str) -> Payout:
@@ -321,16 +323,19 @@ class BillingService:
         """Payout adjustments of the credit notes issued in ``period`` (strongly consistent reads)."""
         return list(self._adjustments(period)) if self._adjustments is not None else []
 
-    def _complete_if_done(self, run: BillingRun, now: datetime) -> bool:
+    def _complete_if_done(self, run: BillingRun) -> bool:
+        """Complete the run once every payout is stored, at the close's event time (``run.created_at``):
+        the run, its invoices and payouts carry the time of the event that closed the period, never the
+        time a worker happened to run."""
         if run.expected_payouts is None:
             return False
         counts = self._store.counts(run.period)
         if counts.payouts < run.expected_payouts:
             return False
-        completed = self._store.complete_run(run.period, now)
+        completed = self._store.complete_run(run.period, run.created_at)
         if completed:
             logger.info("billing run completed", extra={"period": str(run.period), "payouts": counts.payouts})
-            self._issue(self._refresh(run), now)
+            self._issue(self._refresh(run), run.created_at)
         return completed
 
     def _issue(self, run: BillingRun, now: datetime) -> None:

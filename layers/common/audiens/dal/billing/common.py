@@ -12,10 +12,11 @@ from functools import cached_property
 from typing import Any, Final
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import TransactWriteError
 from pynamodb.transactions import TransactWrite
 
 from audiens.dal.base import connection
+from audiens.dal.idempotent import IdempotentTransactWrite
 from audiens.domain.periods import Period
 from audiens.errors import ValidationError
 
@@ -48,10 +49,6 @@ def reasons(error: TransactWriteError) -> list[str]:
     return [r.code if r is not None else "None" for r in reasons]
 
 
-def conditional_failed(error: PutError | UpdateError) -> bool:
-    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
-
-
 def encode_token(key: dict[str, Any] | None) -> str | None:
     if not key:
         return None
@@ -81,11 +78,14 @@ class BillingTables:
     def _connection(self) -> Connection:
         return connection(self._region)
 
-    def _transact(self, build: Callable[[TransactWrite], None]) -> None:
-        """Run a transaction, retrying the conflicts concurrent workers cause; conditions failing propagate."""
+    def _transact(self, build: Callable[[TransactWrite], None], identity: str) -> None:
+        """Run a transaction, retrying the conflicts concurrent workers cause; conditions failing propagate.
+
+        Its ``ClientRequestToken`` comes from ``identity`` and its actions (``dal/idempotent.py``): a retry of
+        a commit whose answer was lost, by the SDK or by a redelivered job, writes nothing twice."""
         for attempt in range(_CONFLICT_RETRIES):
             try:
-                with TransactWrite(connection=self._connection) as tx:
+                with IdempotentTransactWrite(f"{identity}#{attempt}", connection=self._connection) as tx:
                     build(tx)
                 return
             except TransactWriteError as error:

@@ -5,14 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
 from pynamodb.expressions.update import Action
 from pynamodb.transactions import TransactWrite
 
 from audiens.dal.billing.common import (
     MAX_SLICES_IN_TRANSACTION,
     BillingTables,
-    conditional_failed,
     counter_pk,
     decode_token,
     encode_token,
@@ -27,6 +26,7 @@ from audiens.dal.billing_models import (
     RunCounterItem,
     RunPayeesItem,
 )
+from audiens.dal.idempotent import save_once, update_once, write_marker
 from audiens.domain.invoicing import Invoice, ProviderSlice
 from audiens.domain.periods import Period
 from audiens.errors import ConflictError, NotFoundError, ValidationError
@@ -106,7 +106,7 @@ class InvoiceStore(BillingTables):
             self._count_invoice(tx, invoice)
 
         try:
-            self._transact(build)
+            self._transact(build, f"invoice:{invoice.invoice_id}")
             return True
         except TransactWriteError as error:
             if "ConditionalCheckFailed" in reasons(error):
@@ -119,12 +119,9 @@ class InvoiceStore(BillingTables):
         # Phase 1 fixes the document (first writer wins); phases 2-3 derive everything from it, so racing
         # or redelivered workers write identical slices and the conditional flag counts the invoice once.
         header = self._invoice_item(run, invoice, now, indexed=False)
-        try:
-            header.save(condition=InvoiceItem.pk.does_not_exist())
-        except PutError as error:
-            if conditional_failed(error):
-                return False
-            raise
+        header.write_id = write_marker()
+        if not save_once(header, InvoiceItem.pk.does_not_exist()):
+            return False
         stored = StoredInvoice(invoice=invoice, run_id=run.run_id, created_at=now, indexed=False)
         self.finish_invoice(stored, slices)
         return True
@@ -146,7 +143,7 @@ class InvoiceStore(BillingTables):
             self._count_invoice(tx, invoice)
 
         try:
-            self._transact(build)
+            self._transact(build, f"invoice-index:{invoice.invoice_id}")
         except TransactWriteError as error:
             if "ConditionalCheckFailed" not in reasons(error):
                 raise
@@ -179,18 +176,16 @@ class InvoiceStore(BillingTables):
         return items, encode_token(results.last_evaluated_key) if len(items) >= limit else None
 
     def void_invoice(self, invoice_id: str, reason: str, now: datetime) -> StoredInvoice:
-        item = InvoiceItem(f"INVOICE#{invoice_id}", "INVOICE")
-        try:
-            item.update(
-                actions=[InvoiceItem.voided_at.set(now), InvoiceItem.void_reason.set(reason)],
-                condition=InvoiceItem.pk.exists() & InvoiceItem.voided_at.does_not_exist(),
-            )
-        except UpdateError as error:
-            if not conditional_failed(error):
-                raise
+        voided = update_once(
+            InvoiceItem(f"INVOICE#{invoice_id}", "INVOICE"),
+            [InvoiceItem.voided_at.set(now), InvoiceItem.void_reason.set(reason)],
+            InvoiceItem.pk.exists() & InvoiceItem.voided_at.does_not_exist(),
+            lambda stored: stored.voided_at == now and stored.void_reason == reason,
+        )
+        if not voided:
             if self.get_invoice(invoice_id) is None:
-                raise NotFoundError(f"Invoice {invoice_id} does not exist.") from error
-            raise ConflictError(f"Invoice {invoice_id} is already void.", code="invoice_already_void") from error
+                raise NotFoundError(f"Invoice {invoice_id} does not exist.")
+            raise ConflictError(f"Invoice {invoice_id} is already void.", code="invoice_already_void")
         stored = self.get_invoice(invoice_id)
         assert stored is not None
         return stored

@@ -17,8 +17,7 @@ from functools import cached_property
 from typing import Any, Final
 
 from pynamodb.connection import Connection
-from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError
-from pynamodb.transactions import TransactWrite
+from pynamodb.exceptions import DoesNotExist, TransactWriteError
 
 from audiens.dal.aws import client
 from audiens.dal.billing.common import decode_token, encode_token, reasons, run_pk
@@ -33,6 +32,7 @@ from audiens.dal.billing_documents_models import (
     RunDocumentsItem,
 )
 from audiens.dal.billing_models import InvoiceItem
+from audiens.dal.idempotent import IdempotentTransactWrite, save_once, write_marker
 from audiens.domain.credit_notes import CreditAdjustment, CreditNote
 from audiens.domain.periods import Period
 from audiens.observability import logger
@@ -87,14 +87,15 @@ class DynamoBillingDocuments:
     def record_issue(self, kind: str, document_id: str, issue: DocumentIssue) -> bool:
         """Write the issue record once; a re-run writing the same number is a no-op, another number is a bug."""
         item = DocumentIssueItem(
-            f"{kind}#{document_id}", "ISSUE", number=issue.number, pdf_key=issue.pdf_key, issued_at=issue.issued_at
+            f"{kind}#{document_id}",
+            "ISSUE",
+            number=issue.number,
+            pdf_key=issue.pdf_key,
+            issued_at=issue.issued_at,
+            write_id=write_marker(),
         )
-        try:
-            item.save(condition=DocumentIssueItem.pk.does_not_exist())
-            return True
-        except PutError as error:
-            if getattr(error, "cause_response_code", None) != "ConditionalCheckFailedException":
-                raise
+        if save_once(item, DocumentIssueItem.pk.does_not_exist()):
+            return True  # written, or found exactly as written (a retry after a lost answer)
         existing = self.get_issue(kind, document_id)
         if existing is None or existing.number != issue.number:
             raise RuntimeError(f"{kind} {document_id} already has number {existing and existing.number}")
@@ -173,7 +174,7 @@ class DynamoBillingDocuments:
             CreditSequenceItem.pk.does_not_exist() if sequence == 1 else CreditSequenceItem.seq == sequence - 1
         )
         try:
-            with TransactWrite(connection=self._connection) as tx:
+            with IdempotentTransactWrite(f"credit-note:{note.credit_note_id}", connection=self._connection) as tx:
                 tx.save(note_item, condition=CreditNoteItem.pk.does_not_exist())
                 tx.save(adjust_item, condition=PayoutAdjustmentsItem.pk.does_not_exist())
                 tx.save(tally_item, condition=tally_condition)

@@ -75,7 +75,7 @@ class PayoutStore(BillingTables):
             )
 
         try:
-            self._transact(build)
+            self._transact(build, f"payout:{payout.period}:{payout.provider_id}")
             return True
         except TransactWriteError as error:
             if "ConditionalCheckFailed" in reasons(error):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -12,7 +13,6 @@ from audiens.dal.billing.common import (
     BUYERS_PER_CHUNK,
     MAX_TRANSACTION_ITEMS,
     BillingTables,
-    conditional_failed,
     counter_pk,
     payees_pk,
     reasons,
@@ -24,10 +24,32 @@ from audiens.dal.billing_models import (
     RunBuyersItem,
     RunCounterItem,
     RunPayeesItem,
+    RunPayoutPlanItem,
 )
+from audiens.dal.idempotent import conditional_failed
 from audiens.dal.period_models import CLOSED, CLOSING, OPEN, PeriodStateItem
 from audiens.domain.periods import Period
 from audiens.ports.billing import BillingRun, FailedJob, RunCounts
+
+PLAN_PAGE = 1_000  # providers per page of the payout plan: ~40 KB an item at most, far under 400 KB
+
+
+def _plan_id(providers: Sequence[str]) -> str:
+    return hashlib.sha256("\n".join(providers).encode()).hexdigest()[:16]
+
+
+def _plan_pages(period: Period, plan: str, pages: int) -> tuple[str, ...]:
+    """The plan's providers, page by page (one query, strongly consistent; every page is there)."""
+    providers: list[str] = []
+    read = 0
+    for page in RunPayoutPlanItem.query(
+        run_pk(period), RunPayoutPlanItem.sk.startswith(f"PLAN#{plan}#"), consistent_read=True
+    ):
+        providers.extend(page.providers)
+        read += 1
+    if read != pages:
+        raise RuntimeError(f"the payout plan of {period} has {read} of its {pages} pages")
+    return tuple(providers)
 
 
 def _to_run(item: BillingRunItem) -> BillingRun:
@@ -40,7 +62,9 @@ def _to_run(item: BillingRunItem) -> BillingRun:
         created_at=item.created_at,
         expected_invoices=int(item.expected_invoices),
         expected_payouts=None if item.expected_payouts is None else int(item.expected_payouts),
-        payout_providers=tuple(item.payout_providers or ()),
+        payout_providers=_plan_pages(Period.parse(item.period), item.payout_plan, int(item.payout_plan_pages or 0))
+        if item.payout_plan
+        else (),
         payouts_enqueued=bool(item.payouts_enqueued),
         completed_at=item.completed_at,
     )
@@ -98,7 +122,7 @@ class RunStore(BillingTables):
                 tx.save(RunBuyersItem(run_pk(run.period), f"BUYERS#{index:04d}", buyers=chunk))
 
         try:
-            self._transact(build)
+            self._transact(build, f"run-create:{run.period}:{run.run_id}")
             return run, True
         except TransactWriteError as error:
             if "ConditionalCheckFailed" not in reasons(error):
@@ -126,12 +150,21 @@ class RunStore(BillingTables):
         return RunCounts(invoices=invoices, payouts=payouts, providers=frozenset(seen), empty=empty)
 
     def plan_payouts(self, period: Period, providers: Sequence[str]) -> BillingRun:
+        """Fix the run's payout plan once: its pages first (``PLAN#<id>#<page>``, ``PLAN_PAGE`` providers each,
+        the id a digest of the list), then the run names the plan, conditioned on having none yet. A racing
+        fan-in with the same list rewrites the same pages; one with another list leaves pages no run names."""
+        plan = _plan_id(providers)
+        with RunPayoutPlanItem.batch_write() as batch:
+            for index, start in enumerate(range(0, len(providers), PLAN_PAGE)):
+                page = list(providers[start : start + PLAN_PAGE])
+                batch.save(RunPayoutPlanItem(run_pk(period), f"PLAN#{plan}#{index:04d}", providers=page))
         item = BillingRunItem(run_pk(period), "RUN")
         try:
             item.update(
                 actions=[
                     BillingRunItem.expected_payouts.set(len(providers)),
-                    BillingRunItem.payout_providers.set(list(providers)),
+                    BillingRunItem.payout_plan.set(plan),
+                    BillingRunItem.payout_plan_pages.set(-(-len(providers) // PLAN_PAGE)),
                 ],
                 condition=BillingRunItem.expected_payouts.does_not_exist() & BillingRunItem.pk.exists(),
             )
@@ -161,7 +194,7 @@ class RunStore(BillingTables):
             )
 
         try:
-            self._transact(build)
+            self._transact(build, f"run-complete:{period}")
             return True
         except TransactWriteError as error:
             if "ConditionalCheckFailed" not in reasons(error):

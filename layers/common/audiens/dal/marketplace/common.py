@@ -7,6 +7,7 @@ from datetime import datetime, timedelta
 from pynamodb.transactions import TransactWrite
 
 from audiens.dal.base import ConnectedStore
+from audiens.dal.idempotent import IdempotentTransactWrite
 from audiens.domain.time import key_timestamp
 
 
@@ -22,5 +23,7 @@ def feed_pk(feed_id: str) -> str:
 class MarketplaceTables(ConnectedStore):
     """The Marketplace table's connection, shared by the stores combined in ``DynamoMarketplaceRepository``."""
 
-    def _transaction(self) -> TransactWrite:
-        return TransactWrite(connection=self._connection)
+    def _transaction(self, identity: str) -> TransactWrite:
+        """A transaction with a ClientRequestToken derived from ``identity`` (the operation) and its content:
+        a retry after a lost answer is recognised by DynamoDB (``dal/idempotent.py``)."""
+        return IdempotentTransactWrite(identity, connection=self._connection)

@@ -8,9 +8,10 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from pynamodb.exceptions import TransactWriteError, UpdateError
+from pynamodb.exceptions import TransactWriteError
 
-from audiens.dal.base import cancellation_reasons, conditional_failed
+from audiens.dal.base import cancellation_reasons
+from audiens.dal.idempotent import update_once
 from audiens.dal.marketplace.common import MarketplaceTables, feed_pk, last_sk_before
 from audiens.dal.marketplace_models import FeedItem, PlanItem, PriceChangeItem
 from audiens.dal.onboarding_models import TraitItem
@@ -66,7 +67,7 @@ class FeedStore(MarketplaceTables):
         (gone, another account's, or already in a feed): nothing is written then.
         """
         try:
-            with self._transaction() as tx:
+            with self._transaction(f"feed-create:{feed.feed_id}") as tx:
                 tx.save(self._feed_item(feed), condition=FeedItem.pk.does_not_exist())
                 for plan in plans:
                     tx.save(
@@ -142,26 +143,22 @@ class FeedStore(MarketplaceTables):
 
     def activate_feed(self, feed_id: str, now: datetime) -> bool:
         """Inactive → active (listed); False if it was already active."""
-        try:
-            FeedItem(feed_pk(feed_id), "META").update(
-                actions=[
-                    FeedItem.status.set("active"),
-                    FeedItem.activated_at.set(now),
-                    FeedItem.gsi2pk.set(MARKET_FEEDS),
-                    FeedItem.gsi2sk.set(f"{key_timestamp(now)}#{feed_id}"),
-                ],
-                condition=FeedItem.status == "inactive",
-            )
-        except UpdateError as error:
-            if conditional_failed(error):
-                return False
-            raise
-        return True
+        return update_once(
+            FeedItem(feed_pk(feed_id), "META"),
+            [
+                FeedItem.status.set("active"),
+                FeedItem.activated_at.set(now),
+                FeedItem.gsi2pk.set(MARKET_FEEDS),
+                FeedItem.gsi2sk.set(f"{key_timestamp(now)}#{feed_id}"),
+            ],
+            FeedItem.status == "inactive",
+            lambda stored: stored.status == "active" and stored.gsi2sk == f"{key_timestamp(now)}#{feed_id}",
+        )
 
     def delete_feed(self, feed: Feed, now: datetime) -> bool:
         """Soft delete (invoices of past periods still name it) and release its traits; False if subscribed."""
         try:
-            with self._transaction() as tx:
+            with self._transaction(f"feed-delete:{feed.feed_id}") as tx:
                 tx.update(
                     FeedItem(feed_pk(feed.feed_id), "META"),
                     actions=[
@@ -199,7 +196,7 @@ class FeedStore(MarketplaceTables):
     def change_plan_price(self, plan: Plan, price: Decimal, now: datetime) -> bool:
         """Set a new price from ``now`` on, keeping the history; False if the plan changed meanwhile."""
         try:
-            with self._transaction() as tx:
+            with self._transaction(f"plan-price:{plan.plan_id}") as tx:
                 tx.update(
                     PlanItem(f"PLAN#{plan.plan_id}", "META"),
                     actions=[

@@ -49,7 +49,7 @@ class SubscriptionStore(MarketplaceTables):
     ) -> None:
         """Write the subscription, its locks and the feed's counter, or nothing (409 / 404 / 422)."""
         try:
-            with self._transaction() as tx:
+            with self._transaction(f"subscribe:{sub.subscription_id}") as tx:
                 tx.save(self._sub_item(sub), condition=SubscriptionItem.pk.does_not_exist())
                 for use_case in sub.use_cases:
                     tx.save(
@@ -132,7 +132,7 @@ class SubscriptionStore(MarketplaceTables):
         False if it had already ended, or a dependent subscription appeared meanwhile.
         """
         try:
-            with self._transaction() as tx:
+            with self._transaction(f"subscription-end:{sub.subscription_id}") as tx:
                 tx.update(
                     SubscriptionItem(f"SUB#{sub.subscription_id}", "META"),
                     actions=[

@@ -5,9 +5,10 @@ from __future__ import annotations
 from datetime import datetime
 from decimal import Decimal
 
-from pynamodb.exceptions import PutError, UpdateError
+from pynamodb.exceptions import UpdateError
 
 from audiens.dal.base import conditional_failed
+from audiens.dal.idempotent import save_once, write_marker
 from audiens.dal.marketplace.common import MarketplaceTables, feed_pk, last_sk_before
 from audiens.dal.marketplace_models import AccessItem, DiscountChangeItem, DiscountItem
 from audiens.domain.marketplace import AccessRequest
@@ -23,22 +24,18 @@ class TermsStore(MarketplaceTables):
     # -------------------------------------------------------------------------------------------- access
     def request_access(self, request: AccessRequest) -> bool:
         """A new (or re-opened, after a denial) request; False if one is pending or approved."""
-        try:
-            AccessItem(
-                feed_pk(request.feed_id),
-                f"ACCESS#{request.buyer_id}",
-                feed_id=request.feed_id,
-                buyer_id=request.buyer_id,
-                status="pending",
-                requested_at=request.requested_at,
-                gsi1pk=f"ACCT#{request.buyer_id}#ACCESS",
-                gsi1sk=request.feed_id,
-            ).save(condition=AccessItem.pk.does_not_exist() | (AccessItem.status == "denied"))
-        except PutError as error:
-            if conditional_failed(error):
-                return False
-            raise
-        return True
+        item = AccessItem(
+            feed_pk(request.feed_id),
+            f"ACCESS#{request.buyer_id}",
+            feed_id=request.feed_id,
+            buyer_id=request.buyer_id,
+            status="pending",
+            requested_at=request.requested_at,
+            gsi1pk=f"ACCT#{request.buyer_id}#ACCESS",
+            gsi1sk=request.feed_id,
+            write_id=write_marker(),
+        )
+        return save_once(item, AccessItem.pk.does_not_exist() | (AccessItem.status == "denied"))
 
     def get_access(self, feed_id: str, buyer_id: str) -> AccessRequest | None:
         try:
@@ -68,7 +65,7 @@ class TermsStore(MarketplaceTables):
     # ----------------------------------------------------------------------------------------- discounts
     def put_discount(self, feed_id: str, buyer_id: str, pct: Decimal, now: datetime) -> None:
         """The current discount and its history entry, in one transaction (the close reads the history)."""
-        with self._transaction() as tx:
+        with self._transaction(f"discount:{feed_id}:{buyer_id}") as tx:
             tx.save(
                 DiscountItem(
                     feed_pk(feed_id),

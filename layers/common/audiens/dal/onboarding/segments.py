@@ -7,11 +7,9 @@ from collections.abc import Iterable, Iterator
 from datetime import date, datetime
 from decimal import Decimal
 
-from pynamodb.exceptions import PutError
-
+from audiens.dal.idempotent import save_once, write_marker
 from audiens.dal.onboarding.common import (
     OnboardingTables,
-    _conditional_failed,
     _ts,
 )
 from audiens.dal.onboarding_models import (
@@ -68,7 +66,7 @@ class SegmentStore(OnboardingTables):
         if trait.condition is not None:
             c = trait.condition
             condition = json.dumps({"key": c.key, "values": list(c.values), "operator": c.operator})
-        TraitItem(
+        item = TraitItem(
             f"TRAIT#{trait.trait_id}",
             "META",
             trait_id=trait.trait_id,
@@ -84,7 +82,9 @@ class SegmentStore(OnboardingTables):
             modeled_trait_ids=set(trait.modeled_trait_ids) or None,
             gsi1pk=f"ACCT#{trait.account_id}#TRAITS",
             gsi1sk=f"{_ts(trait.created_at)}#{trait.trait_id}",
-        ).save(condition=TraitItem.pk.does_not_exist())
+        )
+        if not save_once(item, TraitItem.pk.does_not_exist()):
+            raise RuntimeError(f"trait {trait.trait_id} exists already")
 
     def get_traits(self, trait_ids: Iterable[str]) -> dict[str, TraitDef]:
         keys = [(f"TRAIT#{t}", "META") for t in dict.fromkeys(trait_ids)]
@@ -118,19 +118,13 @@ class SegmentStore(OnboardingTables):
         )
 
     def put_segment(self, segment: Segment) -> None:
-        self._segment_item(segment).save(condition=SegmentItem.pk.does_not_exist())
+        if not save_once(self._segment_item(segment), SegmentItem.pk.does_not_exist()):
+            raise RuntimeError(f"segment {segment.segment_id} exists already")
 
     def replace_segment(self, segment: Segment, *, expected: Segment) -> bool:
         """Write ``segment`` if the stored one is still ``expected`` (False if it changed meanwhile)."""
-        item = self._segment_item(segment)
         condition = (SegmentItem.changed_at == expected.changed_at) & (SegmentItem.status == expected.status)
-        try:
-            item.save(condition=condition & SegmentItem.pk.exists())
-        except PutError as error:
-            if _conditional_failed(error):
-                return False
-            raise
-        return True
+        return save_once(self._segment_item(segment), condition & SegmentItem.pk.exists())
 
     def get_segment(self, segment_id: str) -> Segment | None:
         try:
@@ -158,20 +152,16 @@ class SegmentStore(OnboardingTables):
             yield str(item.gsi2sk)
 
     def put_snapshot(self, segment_id: str, day: date, estimate: sketches.Estimate, now: datetime) -> bool:
-        try:
-            SnapshotItem(
-                f"SEGMENT#{segment_id}",
-                f"DAY#{day.isoformat()}",
-                population=estimate.population,
-                lower_bound=estimate.lower_bound,
-                upper_bound=estimate.upper_bound,
-                recorded_at=now,
-            ).save(condition=SnapshotItem.pk.does_not_exist())
-        except PutError as error:
-            if _conditional_failed(error):
-                return False
-            raise
-        return True
+        item = SnapshotItem(
+            f"SEGMENT#{segment_id}",
+            f"DAY#{day.isoformat()}",
+            population=estimate.population,
+            lower_bound=estimate.lower_bound,
+            upper_bound=estimate.upper_bound,
+            recorded_at=now,
+            write_id=write_marker(),
+        )
+        return save_once(item, SnapshotItem.pk.does_not_exist())
 
     def has_snapshot(self, segment_id: str, day: date) -> bool:
         """Whether the day's snapshot exists (the daily job skips the segment's population then)."""
