@@ -61,6 +61,15 @@ def fresh_stack(engine: Callable[[Any], dynamodb_limits.Limits | None], **parame
                 dynamodb_limits.use(previous)
 
 
+@pytest.fixture(autouse=True)
+def _no_pending_metrics() -> None:
+    """Business metrics a test added outside a handler (a service called directly) are not flushed by the
+    next test's handler: each test starts with none pending, as each Lambda invocation does."""
+    from audiens.observability import metrics
+
+    metrics.clear_metrics()
+
+
 @pytest.fixture(scope="module")
 def module_stack(request: pytest.FixtureRequest) -> Iterator[dict[str, str]]:
     """``fresh_stack`` once for a whole module (``stack`` in a module marked ``shared_stack``), DynamoDB's

@@ -8,6 +8,7 @@ from typing import Any
 
 from pynamodb.exceptions import PutError
 
+from audiens.dal.idempotent import save_once
 from audiens.dal.onboarding.common import (
     OnboardingTables,
     _conditional_failed,
@@ -23,6 +24,7 @@ from audiens.dal.onboarding_models import (
 from audiens.domain.events import Source
 from audiens.domain.source_files import FileRecord
 from audiens.domain.time import parse_timestamp
+from audiens.errors import ConflictError
 
 
 def _to_source(item: SourceItem, totals: dict[str, tuple[int, int, str]] | None = None) -> Source:
@@ -66,7 +68,9 @@ def _to_file(item: FileItem, source_id: str) -> FileRecord:
 class SourceStore(OnboardingTables):
     # ------------------------------------------------------------------------------------------ sources
     def put_source(self, source: Source) -> None:
-        SourceItem(
+        """A new source; a retry after a lost answer finds it as written (its id is new: anything else there
+        is not this call's)."""
+        item = SourceItem(
             _source_pk(source.source_id),
             "META",
             source_id=source.source_id,
@@ -80,7 +84,9 @@ class SourceStore(OnboardingTables):
             events_rejected=0,
             gsi1pk=f"ACCT#{source.account_id}#SOURCES",
             gsi1sk=f"{_ts(source.created_at)}#{source.source_id}",
-        ).save(condition=SourceItem.pk.does_not_exist())
+        )
+        if not save_once(item, SourceItem.pk.does_not_exist()):
+            raise ConflictError(f"A source with id {source.source_id} already exists.")
 
     def get_source(self, source_id: str) -> Source | None:
         try:
