@@ -207,8 +207,11 @@ def test_a_writer_back_on_a_shard_another_process_wrote_since_reads_it_again_wit
 
     # Then it reads them again first instead of meeting moved versions
     assert (again.stats.conflicts, again.stats.reads, again.stats.writes) == (0, 1, 4)
+    # And its next batch, nobody else having written the shard, trusts its cache again: no read
+    following = first.ingest_batch(SOURCE, _batch(0, 2), now=NOW)
+    assert (following.stats.conflicts, following.stats.reads) == (0, 0)
     assert repo._widths([SOURCE.source_id])[SOURCE.source_id] == 1
-    assert repo.get_source(SOURCE.source_id).events_accepted == 3 * EVENTS
+    assert repo.get_source(SOURCE.source_id).events_accepted == 4 * EVENTS
 
 
 def test_a_batch_without_a_lease_names_itself_the_shards_writer(repo: Any, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -83,7 +83,7 @@ class BatchStore(SketchStore):
                         ":now": {"N": f"{now:.3f}"},
                         ":w": {"S": self._writer},
                     },
-                    ReturnValues="UPDATED_OLD",
+                    ReturnValues="ALL_OLD",
                 )
             except ClientError as error:
                 if _code(error) in ("ConditionalCheckFailedException", "TransactionConflictException"):
