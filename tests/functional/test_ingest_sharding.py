@@ -194,6 +194,75 @@ def test_a_crashed_writers_lease_holds_its_shard_until_it_runs_out(repo: Any) ->
     assert repo.get_source(SOURCE.source_id).events_accepted == 2 * EVENTS
 
 
+def test_a_writer_back_on_a_shard_another_process_wrote_since_reads_it_again_without_a_conflict(repo: Any) -> None:
+    from audiens.services.ingest import IngestService
+
+    first, second = IngestService(_repository()), IngestService(_repository())
+    # Given a process that wrote shard 0, then another process that wrote it after, one batch at a time
+    assert first.ingest_batch(SOURCE, _batch(0, 0), now=NOW).stats.conflicts == 0
+    assert second.ingest_batch(SOURCE, _batch(1, 0), now=NOW).stats.conflicts == 0
+
+    # When the first process leases shard 0 again, its cached sketches of it out of date
+    again = first.ingest_batch(SOURCE, _batch(0, 1), now=NOW)
+
+    # Then it reads them again first instead of meeting moved versions
+    assert (again.stats.conflicts, again.stats.reads, again.stats.writes) == (0, 1, 4)
+    # And its next batch, nobody else having written the shard, trusts its cache again: no read
+    following = first.ingest_batch(SOURCE, _batch(0, 2), now=NOW)
+    assert (following.stats.conflicts, following.stats.reads) == (0, 0)
+    assert repo._widths([SOURCE.source_id])[SOURCE.source_id] == 1
+    assert repo.get_source(SOURCE.source_id).events_accepted == 4 * EVENTS
+
+
+def test_a_batch_without_a_lease_names_itself_the_shards_writer(repo: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    import time
+
+    from audiens.dal.onboarding import batches
+    from audiens.services.ingest import IngestService
+
+    def hold_shard_0(until: float) -> None:
+        repo._connection.client.update_item(
+            TableName=_table(),
+            Key={"pk": {"S": "SOURCE#src_hot"}, "sk": {"S": "LEASE"}},
+            UpdateExpression="SET holder = :h, lease_until = :u",
+            ExpressionAttributeValues={":h": {"S": "dead"}, ":u": {"N": str(until)}},
+        )
+
+    monkeypatch.setattr(batches, "SOURCE_SHARDS", 1)
+    holder, other = IngestService(_repository()), IngestService(_repository())
+    # Given a process that wrote the source's only shard, then a lease on it held by a writer that crashed
+    holder.ingest_batch(SOURCE, _batch(0, 0), now=NOW)
+    hold_shard_0(time.time() + 60)
+    # And a batch of another process written there without a lease
+    assert other.ingest_batch(SOURCE, _batch(1, 0), now=NOW).stats.conflicts == 0
+
+    # When the lease has run out and the first process leases the shard again
+    hold_shard_0(time.time() - 1)
+    again = holder.ingest_batch(SOURCE, _batch(0, 1), now=NOW)
+
+    # Then it knows the shard moved on without it: no conflict
+    assert (again.stats.conflicts, again.stats.reads) == (0, 1)
+    assert repo.get_source(SOURCE.source_id).events_accepted == 3 * EVENTS
+
+
+def test_a_lease_whose_answer_was_lost_is_the_writers_not_skipped(repo: Any, limits: Limits | None) -> None:
+    if limits is None:
+        pytest.skip("lost answers come from the DynamoDB limits (AUDIENS_DYNAMODB_LIMITS=real)")
+    writer = _repository()
+    # Given the lease of shard 0 taken, its answer lost after it committed (the client retries)
+    limits.inject("LostAnswer", "UpdateItem")
+    shard, owner = writer._take_shard(SOURCE.source_id)
+
+    # Then the retry recognises its own lease: the writer keeps shard 0 instead of leaving it held for nobody
+    assert (shard, owner is not None) == (0, True)
+    assert limits.stats()["lost_answers"] == 1
+    lease = repo._connection.client.get_item(
+        TableName=_table(), Key={"pk": {"S": "SOURCE#src_hot"}, "sk": {"S": "LEASE"}}
+    )["Item"]
+    assert lease["holder"] == {"S": owner}
+    writer._release_shard(SOURCE.source_id, shard, str(owner))
+
+
 def _table() -> str:
     from audiens.dal.onboarding_models import SourceItem
 

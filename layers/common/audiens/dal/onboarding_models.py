@@ -14,6 +14,7 @@ SOURCE#<id>[#<k>]          ALL                              sketch of every user
 SOURCE#<id>[#<k>]          DP#<key>#<value>                 sketch of the shard's users with key = value
                                                             (gsi2: ACCT#<acc>#DP / <source>#<users>, keys only)
 SOURCE#<id>[#<k>]          LEASE                            which batch writes on the shard now (``holder``)
+                                                            and which process wrote it last (``writer``)
 SOURCE#<id>#<k>            TOTALS                           events accepted/rejected counted on shard k
 SOURCE#<id>                KEY#<key>                        the distinct values of a key (caps them)
 SOURCE#<id>#M<nn>          BATCH#<sha256>                   delivery marker of a batch or pixel hit (TTL)

@@ -4,12 +4,14 @@ A batch takes a **lease** on one of its source's ``SOURCE_SHARDS`` shards (``LEA
 partition: the shard the process wrote last if it is free, else the lowest free one, for ``LEASE_SECONDS``
 of wall-clock time: leases are about processes, not business time), merges its sketches into that shard's
 and counts itself there (minute counter, activity item, the shard's totals), so concurrent batches of one
-source touch disjoint items and none waits for another. The source's ``SHARDS`` item records how many
+source touch disjoint items and none waits for another. The lease item also names the shard's last
+writer: a process whose cached sketches of the shard another process has written since reads them again
+instead of meeting a moved version. The source's ``SHARDS`` item records how many
 shards it has used, which readers merge; it is written before the first write on a new shard, with plain
 conditional updates (never in a transaction, so it cannot cancel a batch's).
-When every shard is leased, a batch writes on one at random without a lease: still correct (versions,
-markers and conditions decide), only no longer free of contention. Markers are keyed by the batch id, not
-the shard, so a redelivery counted on another shard still finds its marker.
+When every shard is leased, a batch writes on one at random without a lease (naming itself its writer):
+still correct (versions, markers and conditions decide), only no longer free of contention. Markers are
+keyed by the batch id, not the shard, so a redelivery counted on another shard still finds its marker.
 """
 
 from __future__ import annotations
@@ -58,38 +60,64 @@ class BatchStore(SketchStore):
     # --------------------------------------------------------------------------------------------- shards
     def _take_shard(self, source_id: str) -> tuple[int, str | None]:
         """The shard this process wrote last if it is free (its sketches are in this process's cache), else the
-        lowest shard no live lease holds, leased to a new owner; a random unleased one if all are held."""
+        lowest shard no live lease holds, leased to a new owner; a random unleased one if all are held.
+
+        The lease names the process that writes the shard (``writer``, kept when the lease is released); when
+        the previous writer was another process, or cannot be known, this process's cached sketches of the
+        shard are dropped and read again: a lease keeps writers apart in time, not out of each other's items."""
         owner = secrets.token_hex(8)
         now = time.time()
         last = self._last_shards.get(source_id, 0)
         for shard in dict.fromkeys([last, *range(SOURCE_SHARDS)]):
+            pk = _shard_pk(source_id, shard)
             try:
-                self._connection.client.update_item(
+                answer = self._connection.client.update_item(
                     TableName=SourceItem.Meta.table_name,
-                    Key={"pk": {"S": _shard_pk(source_id, shard)}, "sk": {"S": "LEASE"}},
-                    UpdateExpression="SET holder = :o, lease_until = :u",
-                    ConditionExpression="attribute_not_exists(holder) OR lease_until < :now",
+                    Key={"pk": {"S": pk}, "sk": {"S": "LEASE"}},
+                    UpdateExpression="SET holder = :o, lease_until = :u, writer = :w",
+                    # holder = :o: a retry of this very take, whose answer was lost after it committed
+                    ConditionExpression="attribute_not_exists(holder) OR lease_until < :now OR holder = :o",
                     ExpressionAttributeValues={
                         ":o": {"S": owner},
                         ":u": {"N": f"{now + LEASE_SECONDS:.3f}"},
                         ":now": {"N": f"{now:.3f}"},
+                        ":w": {"S": self._writer},
                     },
+                    ReturnValues="ALL_OLD",
                 )
             except ClientError as error:
                 if _code(error) in ("ConditionalCheckFailedException", "TransactionConflictException"):
                     continue
                 raise
+            before = answer.get("Attributes", {})
+            if before.get("holder", {}).get("S") == owner or before.get("writer", {}).get("S") != self._writer:
+                self._cache.forget(pk)
             self._last_shards[source_id] = shard
             return shard, owner
-        return random.randrange(SOURCE_SHARDS), None
+        shard = random.randrange(SOURCE_SHARDS)
+        self._mark_writer(source_id, shard)
+        return shard, None
+
+    def _mark_writer(self, source_id: str, shard: int) -> None:
+        """Name this process as the shard's last writer without leasing it (every shard is leased), so the
+        holder reads the shard again at its next lease instead of trusting its cache."""
+        self._connection.client.update_item(
+            TableName=SourceItem.Meta.table_name,
+            Key={"pk": {"S": _shard_pk(source_id, shard)}, "sk": {"S": "LEASE"}},
+            UpdateExpression="SET writer = :w",
+            ExpressionAttributeValues={":w": {"S": self._writer}},
+        )
+        self._cache.forget(_shard_pk(source_id, shard))
 
     def _release_shard(self, source_id: str, shard: int, owner: str) -> None:
+        """Free the shard, still naming this process as its writer (a retry whose first answer was lost after
+        it committed finds it free)."""
         try:
             self._connection.client.update_item(
                 TableName=SourceItem.Meta.table_name,
                 Key={"pk": {"S": _shard_pk(source_id, shard)}, "sk": {"S": "LEASE"}},
                 UpdateExpression="REMOVE holder, lease_until",
-                ConditionExpression="holder = :o",
+                ConditionExpression="holder = :o OR attribute_not_exists(holder)",
                 ExpressionAttributeValues={":o": {"S": owner}},
             )
         except ClientError as error:  # the lease then simply runs out

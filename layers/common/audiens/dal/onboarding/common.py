@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import secrets
 import time
 import zlib
 from collections import OrderedDict
@@ -83,6 +84,11 @@ class _SketchCache:
         while len(self._items) > self._capacity:
             self._items.popitem(last=False)
 
+    def forget(self, pk: str) -> None:
+        """Drop every population of one partition (a shard another writer has written since)."""
+        for ref in [ref for ref in self._items if ref[0] == pk]:
+            del self._items[ref]
+
 
 class OnboardingTables:
     """The connection, the transaction and the sketch cache every part of the repository shares."""
@@ -93,6 +99,7 @@ class OnboardingTables:
         self._cache = _SketchCache(cache_entries)
         self._known_widths: dict[str, int] = {}  # shards this process knows a source has (they only grow)
         self._last_shards: dict[str, int] = {}  # the shard this process last leased, per source
+        self._writer = secrets.token_hex(8)  # this process, as the last writer a shard's LEASE item names
 
     @cached_property
     def _connection(self) -> Connection:
