@@ -267,3 +267,21 @@ def _table() -> str:
     from audiens.dal.onboarding_models import SourceItem
 
     return str(SourceItem.Meta.table_name)
+
+
+def test_a_sketch_write_whose_answer_was_lost_counts_as_written_not_as_a_conflict(
+    repo: Any, limits: Limits | None
+) -> None:
+    if limits is None:
+        pytest.skip("lost answers come from the DynamoDB limits (AUDIENS_DYNAMODB_LIMITS=real)")
+    from audiens.services.ingest import IngestService
+
+    # Given a batch whose first sketch write commits and loses its answer (the client retries it, and the
+    # retry's version condition fails on the write itself)
+    limits.inject("LostAnswer", "PutItem", where='"sketch"')
+    result = IngestService(_repository()).ingest_batch(SOURCE, _batch(0, 0), now=NOW)
+
+    # Then the read-back finds this call's own write: no conflict, every sketch written once, counts exact
+    assert limits.pending_injections() == 0
+    assert (result.stats.conflicts, result.stats.writes) == (0, 4)
+    assert repo.get_source(SOURCE.source_id).events_accepted == EVENTS

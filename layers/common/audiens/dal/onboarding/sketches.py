@@ -136,10 +136,13 @@ class SketchStore(OnboardingTables):
                 except ClientError as error:
                     if error.response.get("Error", {}).get("Code") != "ConditionalCheckFailedException":
                         raise
-                    stats.conflicts += 1
                     stats.reads += 1
                     fresh = self._read_sketches([key], consistent=True).get(key, (0, None, b""))
                     self._cache.put(key, *fresh)
+                    if fresh[0] == version + 1 and fresh[2] == data:  # this write, its answer lost: done
+                        stats.writes += 1
+                        break
+                    stats.conflicts += 1
                     continue
                 stats.writes += 1
                 self._cache.put(key, version + 1, merged, data)
