@@ -117,3 +117,21 @@ def test_request_time_comes_from_the_gateway_stamp(api: ApiClient, make_account:
     key = make_account()["api_key"]
     made = api.call("POST", "/v1/api-keys", {"name": "t"}, key=key, now=datetime(2031, 1, 2, 3, 4, 5, tzinfo=UTC))
     assert made.body["created_at"] == "2031-01-02T03:04:05Z"
+
+
+def test_an_idempotency_record_whose_answer_was_lost_is_this_requests_own(
+    api: ApiClient, stack: dict[str, str], limits: Any
+) -> None:
+    if limits is None:
+        pytest.skip("lost answers come from the DynamoDB limits (AUDIENS_DYNAMODB_LIMITS=real)")
+    headers = {"Idempotency-Key": "signup-lost"}
+    # Given the request's in-progress record committed and its answer lost (the SDK sends the put again, whose
+    # condition then fails on the record this very request wrote)
+    limits.inject("LostAnswer", "PutItem", where=stack["IdempotencyTable"])
+    first = api.call("POST", "/v1/accounts", SIGN_UP, headers=headers)
+
+    # Then the request goes on as the record's owner (not 409 "in progress"), and a retry replays it
+    assert limits.pending_injections() == 0
+    assert first.status == 201, first.body
+    retry = api.call("POST", "/v1/accounts", SIGN_UP, headers=headers)
+    assert (retry.status, retry.body, retry.headers.get("Idempotent-Replayed")) == (201, first.body, "true")

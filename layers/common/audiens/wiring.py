@@ -145,10 +145,10 @@ def _public_base_url(settings: Settings) -> str:
 
 @factory(cfg.IdempotencyTable)
 def idempotency_store(settings: cfg.IdempotencyTable) -> DynamoDBPersistenceLayer:
-    """The API's idempotency records (Powertools' persistence layer)."""
-    from aws_lambda_powertools.utilities.idempotency import DynamoDBPersistenceLayer
+    """The API's idempotency records (Powertools' persistence layer, safe against a lost answer)."""
+    from audiens.dal.idempotency_store import idempotency_store
 
-    return DynamoDBPersistenceLayer(table_name=settings.idempotency_table)
+    return idempotency_store(settings.idempotency_table)
 
 
 @factory(cfg.OnboardingTable)
