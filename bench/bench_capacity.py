@@ -81,7 +81,7 @@ import boto3  # noqa: E402
 from moto import mock_aws  # noqa: E402
 from tests.support.aws import REGION, create_stack, queue_url  # noqa: E402
 from tests.support.billing import schedule_event, sqs_event  # noqa: E402
-from tests.support.lambda_api import OPERATOR_KEY_HASH, FakeContext, deploy, load_handler  # noqa: E402
+from tests.support.lambda_api import OPERATOR_KEY_HASH, FakeContext, deploy, load_handler, provider_api_event  # noqa: E402
 from tests.support.usage import object_created  # noqa: E402
 
 from audiens.domain.periods import Period  # noqa: E402
@@ -444,27 +444,6 @@ def close(limits: dynamodb_limits.Limits, physical: dict[str, str], buyers: int)
 # ------------------------------------------------------------------------------------------ (c) ingestion
 
 
-def api_event(method: str, path: str, body: Any, account_id: str, now: datetime) -> dict[str, Any]:
-    import json
-
-    from tests.support.lambda_api import event
-
-    ev = event("api_get_me.json")
-    ev.update(
-        path=path,
-        httpMethod=method,
-        headers={"Content-Type": "application/json"},
-        multiValueHeaders={"Content-Type": ["application/json"]},
-        body=json.dumps(body) if body is not None else None,
-    )
-    ev["requestContext"].update(
-        httpMethod=method,
-        requestTimeEpoch=int(now.timestamp() * 1000),
-        authorizer={"principalId": account_id, "account_id": account_id, "roles": "provider", "key_id": "key_bench"},
-    )
-    return ev
-
-
 INGEST_WORKERS = 4
 PIXEL_BATCH = 96  # PixelIngestFunction's BatchSize
 
@@ -535,7 +514,7 @@ def ingestion(limits: dynamodb_limits.Limits) -> list[Figures]:
     context = FakeContext(function_name="api")
 
     def call(method: str, path: str, body: Any = None) -> Any:
-        out = handler(api_event(method, path, body, "acc_ingest", IN_WINDOW), context)
+        out = handler(provider_api_event(method, path, body, "acc_ingest", IN_WINDOW), context)
         assert out["statusCode"] < 300, out
         return json.loads(out["body"]) if out.get("body") else None
 
@@ -708,7 +687,7 @@ def daily(limits: dynamodb_limits.Limits) -> Figures:
     context = FakeContext(function_name="api")
 
     def call(account: str, method: str, path: str, body: Any = None) -> Any:
-        out = handler(api_event(method, path, body, account, IN_WINDOW), context)
+        out = handler(provider_api_event(method, path, body, account, IN_WINDOW), context)
         assert out["statusCode"] < 300, out
         return json.loads(out["body"]) if out.get("body") else None
 

@@ -104,28 +104,9 @@ def _timed_moto_call(self: Any, event_name: str, request: Any, **kwargs: Any) ->
 botocore_stubber.BotocoreStubber.__call__ = _timed_moto_call  # type: ignore[method-assign]
 
 
-def api_event(method: str, path: str, body: Any, account_id: str, now: datetime) -> dict[str, Any]:
-    from tests.support.lambda_api import event
-
-    ev = event("api_get_me.json")
-    ev.update(
-        path=path,
-        httpMethod=method,
-        headers={"Content-Type": "application/json"},
-        multiValueHeaders={"Content-Type": ["application/json"]},
-        body=json.dumps(body) if body is not None else None,
-    )
-    ev["requestContext"].update(
-        httpMethod=method,
-        requestTimeEpoch=int(now.timestamp() * 1000),
-        authorizer={"principalId": account_id, "account_id": account_id, "roles": "provider", "key_id": "key_bench"},
-    )
-    return ev
-
-
 def main(events: int = EVENTS, batch_size: int = BATCH) -> None:
     from tests.support.aws import create_stack
-    from tests.support.lambda_api import FakeContext, deploy, load_handler
+    from tests.support.lambda_api import FakeContext, deploy, load_handler, provider_api_event
 
     with mock_aws():
         physical = create_stack("bench")
@@ -137,7 +118,7 @@ def main(events: int = EVENTS, batch_size: int = BATCH) -> None:
         account = "acc_bench"
 
         def call(method: str, path: str, body: Any = None, at: datetime = now) -> Any:
-            out = handler(api_event(method, path, body, account, at), context)
+            out = handler(provider_api_event(method, path, body, account, at), context)
             assert out["statusCode"] < 300, out
             return json.loads(out["body"]) if out.get("body") else None
 
@@ -165,7 +146,11 @@ def main(events: int = EVENTS, batch_size: int = BATCH) -> None:
             ]
             batches.append((b, {"events": batch}, len({e["data"]["seg"] for e in batch})))
         payloads = [
-            (b, api_event("POST", f"/v1/sources/{source}/events", body, account, now + timedelta(seconds=b)), touched)
+            (
+                b,
+                provider_api_event("POST", f"/v1/sources/{source}/events", body, account, now + timedelta(seconds=b)),
+                touched,
+            )
             for b, body, touched in batches
         ]
 

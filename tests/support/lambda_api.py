@@ -79,6 +79,24 @@ class FunctionHandler:
             return self.handler(*args, **kwargs)
 
 
+def provider_api_event(method: str, path: str, body: Any, account_id: str, now: datetime) -> dict[str, Any]:
+    """An API Gateway event as the authorizer passes it on for a provider's key (the benchmarks' requests)."""
+    ev = event("api_get_me.json")
+    ev.update(
+        path=path,
+        httpMethod=method,
+        headers={"Content-Type": "application/json"},
+        multiValueHeaders={"Content-Type": ["application/json"]},
+        body=json.dumps(body) if body is not None else None,
+    )
+    ev["requestContext"].update(
+        httpMethod=method,
+        requestTimeEpoch=int(now.timestamp() * 1000),
+        authorizer={"principalId": account_id, "account_id": account_id, "roles": "provider", "key_id": "key_bench"},
+    )
+    return ev
+
+
 def load_handler(logical_id: str) -> FunctionHandler:
     """A function's handler from its CodeUri, invoked with the function's own environment."""
     return FunctionHandler(logical_id)
