@@ -1,6 +1,6 @@
 """Routes: the monthly close (operator), invoices (buyer), payouts, revenue and the billing report (provider).
 
-The models are in :mod:`audiens.api.billing_models`, the JSON views and CSV renditions in
+The models (also what builds the JSON bodies) are in :mod:`audiens.api.billing_models`, the CSV renditions in
 :mod:`audiens.api.billing_views`.
 """
 
@@ -27,7 +27,7 @@ from audiens.api.billing_models import (
     VoidRequest,
     json_or_csv,
 )
-from audiens.api.billing_views import invoice_csv, invoice_view, payout_view, report_csv, report_row, run_view
+from audiens.api.billing_views import invoice_csv, report_csv, report_row
 from audiens.api.csv_render import csv_response, wants_csv
 from audiens.api.http import json_response, request_time, require_role, roles
 from audiens.domain.accounts import OPERATOR
@@ -53,7 +53,7 @@ def _run_response(period: Period) -> dict[str, Any]:
             "platform_fees": format_money(fees, currency),
             "balanced": invoiced - credited == paid + fees,
         }
-    return run_view(report, totals)
+    return RunView.of(report, totals).model_dump(mode="json")
 
 
 @router.post(
@@ -98,7 +98,7 @@ def list_invoices(
         caller, period=Period.parse(period) if period else None, limit=limit, token=cursor or next_token
     )
     numbers = billing_documents_service().invoice_numbers([v.invoice.invoice_id for v in views])
-    invoices = [{**invoice_view(v), "number": numbers.get(v.invoice.invoice_id)} for v in views]
+    invoices = [InvoiceResponse.of(v, number=numbers.get(v.invoice.invoice_id)).body() for v in views]
     return json_response(200, {"invoices": invoices, "next_token": token, "next_cursor": token})
 
 
@@ -139,7 +139,7 @@ def get_invoice(invoice_id: str) -> Response[InvoiceResponse | str]:
         return csv_response(invoice_csv(view), f"{invoice_id}.csv")
     documents = billing_documents_service()
     extra = {"number": documents.invoice_number_of(invoice_id), **credit_summary(invoice_id, view.invoice.currency)}
-    return json_response(200, {**invoice_view(view), **extra})
+    return json_response(200, InvoiceResponse.of(view, **extra).body())
 
 
 @router.post(
@@ -151,7 +151,7 @@ def get_invoice(invoice_id: str) -> Response[InvoiceResponse | str]:
 def void_invoice(invoice_id: str, body: VoidRequest) -> Response[InvoiceResponse]:
     require_role(OPERATOR)
     view = billing_service().void_invoice(invoice_id, reason=body.reason.strip(), now=request_time())
-    return json_response(200, invoice_view(view))
+    return json_response(200, InvoiceResponse.of(view).body())
 
 
 @router.get(
@@ -170,7 +170,7 @@ def list_payouts(
     payouts, token = billing_service().list_payouts(
         caller, period=Period.parse(period) if period else None, limit=limit, token=cursor or next_token
     )
-    views = [payout_view(p) for p in payouts]
+    views = [PayoutResponse.of(p).model_dump(mode="json") for p in payouts]
     return json_response(200, {"payouts": views, "next_token": token, "next_cursor": token})
 
 
@@ -179,7 +179,7 @@ def list_payouts(
 )
 def get_payout(payout_id: str) -> Response[PayoutResponse]:
     stored = billing_service().get_payout(billing_caller("provider", OPERATOR), payout_id)
-    return json_response(200, payout_view(stored))
+    return json_response(200, PayoutResponse.of(stored).model_dump(mode="json"))
 
 
 @router.get(

@@ -1,14 +1,25 @@
 """Request and response models of the billing routes (API.md "Billing"): the OpenAPI document is built from them.
 
 Money is a decimal string with ``currency`` beside it.
+
+The response models are also the one definition of what a response holds: each is validated from the domain's
+objects (``from_attributes``), which the annotated field types below render (money and prices in the document's
+currency, given as validation context; timestamps by the API formatter), and dumped as the JSON body.
 """
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Any, Literal, Self
 
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
+
+from audiens.domain.money import format_money, format_price
+from audiens.domain.time import rfc3339
+from audiens.ports.billing import StoredPayout
+from audiens.services.billing import InvoiceView, RunReport
 
 PERIOD = Annotated[str, Field(pattern=r"^\d{4}-\d{2}$", examples=["2026-10"], description="Billing period, YYYY-MM")]
 CSV_RESPONSES: dict[int, OpenAPIResponse] = {
@@ -17,6 +28,43 @@ CSV_RESPONSES: dict[int, OpenAPIResponse] = {
         "content": {"text/csv": {"schema": {"type": "string"}}},
     }
 }
+
+
+def _currency(info: ValidationInfo) -> str:
+    """The document's currency, which the model is validated with (a missing one is a programming error)."""
+    if not info.context or "currency" not in info.context:
+        raise TypeError("a money field is validated with context={'currency': ...}")
+    currency: str = info.context["currency"]
+    return currency
+
+
+def _money(value: object, info: ValidationInfo) -> object:
+    return format_money(value, _currency(info)) if isinstance(value, Decimal) else value
+
+
+def _price(value: object, info: ValidationInfo) -> object:
+    return format_price(value, _currency(info)) if isinstance(value, Decimal) else value
+
+
+def _text(value: object) -> object:
+    """A period or a ratio (Decimal) as its text."""
+    return value if value is None or isinstance(value, str) else str(value)
+
+
+def _instant(value: object) -> object:
+    return rfc3339(value) if isinstance(value, datetime) else value
+
+
+Money = Annotated[str, BeforeValidator(_money)]
+Price = Annotated[str, BeforeValidator(_price)]
+Text = Annotated[str, BeforeValidator(_text)]
+Instant = Annotated[str, BeforeValidator(_instant)]
+OptionalInstant = Annotated[str | None, BeforeValidator(_instant)]
+
+
+def attributes_of(source: object, model: type[BaseModel]) -> dict[str, Any]:
+    """The attributes of ``source`` that are fields of ``model`` (a response combining several objects)."""
+    return {name: getattr(source, name) for name in model.model_fields if hasattr(source, name)}
 
 
 class Strict(BaseModel):
@@ -33,10 +81,10 @@ class VoidRequest(Strict):
 
 class FailedJobView(BaseModel):
     kind: Literal["invoice", "payout"]
-    id: str = Field(description="buyer_id of an invoice job, provider_id of a payout job")
+    id: str = Field(validation_alias="entity_id", description="buyer_id of an invoice job, provider_id of a payout job")
     error: str
     attempts: int
-    failed_at: str
+    failed_at: Instant
 
 
 class RunTotals(BaseModel):
@@ -51,13 +99,13 @@ class RunTotals(BaseModel):
 
 class RunView(BaseModel):
     run_id: str
-    period: str
+    period: Text
     status: Literal["running", "completed"]
     currency: str
     trigger: str
     period_state: str
-    created_at: str
-    completed_at: str | None
+    created_at: Instant
+    completed_at: OptionalInstant
     invoices: int = Field(description="Invoices stored (a buyer charged nothing gets none)")
     buyers_without_charges: int = Field(
         default=0, description="Snapshotted buyers whose usage and subscriptions charged nothing: no invoice"
@@ -68,6 +116,22 @@ class RunView(BaseModel):
     payouts_enqueued: bool
     failed_jobs: list[FailedJobView]
     totals: RunTotals | None = Field(default=None, description="Once the run has completed")
+
+    @classmethod
+    def of(cls, report: RunReport, totals: dict[str, Any] | None) -> Self:
+        counts = report.counts
+        return cls.model_validate(
+            {
+                **attributes_of(report.run, cls),
+                "period_state": report.period_state,
+                "invoices": counts.documents,
+                "buyers_without_charges": counts.empty,
+                "payouts": counts.payouts,
+                "failed_jobs": report.failed_jobs,
+                "totals": totals,
+            },
+            from_attributes=True,
+        )
 
 
 class ChannelUsageView(BaseModel):
@@ -94,10 +158,10 @@ class InvoiceLineView(SoldItemView):
     line_no: int
     provider_id: str
     provider_name: str
-    list_price: str
-    discount_pct: str
-    unit_price: str
-    amount: str
+    list_price: Price
+    discount_pct: Text
+    unit_price: Price
+    amount: Money
     channels: list[ChannelUsageView]
 
 
@@ -117,15 +181,15 @@ class CreditNoteRef(BaseModel):
 
 class InvoiceResponse(BaseModel):
     invoice_id: str
-    period: str
+    period: Text
     buyer_id: str
     buyer_name: str
     status: Literal["draft", "issued", "void"]
     currency: str
-    total: str
-    created_at: str
-    issued_at: str | None
-    voided_at: str | None
+    total: Money
+    created_at: Instant
+    issued_at: OptionalInstant
+    voided_at: OptionalInstant
     void_reason: str | None
     number: str | None = Field(
         default=None, description="Human invoice number, gap-free per period (INV-YYYY-MM-nnnn); set at issue"
@@ -134,6 +198,31 @@ class InvoiceResponse(BaseModel):
     credit_notes: list[CreditNoteRef] = Field(default_factory=list, description="Credit notes (one invoice view)")
     lines: list[InvoiceLineView]
     uncharged: list[UnchargedView]
+
+    @classmethod
+    def of(cls, view: InvoiceView, **documents: Any) -> Self:
+        """The stored invoice, its status, and what the billing documents add (number, credit notes) when given."""
+        invoice, stored = view.invoice, view.stored
+        return cls.model_validate(
+            {
+                **attributes_of(invoice, cls),
+                "status": view.status,
+                "created_at": stored.created_at,
+                "issued_at": view.issued_at,
+                "voided_at": stored.voided_at,
+                "void_reason": stored.void_reason,
+                **documents,
+            },
+            from_attributes=True,
+            context={"currency": invoice.currency},
+        )
+
+    def body(self) -> dict[str, Any]:
+        """The JSON body: the billing documents' fields only where they were given."""
+        return self.model_dump(mode="json", exclude=set(_DOCUMENT_FIELDS - self.model_fields_set))
+
+
+_DOCUMENT_FIELDS = frozenset({"number", "credited", "credit_notes"})
 
 
 class InvoiceList(BaseModel):
@@ -145,8 +234,8 @@ class InvoiceList(BaseModel):
 class ChannelShareView(BaseModel):
     channel_id: str
     name: str | None
-    gross: str
-    provider_share: str
+    gross: Money
+    provider_share: Money
 
 
 class PayoutLineView(SoldItemView):
@@ -154,9 +243,9 @@ class PayoutLineView(SoldItemView):
     invoice_line_no: int
     buyer_id: str
     buyer_name: str
-    gross: str
-    provider_share: str
-    platform_fee: str
+    gross: Money
+    provider_share: Money
+    platform_fee: Money
     channels: list[ChannelShareView]
     credit_note_id: str | None = Field(
         default=None, description="On a negative adjustment: the credit note, issued in this period, it pays back"
@@ -165,16 +254,25 @@ class PayoutLineView(SoldItemView):
 
 class PayoutResponse(BaseModel):
     payout_id: str
-    period: str
+    period: Text
     provider_id: str
     provider_name: str
     currency: str
-    revenue_share: str
-    gross: str = Field(description="Σ invoice lines of the provider's feeds and segments")
-    amount: str = Field(description="What the provider is paid: Σ provider shares")
-    platform_fee: str
-    created_at: str
+    revenue_share: Text
+    gross: Money = Field(description="Σ invoice lines of the provider's feeds and segments")
+    amount: Money = Field(description="What the provider is paid: Σ provider shares")
+    platform_fee: Money
+    created_at: Instant
     lines: list[PayoutLineView]
+
+    @classmethod
+    def of(cls, stored: StoredPayout) -> Self:
+        payout = stored.payout
+        return cls.model_validate(
+            {**attributes_of(payout, cls), "created_at": stored.created_at},
+            from_attributes=True,
+            context={"currency": payout.currency},
+        )
 
 
 class PayoutList(BaseModel):

@@ -1,4 +1,4 @@
-"""The billing documents as the API shows them: JSON views and CSV renditions of the stored documents.
+"""The billing documents as the API shows them in CSV (their JSON is the response models of billing_models).
 
 Every document is rendered from the stored one, so what the API shows is exactly what the close computed.
 """
@@ -10,54 +10,18 @@ from typing import Any
 
 from audiens.api.csv_render import to_csv
 from audiens.domain.credit_notes import CreditLine
-from audiens.domain.invoicing import InvoiceLine, Payout, PayoutLine, ReportRow
+from audiens.domain.invoicing import InvoiceLine, PayoutLine, ReportRow
 from audiens.domain.money import format_money, format_price
-from audiens.domain.time import optional_rfc3339, rfc3339
-from audiens.ports.billing import StoredPayout
-from audiens.services.billing import InvoiceView, RunReport
+from audiens.services.billing import InvoiceView
 
 __all__ = [
     "INVOICE_CSV_HEADER",
     "REPORT_CSV_HEADER",
     "invoice_csv",
-    "invoice_view",
     "line_subject",
-    "payout_view",
     "report_csv",
     "report_row",
-    "run_view",
 ]
-
-
-def run_view(report: RunReport, totals: dict[str, Any] | None) -> dict[str, Any]:
-    run = report.run
-    return {
-        "run_id": run.run_id,
-        "period": str(run.period),
-        "status": run.status,
-        "currency": run.currency,
-        "trigger": run.trigger,
-        "period_state": report.period_state,
-        "created_at": rfc3339(run.created_at),
-        "completed_at": optional_rfc3339(run.completed_at),
-        "invoices": report.counts.documents,
-        "buyers_without_charges": report.counts.empty,
-        "payouts": report.counts.payouts,
-        "expected_invoices": run.expected_invoices,
-        "expected_payouts": run.expected_payouts,
-        "payouts_enqueued": run.payouts_enqueued,
-        "failed_jobs": [
-            {
-                "kind": f.kind,
-                "id": f.entity_id,
-                "error": f.error,
-                "attempts": f.attempts,
-                "failed_at": rfc3339(f.failed_at),
-            }
-            for f in report.failed_jobs
-        ],
-        "totals": totals,
-    }
 
 
 def line_subject(line: InvoiceLine | PayoutLine | CreditLine) -> dict[str, Any]:
@@ -67,99 +31,6 @@ def line_subject(line: InvoiceLine | PayoutLine | CreditLine) -> dict[str, Any]:
         "feed_name": line.feed_name,
         "segment_id": line.segment_id,
         "segment_name": line.segment_name,
-    }
-
-
-def _line_view(line: InvoiceLine, currency: str) -> dict[str, Any]:
-    return {
-        "line_no": line.line_no,
-        "kind": line.kind,
-        "provider_id": line.provider_id,
-        "provider_name": line.provider_name,
-        **line_subject(line),
-        "plan_id": line.plan_id,
-        "use_case": line.use_case,
-        "unit": line.unit,
-        "impressions": line.impressions,
-        "list_price": format_price(line.list_price, currency),
-        "discount_pct": str(line.discount_pct),
-        "unit_price": format_price(line.unit_price, currency),
-        "amount": format_money(line.amount, currency),
-        "channels": [{"channel_id": c.channel_id, "name": c.name, "impressions": c.impressions} for c in line.channels],
-    }
-
-
-def invoice_view(view: InvoiceView) -> dict[str, Any]:
-    invoice, stored = view.invoice, view.stored
-    currency = invoice.currency
-    return {
-        "invoice_id": invoice.invoice_id,
-        "period": str(invoice.period),
-        "buyer_id": invoice.buyer_id,
-        "buyer_name": invoice.buyer_name,
-        "status": view.status,
-        "currency": currency,
-        "total": format_money(invoice.total, currency),
-        "created_at": rfc3339(stored.created_at),
-        "issued_at": optional_rfc3339(view.issued_at),
-        "voided_at": optional_rfc3339(stored.voided_at),
-        "void_reason": stored.void_reason,
-        "lines": [_line_view(line, currency) for line in invoice.lines],
-        "uncharged": [
-            {
-                "reason": u.reason,
-                "impressions": u.impressions,
-                "feed_id": u.feed_id,
-                "segment_id": u.segment_id,
-                "use_case": u.use_case,
-            }
-            for u in invoice.uncharged
-        ],
-    }
-
-
-def payout_view(stored: StoredPayout) -> dict[str, Any]:
-    payout: Payout = stored.payout
-    currency = payout.currency
-    return {
-        "payout_id": payout.payout_id,
-        "period": str(payout.period),
-        "provider_id": payout.provider_id,
-        "provider_name": payout.provider_name,
-        "currency": currency,
-        "revenue_share": str(payout.revenue_share),
-        "gross": format_money(payout.gross, currency),
-        "amount": format_money(payout.amount, currency),
-        "platform_fee": format_money(payout.platform_fee, currency),
-        "created_at": rfc3339(stored.created_at),
-        "lines": [
-            {
-                "invoice_id": line.invoice_id,
-                "invoice_line_no": line.invoice_line_no,
-                "buyer_id": line.buyer_id,
-                "buyer_name": line.buyer_name,
-                "kind": line.kind,
-                **line_subject(line),
-                "plan_id": line.plan_id,
-                "use_case": line.use_case,
-                "unit": line.unit,
-                "impressions": line.impressions,
-                "gross": format_money(line.gross, currency),
-                "provider_share": format_money(line.provider_share, currency),
-                "platform_fee": format_money(line.platform_fee, currency),
-                "credit_note_id": line.credit_note_id,
-                "channels": [
-                    {
-                        "channel_id": c.channel_id,
-                        "name": c.name,
-                        "gross": format_money(c.gross, currency),
-                        "provider_share": format_money(c.provider_share, currency),
-                    }
-                    for c in line.channels
-                ],
-            }
-            for line in payout.lines
-        ],
     }
 
 
