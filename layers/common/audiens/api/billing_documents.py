@@ -10,7 +10,7 @@ rather than bytes the client cannot read.
 from __future__ import annotations
 
 import base64
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -18,13 +18,12 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from audiens.api.billing_views import line_subject
+from audiens.api.billing_models import CreditNoteRef, Instant, Money, Text, attributes_of
 from audiens.api.http import app, json_response, request_time, require_role, roles
 from audiens.domain.accounts import OPERATOR
 from audiens.domain.credit_notes import CreditNote
 from audiens.domain.money import format_money
 from audiens.domain.periods import Period
-from audiens.domain.time import rfc3339
 from audiens.errors import NotAcceptableError
 from audiens.services.billing import Caller
 from audiens.services.billing_documents import Pdf
@@ -105,7 +104,7 @@ class CreditNoteLineView(BaseModel):
     segment_name: str | None
     use_case: str
     unit: str
-    amount: str
+    amount: Money
 
 
 class CreditNoteResponse(BaseModel):
@@ -113,53 +112,29 @@ class CreditNoteResponse(BaseModel):
     number: str = Field(description="Gap-free per period of issue: CN-YYYY-MM-nnnn")
     invoice_id: str
     invoice_number: str | None
-    invoice_period: str
-    period: str = Field(description="The period of issue: the close of this period pays the payout adjustments")
+    invoice_period: Text
+    period: Text = Field(description="The period of issue: the close of this period pays the payout adjustments")
     buyer_id: str
     buyer_name: str
     status: Literal["issued"]
     currency: str
-    total: str
+    total: Money
     reason: str
-    issued_at: str
+    issued_at: Instant
     lines: list[CreditNoteLineView]
+
+    @classmethod
+    def of(cls, note: CreditNote) -> Self:
+        return cls.model_validate(
+            {**attributes_of(note, cls), "period": note.issue_period, "status": "issued"},
+            from_attributes=True,
+            context={"currency": note.currency},
+        )
 
 
 class CreditNoteList(BaseModel):
     credit_notes: list[CreditNoteResponse]
     next_cursor: str | None
-
-
-def credit_note_view(note: CreditNote) -> dict[str, Any]:
-    cur = note.currency
-    return {
-        "credit_note_id": note.credit_note_id,
-        "number": note.number,
-        "invoice_id": note.invoice_id,
-        "invoice_number": note.invoice_number,
-        "invoice_period": str(note.invoice_period),
-        "period": str(note.issue_period),
-        "buyer_id": note.buyer_id,
-        "buyer_name": note.buyer_name,
-        "status": "issued",
-        "currency": cur,
-        "total": format_money(note.total, cur),
-        "reason": note.reason,
-        "issued_at": rfc3339(note.issued_at),
-        "lines": [
-            {
-                "invoice_line_no": line.invoice_line_no,
-                "kind": line.kind,
-                "provider_id": line.provider_id,
-                "provider_name": line.provider_name,
-                **line_subject(line),
-                "use_case": line.use_case,
-                "unit": line.unit,
-                "amount": format_money(line.amount, cur),
-            }
-            for line in note.lines
-        ],
-    }
 
 
 def credit_summary(invoice_id: str, currency: str) -> dict[str, Any]:
@@ -168,7 +143,7 @@ def credit_summary(invoice_id: str, currency: str) -> dict[str, Any]:
     return {
         "credited": format_money(credited, currency) if notes else None,
         "credit_notes": [
-            {"credit_note_id": n.credit_note_id, "number": n.number, "total": format_money(n.total, n.currency)}
+            CreditNoteRef.model_validate(n, from_attributes=True, context={"currency": n.currency}).model_dump()
             for n in notes
         ],
     }
@@ -216,7 +191,7 @@ def create_credit_note(invoice_id: str, body: CreditNoteRequest) -> Response[Cre
     require_role(OPERATOR)
     payload = body.model_dump(exclude_none=True)
     note = billing_documents_service().create_credit_note(invoice_id, payload, now=request_time())
-    return json_response(201, credit_note_view(note))
+    return json_response(201, CreditNoteResponse.of(note).model_dump(mode="json"))
 
 
 @router.get(
@@ -236,7 +211,8 @@ def list_credit_notes(
     notes, token = billing_documents_service().list_credit_notes(
         caller, period=Period.parse(period) if period else None, limit=limit, token=cursor
     )
-    return json_response(200, {"credit_notes": [credit_note_view(n) for n in notes], "next_cursor": token})
+    views = [CreditNoteResponse.of(n).model_dump(mode="json") for n in notes]
+    return json_response(200, {"credit_notes": views, "next_cursor": token})
 
 
 @router.get(
@@ -271,4 +247,5 @@ def get_credit_note(credit_note_id: str) -> Response[CreditNoteResponse | str]:
     caller = billing_caller("buyer", OPERATOR)
     if wants_pdf():
         return pdf_response(billing_documents_service().credit_note_pdf(caller, credit_note_id))
-    return json_response(200, credit_note_view(billing_documents_service().get_credit_note(caller, credit_note_id)))
+    note = billing_documents_service().get_credit_note(caller, credit_note_id)
+    return json_response(200, CreditNoteResponse.of(note).model_dump(mode="json"))

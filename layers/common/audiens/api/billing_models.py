@@ -176,7 +176,7 @@ class UnchargedView(BaseModel):
 class CreditNoteRef(BaseModel):
     credit_note_id: str
     number: str
-    total: str
+    total: Money
 
 
 class InvoiceResponse(BaseModel):

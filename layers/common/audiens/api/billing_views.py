@@ -9,8 +9,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from audiens.api.csv_render import to_csv
-from audiens.domain.credit_notes import CreditLine
-from audiens.domain.invoicing import InvoiceLine, PayoutLine, ReportRow
+from audiens.domain.invoicing import ReportRow
 from audiens.domain.money import format_money, format_price
 from audiens.services.billing import InvoiceView
 
@@ -18,20 +17,9 @@ __all__ = [
     "INVOICE_CSV_HEADER",
     "REPORT_CSV_HEADER",
     "invoice_csv",
-    "line_subject",
     "report_csv",
     "report_row",
 ]
-
-
-def line_subject(line: InvoiceLine | PayoutLine | CreditLine) -> dict[str, Any]:
-    """What a document line charges for: its feed or its segment (the other pair is null)."""
-    return {
-        "feed_id": line.feed_id,
-        "feed_name": line.feed_name,
-        "segment_id": line.segment_id,
-        "segment_name": line.segment_name,
-    }
 
 
 def report_row(row: ReportRow, currency: str) -> dict[str, Any]:
