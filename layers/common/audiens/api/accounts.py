@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
@@ -20,6 +20,7 @@ from audiens.api.http import (
     require_role,
     roles,
 )
+from audiens.api.response_fields import Instant, OptionalInstant, attributes_of
 from audiens.domain.accounts import OPERATOR, Account, ApiKey
 from audiens.domain.time import optional_rfc3339
 from audiens.wiring import accounts_service
@@ -93,8 +94,13 @@ class ApiKeyView(BaseModel):
     name: str
     prefix: str
     status: Literal["active", "revoked"]
-    created_at: str
-    revoked_at: str | None
+    created_at: Instant
+    revoked_at: OptionalInstant
+
+    @classmethod
+    def of(cls, key: ApiKey, **extra: Any) -> Self:
+        status = "revoked" if key.revoked_at else "active"
+        return cls.model_validate({**attributes_of(key, cls), "status": status, **extra})
 
 
 class ApiKeyList(BaseModel):
@@ -108,17 +114,6 @@ class CreateKeyRequest(Strict):
 
 class CreatedKey(ApiKeyView):
     api_key: str
-
-
-def _key_view(key: ApiKey) -> dict[str, Any]:
-    return {
-        "key_id": key.key_id,
-        "name": key.name,
-        "prefix": key.prefix,
-        "status": "revoked" if key.revoked_at else "active",
-        "created_at": optional_rfc3339(key.created_at),
-        "revoked_at": optional_rfc3339(key.revoked_at),
-    }
 
 
 def _me(account: Account) -> dict[str, Any]:
@@ -217,7 +212,9 @@ def update_me(body: MeUpdate) -> Response[MeResponse]:
 def list_keys(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[ApiKeyList]:
     caller = require_role("provider", "buyer")
     keys, next_cursor = paginate(accounts_service().list_keys(caller), lambda k: k.key_id, limit, cursor)
-    return json_response(200, {"api_keys": [_key_view(k) for k in keys], "next_cursor": next_cursor})
+    return json_response(
+        200, {"api_keys": [ApiKeyView.of(k).model_dump(mode="json") for k in keys], "next_cursor": next_cursor}
+    )
 
 
 @router.post(
@@ -230,7 +227,7 @@ def list_keys(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[ApiKey
 def create_key(body: CreateKeyRequest) -> Response[CreatedKey]:
     caller = require_role("provider", "buyer")
     issued = accounts_service().create_key(caller, name=body.name, now=request_time())
-    return json_response(201, {**_key_view(issued.key), "api_key": issued.secret})
+    return json_response(201, CreatedKey.of(issued.key, api_key=issued.secret).model_dump(mode="json"))
 
 
 @router.delete(
@@ -243,4 +240,4 @@ def revoke_key(key_id: str) -> Response[ApiKeyView]:
     caller = require_role("provider", "buyer")
     api_id, stage = api_stage()
     key = accounts_service().revoke_key(caller, key_id=key_id, now=request_time(), api_id=api_id, stage=stage)
-    return json_response(200, _key_view(key))
+    return json_response(200, ApiKeyView.of(key).model_dump(mode="json"))

@@ -18,8 +18,9 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from audiens.api.billing_models import CreditNoteRef, Instant, Money, Text, attributes_of
+from audiens.api.billing_models import CreditNoteRef
 from audiens.api.http import app, json_response, request_time, require_role, roles
+from audiens.api.response_fields import Instant, Money, Text, attributes_of
 from audiens.domain.accounts import OPERATOR
 from audiens.domain.credit_notes import CreditNote
 from audiens.domain.money import format_money

@@ -3,21 +3,17 @@
 Money is a decimal string with ``currency`` beside it.
 
 The response models are also the one definition of what a response holds: each is validated from the domain's
-objects (``from_attributes``), which the annotated field types below render (money and prices in the document's
-currency, given as validation context; timestamps by the API formatter), and dumped as the JSON body.
+objects (``from_attributes``) and dumped as the JSON body (field types in :mod:`audiens.api.response_fields`).
 """
 
 from __future__ import annotations
 
-from datetime import datetime
-from decimal import Decimal
 from typing import Annotated, Any, Literal, Self
 
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, ValidationInfo
+from pydantic import BaseModel, ConfigDict, Field
 
-from audiens.domain.money import format_money, format_price
-from audiens.domain.time import rfc3339
+from audiens.api.response_fields import Instant, Money, OptionalInstant, Price, Text, attributes_of
 from audiens.ports.billing import StoredPayout
 from audiens.services.billing import InvoiceView, RunReport
 
@@ -28,43 +24,6 @@ CSV_RESPONSES: dict[int, OpenAPIResponse] = {
         "content": {"text/csv": {"schema": {"type": "string"}}},
     }
 }
-
-
-def _currency(info: ValidationInfo) -> str:
-    """The document's currency, which the model is validated with (a missing one is a programming error)."""
-    if not info.context or "currency" not in info.context:
-        raise TypeError("a money field is validated with context={'currency': ...}")
-    currency: str = info.context["currency"]
-    return currency
-
-
-def _money(value: object, info: ValidationInfo) -> object:
-    return format_money(value, _currency(info)) if isinstance(value, Decimal) else value
-
-
-def _price(value: object, info: ValidationInfo) -> object:
-    return format_price(value, _currency(info)) if isinstance(value, Decimal) else value
-
-
-def _text(value: object) -> object:
-    """A period or a ratio (Decimal) as its text."""
-    return value if value is None or isinstance(value, str) else str(value)
-
-
-def _instant(value: object) -> object:
-    return rfc3339(value) if isinstance(value, datetime) else value
-
-
-Money = Annotated[str, BeforeValidator(_money)]
-Price = Annotated[str, BeforeValidator(_price)]
-Text = Annotated[str, BeforeValidator(_text)]
-Instant = Annotated[str, BeforeValidator(_instant)]
-OptionalInstant = Annotated[str | None, BeforeValidator(_instant)]
-
-
-def attributes_of(source: object, model: type[BaseModel]) -> dict[str, Any]:
-    """The attributes of ``source`` that are fields of ``model`` (a response combining several objects)."""
-    return {name: getattr(source, name) for name in model.model_fields if hasattr(source, name)}
 
 
 class Strict(BaseModel):
