@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from audiens.api.http import PAGE_MAX, Cursor, Limit, json_response, paginate, request_time, require_role, roles
+from audiens.api.response_fields import Instant, OptionalInstant, OptionalText, attributes_of
 from audiens.domain.rules import MAX_RULE_LENGTH
 from audiens.domain.segments import DEFAULT_EXPIRATION_DAYS, MAX_EXPIRATION_DAYS, Segment
 from audiens.domain.sketches import NUM_STD_DEVS, Estimate
-from audiens.domain.time import optional_rfc3339, rfc3339
 from audiens.wiring import audience_service
 
 router = APIGatewayRouter()
@@ -55,16 +55,33 @@ class SegmentView(BaseModel):
     rule: str
     expiration_days: int
     visibility: str
-    cpm: str | None
+    cpm: OptionalText
     currency: str
     status: Literal["active", "expired"]
-    created_at: str
-    changed_at: str
-    expires_at: str
-    expired_at: str | None
+    created_at: Instant
+    changed_at: Instant
+    expires_at: Instant
+    expired_at: OptionalInstant
     population: int | None = None
     lower_bound: int | None = None
     upper_bound: int | None = None
+
+    @classmethod
+    def of(cls, segment: Segment, estimate: Estimate | None = None) -> Self:
+        """The segment, and its population's estimate when given (its three fields are left out otherwise)."""
+        values = {**attributes_of(segment, cls), "expires_at": segment.expires_at()}
+        if estimate is not None:
+            values.update(attributes_of(estimate, _Population))
+        return cls.model_validate(values)
+
+    def body(self) -> dict[str, Any]:
+        return self.model_dump(mode="json", exclude=set(_Population.model_fields) - self.model_fields_set)
+
+
+class _Population(BaseModel):
+    population: int
+    lower_bound: int
+    upper_bound: int
 
 
 class SegmentList(BaseModel):
@@ -103,28 +120,6 @@ class Analytics(BaseModel):
     series: list[SeriesPoint]
 
 
-def _segment_view(segment: Segment, estimate: Estimate | None = None) -> dict[str, Any]:
-    view: dict[str, Any] = {
-        "segment_id": segment.segment_id,
-        "name": segment.name,
-        "category": segment.category,
-        "rule": segment.rule,
-        "expiration_days": segment.expiration_days,
-        "visibility": segment.visibility,
-        "cpm": str(segment.cpm) if segment.cpm is not None else None,
-        "currency": segment.currency,
-        "status": segment.status,
-        "created_at": rfc3339(segment.created_at),
-        "changed_at": rfc3339(segment.changed_at),
-        "expires_at": rfc3339(segment.expires_at()),
-        "expired_at": optional_rfc3339(segment.expired_at),
-    }
-    if estimate is not None:
-        view.update(population=estimate.population, lower_bound=estimate.lower_bound, upper_bound=estimate.upper_bound)
-    return view
-
-
-# The order matters: the literal /estimate must not be taken for a segment id.
 @router.post(
     "/v1/segments/estimate",
     tags=["segments"],
@@ -167,14 +162,14 @@ def create_segment(body: CreateSegmentRequest) -> Response[SegmentView]:
         cpm=body.cpm,
         now=request_time(),
     )
-    return json_response(201, _segment_view(segment))
+    return json_response(201, SegmentView.of(segment).body())
 
 
 @router.get("/v1/segments", tags=["segments"], summary="The account's segments", openapi_extensions=roles(*ROLES))
 def list_segments(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[SegmentList]:
     caller = require_role(*ROLES)
     page, next_cursor = paginate(audience_service().list_segments(caller), lambda s: s.segment_id, limit, cursor)
-    return json_response(200, {"segments": [_segment_view(s) for s in page], "next_cursor": next_cursor})
+    return json_response(200, {"segments": [SegmentView.of(s).body() for s in page], "next_cursor": next_cursor})
 
 
 @router.get(
@@ -187,7 +182,7 @@ def get_segment(segment_id: str) -> Response[SegmentView]:
     caller = require_role(*ROLES)
     service = audience_service()
     segment = service.get_segment(caller, segment_id)
-    return json_response(200, _segment_view(segment, service.segment_population(segment)))
+    return json_response(200, SegmentView.of(segment, service.segment_population(segment)).body())
 
 
 @router.patch(
@@ -200,7 +195,7 @@ def patch_segment(segment_id: str, body: PatchSegmentRequest) -> Response[Segmen
     caller = require_role(*ROLES)
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
     segment = audience_service().update_segment(caller, segment_id, now=request_time(), **changes)
-    return json_response(200, _segment_view(segment))
+    return json_response(200, SegmentView.of(segment).body())
 
 
 @router.delete(
