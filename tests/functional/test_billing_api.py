@@ -106,6 +106,24 @@ def test_given_a_running_close_when_the_operator_triggers_it_again_then_the_exis
     assert len(billing.invoice_items()) == 3 and len(billing.payout_items()) == 2
 
 
+def test_given_a_poison_invoice_job_when_the_operator_reads_the_run_then_the_failed_job_is_listed(
+    api: ApiClient, operator_key: str, world: World, billing: Billing
+) -> None:
+    # Given b1's inputs break every attempt: its job fails its 5 deliveries and is dead-lettered
+    billing.inputs.poison.add(world.b1["account_id"])
+    billing.close()
+    billing.invoices()
+    # When the operator reads the run
+    run = api.call("GET", "/v1/admin/billing-runs/2026-10", key=operator_key)
+    # Then the run is still running and its failed job says which buyer, why, how often and when
+    assert run.status == 200, run.body
+    assert (run.body["status"], run.body["completed_at"], run.body["totals"]) == ("running", None, None)
+    [failed] = run.body["failed_jobs"]
+    assert (failed["kind"], failed["id"], failed["attempts"]) == ("invoice", world.b1["account_id"], 5)
+    assert failed["error"] and failed["failed_at"].endswith("Z")
+    assert set(failed) == {"kind", "id", "error", "attempts", "failed_at"}
+
+
 def test_given_a_closed_period_when_buyers_read_invoices_then_they_see_their_own_only(
     api: ApiClient, operator_key: str, world: World, billing: Billing
 ) -> None:

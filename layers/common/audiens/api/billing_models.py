@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Annotated, Any, Literal, Self
 
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
 from audiens.api.response_fields import Instant, Money, OptionalInstant, Price, Text, attributes_of
 from audiens.ports.billing import StoredPayout
@@ -40,7 +40,10 @@ class VoidRequest(Strict):
 
 class FailedJobView(BaseModel):
     kind: Literal["invoice", "payout"]
-    id: str = Field(validation_alias="entity_id", description="buyer_id of an invoice job, provider_id of a payout job")
+    id: str = Field(
+        validation_alias=AliasChoices("entity_id", "id"),  # the domain's name, then the body's (response validation)
+        description="buyer_id of an invoice job, provider_id of a payout job",
+    )
     error: str
     attempts: int
     failed_at: Instant

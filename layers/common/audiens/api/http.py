@@ -14,7 +14,7 @@ from typing import Annotated, Any
 
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response, content_types
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFoundError
-from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError
+from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError, ResponseValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
 
 from audiens.domain.accounts import Principal
@@ -36,7 +36,8 @@ PAGE_MAX = 1000
 Limit = Annotated[int, Query(ge=1, le=PAGE_MAX, description="Items per page (1 to 1,000; 1,000 by default)")]
 Cursor = Annotated[str | None, Query(max_length=200, description="The next_cursor of the previous page")]
 
-app = APIGatewayRestResolver(enable_validation=True)
+# A response that does not match its model is our fault: a 500 (logged), never the client's 422.
+app = APIGatewayRestResolver(enable_validation=True, response_validation_error_http_code=500)
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
@@ -158,9 +159,19 @@ def _not_found(_: Exception) -> Response[Any]:
     return error_response(NotFoundError(f"No route {app.current_event.http_method} {path}."))
 
 
+@app.exception_handler(ResponseValidationError)
+def _invalid_response(error: ResponseValidationError) -> Response[Any]:
+    logger.error("a response does not match its model", extra={"problems": error.errors()})
+    return _internal_error()
+
+
 @app.exception_handler(Exception)
 def _unexpected(error: Exception) -> Response[Any]:
     logger.exception("unhandled error")
+    return _internal_error()
+
+
+def _internal_error() -> Response[Any]:
     return json_response(
         500,
         {
