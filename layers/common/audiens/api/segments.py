@@ -120,6 +120,7 @@ class Analytics(BaseModel):
     series: list[SeriesPoint]
 
 
+# The order matters: the literal /estimate must not be taken for a segment id.
 @router.post(
     "/v1/segments/estimate",
     tags=["segments"],
