@@ -7,6 +7,7 @@ from typing import Any
 import boto3
 import pytest
 
+from audiens.api import accounts as accounts_api
 from tests.support.lambda_api import ApiClient
 
 SIGN_UP = {"company_name": "Acme", "email": "a@example.com", "roles": ["buyer"]}
@@ -135,3 +136,17 @@ def test_an_idempotency_record_whose_answer_was_lost_is_this_requests_own(
     assert first.status == 201, first.body
     retry = api.call("POST", "/v1/accounts", SIGN_UP, headers=headers)
     assert (retry.status, retry.body, retry.headers.get("Idempotent-Replayed")) == (201, first.body, "true")
+
+
+def test_a_response_that_does_not_match_its_model_is_a_logged_500_not_the_clients_422(
+    api: ApiClient, make_account: Any, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    # Given a route whose body lacks a field of its response model (a programming error, not bad input)
+    account = make_account(["buyer"])
+    monkeypatch.setattr(accounts_api.MeResponse, "of", classmethod(lambda cls, found: {"account_id": "x"}))
+    # When the client calls it
+    result = api.call("GET", "/v1/me", key=account["api_key"])
+    # Then 500 with the documented error body (nothing of the internals), and the mismatch is logged
+    assert (result.status, result.error_code) == (500, "internal_error")
+    _assert_error_body(result.body)
+    assert "a response does not match its model" in caplog.text

@@ -20,9 +20,8 @@ from audiens.api.http import (
     require_role,
     roles,
 )
-from audiens.api.response_fields import Instant, OptionalInstant, attributes_of
+from audiens.api.response_fields import Instant, OptionalInstant, OptionalText, attributes_of
 from audiens.domain.accounts import OPERATOR, Account, ApiKey
-from audiens.domain.time import optional_rfc3339
 from audiens.wiring import accounts_service
 
 router = APIGatewayRouter()
@@ -65,7 +64,11 @@ class AdminAccountResponse(BaseModel):
     api_key: str
     status: str
     roles: list[str]
-    revenue_share: str | None
+    revenue_share: OptionalText
+
+    @classmethod
+    def of(cls, account: Account, api_key: str) -> Self:
+        return cls.model_validate({**attributes_of(account, cls), "api_key": api_key})
 
 
 class MeResponse(BaseModel):
@@ -74,11 +77,20 @@ class MeResponse(BaseModel):
     email: str
     roles: list[str]
     status: str
-    revenue_share: str | None = None
-    created_at: str | None = None
+    revenue_share: OptionalText = None
+    created_at: OptionalInstant = None
     usage_reminders: bool = Field(
         default=True, description="Whether the account gets the usage reminders of the 1st and the 4th"
     )
+
+    @classmethod
+    def of(cls, account: Account) -> Self:
+        return cls.model_validate(account, from_attributes=True)
+
+    @classmethod
+    def operator(cls) -> Self:
+        """The platform's operator: an account of its own, not stored (no revenue share, no creation time)."""
+        return cls(account_id=OPERATOR, company_name="Audiens operator", email="", roles=[OPERATOR], status="active")
 
 
 class MeUpdate(BaseModel):
@@ -116,25 +128,12 @@ class CreatedKey(ApiKeyView):
     api_key: str
 
 
-def _me(account: Account) -> dict[str, Any]:
-    return {
-        "account_id": account.account_id,
-        "company_name": account.company_name,
-        "email": account.email,
-        "roles": list(account.roles),
-        "status": account.status,
-        "revenue_share": str(account.revenue_share) if account.revenue_share is not None else None,
-        "created_at": optional_rfc3339(account.created_at),
-        "usage_reminders": account.usage_reminders,
-    }
-
-
 @router.post("/v1/accounts", tags=["accounts"], summary="Sign up (sends an activation email)", status_code=201)
 def sign_up(body: SignUpRequest) -> Response[SignUpResponse]:
     account = accounts_service().sign_up(
         company_name=body.company_name, email=body.email, roles=list(body.roles), now=request_time()
     )
-    return json_response(201, {"account_id": account.account_id, "status": account.status})
+    return json_response(201, SignUpResponse.model_validate(account, from_attributes=True))
 
 
 @router.post(
@@ -161,16 +160,7 @@ def admin_create_account(body: AdminAccountRequest) -> Response[AdminAccountResp
         revenue_share=body.revenue_share,
         now=request_time(),
     )
-    return json_response(
-        201,
-        {
-            "account_id": account.account_id,
-            "api_key": secret,
-            "status": account.status,
-            "roles": list(account.roles),
-            "revenue_share": str(account.revenue_share) if account.revenue_share is not None else None,
-        },
-    )
+    return json_response(201, AdminAccountResponse.of(account, secret))
 
 
 @router.get(
@@ -179,17 +169,10 @@ def admin_create_account(body: AdminAccountRequest) -> Response[AdminAccountResp
 def me() -> Response[MeResponse]:
     caller = principal()
     if caller.account_id == OPERATOR:
-        return json_response(
-            200,
-            {
-                "account_id": OPERATOR,
-                "company_name": "Audiens operator",
-                "email": "",
-                "roles": [OPERATOR],
-                "status": "active",
-            },
-        )
-    return json_response(200, _me(accounts_service().get_account(caller.account_id)))
+        found = MeResponse.operator()
+    else:
+        found = MeResponse.of(accounts_service().get_account(caller.account_id))
+    return json_response(200, found)
 
 
 @router.patch(
@@ -200,7 +183,8 @@ def me() -> Response[MeResponse]:
 )
 def update_me(body: MeUpdate) -> Response[MeResponse]:
     caller = require_role("provider", "buyer")
-    return json_response(200, _me(accounts_service().set_usage_reminders(caller.account_id, body.usage_reminders)))
+    account = accounts_service().set_usage_reminders(caller.account_id, body.usage_reminders)
+    return json_response(200, MeResponse.of(account))
 
 
 @router.get(
@@ -212,9 +196,7 @@ def update_me(body: MeUpdate) -> Response[MeResponse]:
 def list_keys(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[ApiKeyList]:
     caller = require_role("provider", "buyer")
     keys, next_cursor = paginate(accounts_service().list_keys(caller), lambda k: k.key_id, limit, cursor)
-    return json_response(
-        200, {"api_keys": [ApiKeyView.of(k).model_dump(mode="json") for k in keys], "next_cursor": next_cursor}
-    )
+    return json_response(200, ApiKeyList(api_keys=[ApiKeyView.of(k) for k in keys], next_cursor=next_cursor))
 
 
 @router.post(
@@ -227,7 +209,7 @@ def list_keys(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[ApiKey
 def create_key(body: CreateKeyRequest) -> Response[CreatedKey]:
     caller = require_role("provider", "buyer")
     issued = accounts_service().create_key(caller, name=body.name, now=request_time())
-    return json_response(201, CreatedKey.of(issued.key, api_key=issued.secret).model_dump(mode="json"))
+    return json_response(201, CreatedKey.of(issued.key, api_key=issued.secret))
 
 
 @router.delete(
@@ -240,4 +222,4 @@ def revoke_key(key_id: str) -> Response[ApiKeyView]:
     caller = require_role("provider", "buyer")
     api_id, stage = api_stage()
     key = accounts_service().revoke_key(caller, key_id=key_id, now=request_time(), api_id=api_id, stage=stage)
-    return json_response(200, ApiKeyView.of(key).model_dump(mode="json"))
+    return json_response(200, ApiKeyView.of(key))

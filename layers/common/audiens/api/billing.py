@@ -1,7 +1,7 @@
 """Routes: the monthly close (operator), invoices (buyer), payouts, revenue and the billing report (provider).
 
 The models (also what builds the JSON bodies) are in :mod:`audiens.api.billing_models`, the CSV renditions in
-:mod:`audiens.api.billing_views`.
+:mod:`audiens.api.billing_csv`.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from audiens.api.billing_models import (
     VoidRequest,
     json_or_csv,
 )
-from audiens.api.billing_views import invoice_csv, report_csv, report_row
+from audiens.api.billing_csv import invoice_csv, report_csv, report_row
 from audiens.api.csv_render import csv_response, wants_csv
 from audiens.api.http import json_response, request_time, require_role, roles
 from audiens.domain.accounts import OPERATOR
@@ -98,8 +98,8 @@ def list_invoices(
         caller, period=Period.parse(period) if period else None, limit=limit, token=cursor or next_token
     )
     numbers = billing_documents_service().invoice_numbers([v.invoice.invoice_id for v in views])
-    invoices = [InvoiceResponse.of(v, number=numbers.get(v.invoice.invoice_id)).body() for v in views]
-    return json_response(200, {"invoices": invoices, "next_token": token, "next_cursor": token})
+    invoices = [InvoiceResponse.of(v, number=numbers.get(v.invoice.invoice_id)) for v in views]
+    return json_response(200, InvoiceList(invoices=invoices, next_token=token, next_cursor=token))
 
 
 @router.get(
@@ -139,7 +139,7 @@ def get_invoice(invoice_id: str) -> Response[InvoiceResponse | str]:
         return csv_response(invoice_csv(view), f"{invoice_id}.csv")
     documents = billing_documents_service()
     extra = {"number": documents.invoice_number_of(invoice_id), **credit_summary(invoice_id, view.invoice.currency)}
-    return json_response(200, InvoiceResponse.of(view, **extra).body())
+    return json_response(200, InvoiceResponse.of(view, **extra))
 
 
 @router.post(
@@ -151,7 +151,7 @@ def get_invoice(invoice_id: str) -> Response[InvoiceResponse | str]:
 def void_invoice(invoice_id: str, body: VoidRequest) -> Response[InvoiceResponse]:
     require_role(OPERATOR)
     view = billing_service().void_invoice(invoice_id, reason=body.reason.strip(), now=request_time())
-    return json_response(200, InvoiceResponse.of(view).body())
+    return json_response(200, InvoiceResponse.of(view))
 
 
 @router.get(
@@ -170,8 +170,8 @@ def list_payouts(
     payouts, token = billing_service().list_payouts(
         caller, period=Period.parse(period) if period else None, limit=limit, token=cursor or next_token
     )
-    views = [PayoutResponse.of(p).model_dump(mode="json") for p in payouts]
-    return json_response(200, {"payouts": views, "next_token": token, "next_cursor": token})
+    views = [PayoutResponse.of(p) for p in payouts]
+    return json_response(200, PayoutList(payouts=views, next_token=token, next_cursor=token))
 
 
 @router.get(
@@ -179,7 +179,7 @@ def list_payouts(
 )
 def get_payout(payout_id: str) -> Response[PayoutResponse]:
     stored = billing_service().get_payout(billing_caller("provider", OPERATOR), payout_id)
-    return json_response(200, PayoutResponse.of(stored).model_dump(mode="json"))
+    return json_response(200, PayoutResponse.of(stored))
 
 
 @router.get(

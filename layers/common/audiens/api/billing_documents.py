@@ -192,7 +192,7 @@ def create_credit_note(invoice_id: str, body: CreditNoteRequest) -> Response[Cre
     require_role(OPERATOR)
     payload = body.model_dump(exclude_none=True)
     note = billing_documents_service().create_credit_note(invoice_id, payload, now=request_time())
-    return json_response(201, CreditNoteResponse.of(note).model_dump(mode="json"))
+    return json_response(201, CreditNoteResponse.of(note))
 
 
 @router.get(
@@ -212,8 +212,8 @@ def list_credit_notes(
     notes, token = billing_documents_service().list_credit_notes(
         caller, period=Period.parse(period) if period else None, limit=limit, token=cursor
     )
-    views = [CreditNoteResponse.of(n).model_dump(mode="json") for n in notes]
-    return json_response(200, {"credit_notes": views, "next_cursor": token})
+    views = [CreditNoteResponse.of(n) for n in notes]
+    return json_response(200, CreditNoteList(credit_notes=views, next_cursor=token))
 
 
 @router.get(
@@ -249,4 +249,4 @@ def get_credit_note(credit_note_id: str) -> Response[CreditNoteResponse | str]:
     if wants_pdf():
         return pdf_response(billing_documents_service().credit_note_pdf(caller, credit_note_id))
     note = billing_documents_service().get_credit_note(caller, credit_note_id)
-    return json_response(200, CreditNoteResponse.of(note).model_dump(mode="json"))
+    return json_response(200, CreditNoteResponse.of(note))

@@ -163,7 +163,8 @@ class InvoiceResponse(BaseModel):
 
     @classmethod
     def of(cls, view: InvoiceView, **documents: Any) -> Self:
-        """The stored invoice, its status, and what the billing documents add (number, credit notes) when given."""
+        """The stored invoice, its status, and what the billing documents add (number, credit notes) when given
+        (a field not given has its default: the body always carries every field)."""
         invoice, stored = view.invoice, view.stored
         return cls.model_validate(
             {
@@ -178,13 +179,6 @@ class InvoiceResponse(BaseModel):
             from_attributes=True,
             context={"currency": invoice.currency},
         )
-
-    def body(self) -> dict[str, Any]:
-        """The JSON body: the billing documents' fields only where they were given."""
-        return self.model_dump(mode="json", exclude=set(_DOCUMENT_FIELDS - self.model_fields_set))
-
-
-_DOCUMENT_FIELDS = frozenset({"number", "credited", "credit_notes"})
 
 
 class InvoiceList(BaseModel):

@@ -16,6 +16,7 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.event_handler.exceptions import NotFoundError as RouteNotFoundError
 from aws_lambda_powertools.event_handler.openapi.exceptions import RequestValidationError, ResponseValidationError
 from aws_lambda_powertools.event_handler.openapi.params import Query
+from pydantic import BaseModel
 
 from audiens.domain.accounts import Principal
 from audiens.errors import (
@@ -41,10 +42,11 @@ app = APIGatewayRestResolver(enable_validation=True, response_validation_error_h
 
 
 def json_response(status: int, body: Any, headers: dict[str, str] | None = None) -> Response[Any]:
+    """A JSON response; a response model is dumped as its JSON body."""
     return Response(
         status_code=status,
         content_type=content_types.APPLICATION_JSON,
-        body=body,
+        body=body.model_dump(mode="json") if isinstance(body, BaseModel) else body,
         headers=headers,
     )
 

@@ -2,21 +2,22 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from audiens.api.http import PAGE_MAX, Cursor, Limit, app, json_response, paginate, request_time, require_role, roles
+from audiens.api.response_fields import Instant, OptionalInstant, attributes_of
 from audiens.domain.events import Source
+from audiens.domain.segments import Condition as RuleCondition
 from audiens.domain.segments import TraitDef
 from audiens.domain.sketches import Estimate
-from audiens.domain.source_files import FileRecord
-from audiens.domain.time import optional_rfc3339, rfc3339
 from audiens.errors import ValidationError
 from audiens.observability import logger
+from audiens.services.ingest import BatchResult, CreatedSource
 from audiens.wiring import audience_service, ingest_service, lookalike_service, pixel_service
 
 router = APIGatewayRouter()
@@ -41,16 +42,27 @@ class SourceView(BaseModel):
     source_id: str
     name: str
     type: str
-    created_at: str
+    created_at: Instant
     events_accepted: int
     events_rejected: int
-    last_event_at: str | None
+    last_event_at: OptionalInstant
     ingest: dict[str, Any]
+
+    @classmethod
+    def of(cls, source: Source) -> Self:
+        """The source and what a provider needs to send it data (never its secret)."""
+        return cls.model_validate({**attributes_of(source, cls), "ingest": ingest_service().ingest_details(source)})
 
 
 class CreatedSourceView(SourceView):
     ingest_key: str | None = None
     pixel_token: str | None = None
+
+    @classmethod
+    def created(cls, created: CreatedSource) -> Self:
+        """A new source with its secret, shown once: the ingest key of an api source, the token of a pixel."""
+        secret = {"api": "ingest_key", "pixel": "pixel_token"}.get(created.source.type)
+        return cls.of(created.source).model_copy(update={secret: created.secret} if secret else {})
 
 
 class SourceList(BaseModel):
@@ -74,6 +86,10 @@ class EventsAccepted(BaseModel):
     rejected: list[RejectedEvent]
     duplicate: bool
 
+    @classmethod
+    def of(cls, result: BatchResult) -> Self:
+        return cls.model_validate(result, from_attributes=True)
+
 
 class MinuteCount(BaseModel):
     minute: str
@@ -95,8 +111,8 @@ class FileView(BaseModel):
     file_id: str
     key: str
     status: str
-    received_at: str
-    finished_at: str | None
+    received_at: Instant
+    finished_at: OptionalInstant
     rows: int
     accepted: int
     rejected: int
@@ -150,71 +166,42 @@ class CreateTraitRequest(Strict):
     modeled_on_feed_ids: list[str] | None = None
 
 
+def _condition_body(condition: object) -> object:
+    """A rule's condition as the API writes it: ``{key, equals}`` or ``{key, in}``."""
+    if not isinstance(condition, RuleCondition):
+        return condition
+    if condition.operator == "equals":
+        return {"key": condition.key, "equals": condition.values[0]}
+    return {"key": condition.key, "in": list(condition.values)}
+
+
 class TraitView(BaseModel):
     trait_id: str
     name: str
     kind: str
     source_id: str | None
-    condition: dict[str, Any] | None
+    condition: Annotated[dict[str, Any] | None, BeforeValidator(_condition_body)]
     population: int
     lower_bound: int
     upper_bound: int
-    created_at: str
+    created_at: Instant
     feed_id: str | None = None
-    modeled_on_feed_ids: list[str] | None = None
+    modeled_on_feed_ids: list[str] | None = Field(default=None, description="An algorithmic trait's feeds")
     seed_trait_id: str | None = None
-    modeled_trait_ids: list[str] | None = None
+    modeled_trait_ids: list[str] | None = Field(default=None, description="An algorithmic trait's feed traits")
+
+    @classmethod
+    def of(cls, trait: TraitDef, estimate: Estimate) -> Self:
+        """The trait and its population's estimate (the modeled ids only on an algorithmic trait)."""
+        values = {**attributes_of(trait, cls), **attributes_of(estimate, cls)}
+        if trait.kind != "algorithmic":
+            values.update(modeled_on_feed_ids=None, modeled_trait_ids=None)
+        return cls.model_validate(values)
 
 
 class TraitList(BaseModel):
     traits: list[TraitView]
     next_cursor: str | None = None
-
-
-def _source_view(source: Source) -> dict[str, Any]:
-    return {
-        "source_id": source.source_id,
-        "name": source.name,
-        "type": source.type,
-        "created_at": rfc3339(source.created_at),
-        "events_accepted": source.events_accepted,
-        "events_rejected": source.events_rejected,
-        "last_event_at": optional_rfc3339(source.last_event_at),
-        "ingest": ingest_service().ingest_details(source),
-    }
-
-
-def _file_view(record: FileRecord) -> dict[str, Any]:
-    return {
-        "file_id": record.file_id,
-        "key": record.key,
-        "status": record.status,
-        "received_at": rfc3339(record.received_at),
-        "finished_at": optional_rfc3339(record.finished_at),
-        "rows": record.rows,
-        "accepted": record.accepted,
-        "rejected": record.rejected,
-        "errors": record.errors,
-        "errors_truncated": record.errors_truncated,
-    }
-
-
-def trait_view(trait: TraitDef, estimate: Estimate) -> dict[str, Any]:
-    return {
-        "trait_id": trait.trait_id,
-        "name": trait.name,
-        "kind": trait.kind,
-        "source_id": trait.source_id,
-        "condition": trait.condition.as_json() if trait.condition else None,
-        "population": estimate.population,
-        "lower_bound": estimate.lower_bound,
-        "upper_bound": estimate.upper_bound,
-        "created_at": rfc3339(trait.created_at),
-        "feed_id": trait.feed_id,
-        "modeled_on_feed_ids": list(trait.modeled_on_feed_ids) if trait.kind == "algorithmic" else None,
-        "seed_trait_id": trait.seed_trait_id,
-        "modeled_trait_ids": list(trait.modeled_trait_ids) if trait.kind == "algorithmic" else None,
-    }
 
 
 def _body_bytes() -> int:
@@ -235,12 +222,7 @@ def _body_bytes() -> int:
 def create_source(body: CreateSourceRequest) -> Response[CreatedSourceView]:
     caller = require_role(PROVIDER)
     created = ingest_service().create_source(caller, name=body.name, type=body.type, now=request_time())
-    view = _source_view(created.source)
-    if created.source.type == "api":
-        view["ingest_key"] = created.secret
-    elif created.source.type == "pixel":
-        view["pixel_token"] = created.secret
-    return json_response(201, view)
+    return json_response(201, CreatedSourceView.created(created))
 
 
 @router.get(
@@ -254,15 +236,14 @@ def list_sources(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[Sou
     sources = ingest_service().list_sources(caller)
     by_type = {kind: sum(1 for s in sources if s.type == kind) for kind in ("api", "s3", "pixel")}
     page, next_cursor = paginate(sources, lambda s: s.source_id, limit, cursor)
-    return json_response(
-        200, {"sources": [_source_view(s) for s in page], "by_type": by_type, "next_cursor": next_cursor}
-    )
+    views = [SourceView.of(s) for s in page]
+    return json_response(200, SourceList(sources=views, by_type=by_type, next_cursor=next_cursor))
 
 
 @router.get("/v1/sources/<source_id>", tags=["sources"], summary="One source", openapi_extensions=roles(PROVIDER))
 def get_source(source_id: str) -> Response[SourceView]:
     caller = require_role(PROVIDER)
-    return json_response(200, _source_view(ingest_service().get_source(caller, source_id)))
+    return json_response(200, SourceView.of(ingest_service().get_source(caller, source_id)))
 
 
 @router.post(
@@ -275,7 +256,7 @@ def get_source(source_id: str) -> Response[SourceView]:
 def post_events(source_id: str, body: EventsRequest) -> Response[EventsAccepted]:
     caller = require_role(PROVIDER)
     result = ingest_service().post_events(caller, source_id, body.events, body_bytes=_body_bytes(), now=request_time())
-    return json_response(202, result.as_json())
+    return json_response(202, EventsAccepted.of(result))
 
 
 @router.post(
@@ -289,7 +270,7 @@ def post_events_with_key(source_id: str, body: EventsRequest) -> Response[Events
     result = ingest_service().post_events_with_key(
         source_id, key, body.events, body_bytes=_body_bytes(), now=request_time()
     )
-    return json_response(202, result.as_json())
+    return json_response(202, EventsAccepted.of(result))
 
 
 @router.get(
@@ -342,7 +323,8 @@ def activity(
 )
 def list_files(source_id: str) -> Response[FileList]:
     caller = require_role(PROVIDER)
-    return json_response(200, {"files": [_file_view(f) for f in ingest_service().list_files(caller, source_id)]})
+    files = ingest_service().list_files(caller, source_id)
+    return json_response(200, FileList(files=[FileView.model_validate(f, from_attributes=True) for f in files]))
 
 
 @router.post(
@@ -398,7 +380,7 @@ def create_trait(body: CreateTraitRequest) -> Response[TraitView]:
             modeled_on_feed_ids=body.modeled_on_feed_ids,
             now=request_time(),
         )
-        return json_response(201, trait_view(modeled, audience_service().trait_estimate(modeled)))
+        return json_response(201, TraitView.of(modeled, audience_service().trait_estimate(modeled)))
     caller = require_role(PROVIDER)
     if body.source_id is None or body.condition is None:
         raise ValidationError(
@@ -411,7 +393,7 @@ def create_trait(body: CreateTraitRequest) -> Response[TraitView]:
     trait = service.create_trait(
         caller, name=body.name, source_id=body.source_id, condition=condition, now=request_time()
     )
-    return json_response(201, trait_view(trait, service.trait_estimate(trait)))
+    return json_response(201, TraitView.of(trait, service.trait_estimate(trait)))
 
 
 @router.get(
@@ -423,7 +405,7 @@ def create_trait(body: CreateTraitRequest) -> Response[TraitView]:
 def list_traits(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[TraitList]:
     caller = require_role(PROVIDER, "buyer")
     page, next_cursor = paginate(audience_service().list_traits(caller), lambda te: te[0].trait_id, limit, cursor)
-    return json_response(200, {"traits": [trait_view(t, e) for t, e in page], "next_cursor": next_cursor})
+    return json_response(200, TraitList(traits=[TraitView.of(t, e) for t, e in page], next_cursor=next_cursor))
 
 
 @router.get(
@@ -434,4 +416,4 @@ def list_traits(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[Trai
 )
 def get_trait(trait_id: str) -> Response[TraitView]:
     caller = require_role(PROVIDER, "buyer")
-    return json_response(200, trait_view(*audience_service().get_trait(caller, trait_id)))
+    return json_response(200, TraitView.of(*audience_service().get_trait(caller, trait_id)))

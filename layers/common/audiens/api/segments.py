@@ -68,20 +68,9 @@ class SegmentView(BaseModel):
 
     @classmethod
     def of(cls, segment: Segment, estimate: Estimate | None = None) -> Self:
-        """The segment, and its population's estimate when given (its three fields are left out otherwise)."""
-        values = {**attributes_of(segment, cls), "expires_at": segment.expires_at()}
-        if estimate is not None:
-            values.update(attributes_of(estimate, _Population))
-        return cls.model_validate(values)
-
-    def body(self) -> dict[str, Any]:
-        return self.model_dump(mode="json", exclude=set(_Population.model_fields) - self.model_fields_set)
-
-
-class _Population(BaseModel):
-    population: int
-    lower_bound: int
-    upper_bound: int
+        """The segment, and its population's estimate when given (its three fields are null otherwise)."""
+        estimated = attributes_of(estimate, cls) if estimate is not None else {}
+        return cls.model_validate({**attributes_of(segment, cls), **estimated, "expires_at": segment.expires_at()})
 
 
 class SegmentList(BaseModel):
@@ -163,14 +152,14 @@ def create_segment(body: CreateSegmentRequest) -> Response[SegmentView]:
         cpm=body.cpm,
         now=request_time(),
     )
-    return json_response(201, SegmentView.of(segment).body())
+    return json_response(201, SegmentView.of(segment))
 
 
 @router.get("/v1/segments", tags=["segments"], summary="The account's segments", openapi_extensions=roles(*ROLES))
 def list_segments(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[SegmentList]:
     caller = require_role(*ROLES)
     page, next_cursor = paginate(audience_service().list_segments(caller), lambda s: s.segment_id, limit, cursor)
-    return json_response(200, {"segments": [SegmentView.of(s).body() for s in page], "next_cursor": next_cursor})
+    return json_response(200, SegmentList(segments=[SegmentView.of(s) for s in page], next_cursor=next_cursor))
 
 
 @router.get(
@@ -183,7 +172,7 @@ def get_segment(segment_id: str) -> Response[SegmentView]:
     caller = require_role(*ROLES)
     service = audience_service()
     segment = service.get_segment(caller, segment_id)
-    return json_response(200, SegmentView.of(segment, service.segment_population(segment)).body())
+    return json_response(200, SegmentView.of(segment, service.segment_population(segment)))
 
 
 @router.patch(
@@ -196,7 +185,7 @@ def patch_segment(segment_id: str, body: PatchSegmentRequest) -> Response[Segmen
     caller = require_role(*ROLES)
     changes: dict[str, Any] = body.model_dump(exclude_unset=True)
     segment = audience_service().update_segment(caller, segment_id, now=request_time(), **changes)
-    return json_response(200, SegmentView.of(segment).body())
+    return json_response(200, SegmentView.of(segment))
 
 
 @router.delete(

@@ -21,11 +21,13 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
-from pynamodb.exceptions import DeleteError, PutError, UpdateError
+from pynamodb.exceptions import PutError, UpdateError
 from pynamodb.expressions.condition import Condition
 from pynamodb.expressions.update import Action
 from pynamodb.models import Model
 from pynamodb.transactions import TransactWrite
+
+from audiens.dal.base import conditional_failed
 
 TOKEN_LENGTH = 36  # DynamoDB's limit for a ClientRequestToken
 
@@ -34,10 +36,6 @@ def request_token(identity: str, request: Any) -> str:
     """The ``ClientRequestToken`` of ``request`` made by the operation ``identity``."""
     content = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
     return hashlib.sha256(f"{identity}\n{content}".encode()).hexdigest()[:TOKEN_LENGTH]
-
-
-def conditional_failed(error: PutError | UpdateError | DeleteError) -> bool:
-    return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
 
 
 class IdempotentTransactWrite(TransactWrite):

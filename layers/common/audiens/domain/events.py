@@ -85,9 +85,6 @@ class Rejection:
     code: str
     message: str
 
-    def as_json(self) -> dict[str, Any]:
-        return {"index": self.index, "code": self.code, "message": self.message}
-
 
 def normalize_value(value: Any) -> str | None:
     """One canonical text per data-point value, so ``25``, ``25.0`` and ``"25"`` are the same value."""

@@ -35,11 +35,6 @@ class Condition:
     values: tuple[str, ...]
     operator: Literal["equals", "in"]
 
-    def as_json(self) -> dict[str, Any]:
-        if self.operator == "equals":
-            return {"key": self.key, "equals": self.values[0]}
-        return {"key": self.key, "in": list(self.values)}
-
 
 def parse_condition(raw: Mapping[str, Any]) -> Condition:
     def fail(message: str) -> ValidationError:

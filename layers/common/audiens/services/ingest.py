@@ -50,13 +50,6 @@ class BatchResult:
     duplicate: bool = False
     stats: MergeStats = field(default_factory=MergeStats)
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "accepted": self.accepted,
-            "rejected": [r.as_json() for r in self.rejected],
-            "duplicate": self.duplicate,
-        }
-
 
 @dataclass(frozen=True)
 class CreatedSource:

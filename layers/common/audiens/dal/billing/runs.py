@@ -9,6 +9,7 @@ from datetime import datetime
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
+from audiens.dal.base import conditional_failed
 from audiens.dal.billing.common import (
     BUYERS_PER_CHUNK,
     MAX_TRANSACTION_ITEMS,
@@ -26,7 +27,6 @@ from audiens.dal.billing_models import (
     RunPayeesItem,
     RunPayoutPlanItem,
 )
-from audiens.dal.idempotent import conditional_failed
 from audiens.dal.period_models import CLOSED, CLOSING, OPEN, PeriodStateItem
 from audiens.domain.periods import Period
 from audiens.ports.billing import BillingRun, FailedJob, RunCounts
