@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from audiens.api.billing_csv import invoice_csv, report_csv, report_row
 from audiens.api.billing_documents import billing_caller, credit_summary, pdf_response, wants_pdf
 from audiens.api.billing_models import (
     CSV_RESPONSES,
@@ -23,15 +24,14 @@ from audiens.api.billing_models import (
     PayoutList,
     PayoutResponse,
     RevenueResponse,
+    RunTotals,
     RunView,
     VoidRequest,
     json_or_csv,
 )
-from audiens.api.billing_csv import invoice_csv, report_csv, report_row
 from audiens.api.csv_render import csv_response, wants_csv
 from audiens.api.http import json_response, request_time, require_role, roles
 from audiens.domain.accounts import OPERATOR
-from audiens.domain.money import format_money
 from audiens.domain.periods import Period
 from audiens.wiring import billing_documents_service, billing_service
 
@@ -45,14 +45,16 @@ def _run_response(period: Period) -> dict[str, Any]:
     if report.run.status == "completed":
         invoiced, paid, fees = service.period_totals(period)
         credited = -sum((a.gross for a in service.adjustments(period)), Decimal(0))
-        currency = report.run.currency
-        totals = {
-            "invoiced": format_money(invoiced, currency),
-            "credited": format_money(credited, currency),
-            "paid_out": format_money(paid, currency),
-            "platform_fees": format_money(fees, currency),
-            "balanced": invoiced - credited == paid + fees,
-        }
+        totals = RunTotals.model_validate(
+            {
+                "invoiced": invoiced,
+                "credited": credited,
+                "paid_out": paid,
+                "platform_fees": fees,
+                "balanced": invoiced - credited == paid + fees,
+            },
+            context={"currency": report.run.currency},
+        )
     return RunView.of(report, totals).model_dump(mode="json")
 
 
@@ -138,7 +140,7 @@ def get_invoice(invoice_id: str) -> Response[InvoiceResponse | str]:
     if wants_csv():
         return csv_response(invoice_csv(view), f"{invoice_id}.csv")
     documents = billing_documents_service()
-    extra = {"number": documents.invoice_number_of(invoice_id), **credit_summary(invoice_id, view.invoice.currency)}
+    extra = {"number": documents.invoice_number_of(invoice_id), **credit_summary(invoice_id)}
     return json_response(200, InvoiceResponse.of(view, **extra))
 
 
@@ -194,27 +196,7 @@ def revenue(
 ) -> Response[RevenueResponse]:
     caller = require_role("provider")
     result = billing_service().revenue(caller.account_id, Period.parse(period), group_by)
-    currency = result.currency
-    return json_response(
-        200,
-        {
-            "period": str(result.period),
-            "currency": currency,
-            "group_by": group_by,
-            "total": format_money(result.total, currency),
-            "gross": format_money(result.gross, currency),
-            "credited": format_money(result.credited, currency),
-            "groups": [
-                {
-                    "key": g.key,
-                    "name": g.name,
-                    "amount": format_money(g.amount, currency),
-                    "gross": format_money(g.gross, currency),
-                }
-                for g in result.groups
-            ],
-        },
-    )
+    return json_response(200, RevenueResponse.of(result, group_by))
 
 
 @router.get(

@@ -18,12 +18,10 @@ from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
-from audiens.api.billing_models import CreditNoteRef
 from audiens.api.http import app, json_response, request_time, require_role, roles
 from audiens.api.response_fields import Instant, Money, Text, attributes_of
 from audiens.domain.accounts import OPERATOR
 from audiens.domain.credit_notes import CreditNote
-from audiens.domain.money import format_money
 from audiens.domain.periods import Period
 from audiens.errors import NotAcceptableError
 from audiens.services.billing import Caller
@@ -138,16 +136,10 @@ class CreditNoteList(BaseModel):
     next_cursor: str | None
 
 
-def credit_summary(invoice_id: str, currency: str) -> dict[str, Any]:
+def credit_summary(invoice_id: str) -> dict[str, Any]:
     """What the invoice view adds: its credit notes and the amount they credited (the invoice is unchanged)."""
     notes, credited = billing_documents_service().invoice_credit_notes(invoice_id)
-    return {
-        "credited": format_money(credited, currency) if notes else None,
-        "credit_notes": [
-            CreditNoteRef.model_validate(n, from_attributes=True, context={"currency": n.currency}).model_dump()
-            for n in notes
-        ],
-    }
+    return {"credited": credited if notes else None, "credit_notes": notes}
 
 
 # ------------------------------------------------------------------------------------------- routes

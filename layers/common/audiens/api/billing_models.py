@@ -13,9 +13,9 @@ from typing import Annotated, Any, Literal, Self
 from aws_lambda_powertools.event_handler.openapi.types import OpenAPIResponse
 from pydantic import AliasChoices, BaseModel, ConfigDict, Field
 
-from audiens.api.response_fields import Instant, Money, OptionalInstant, Price, Text, attributes_of
+from audiens.api.response_fields import Instant, Money, OptionalInstant, OptionalMoney, Price, Text, attributes_of
 from audiens.ports.billing import StoredPayout
-from audiens.services.billing import InvoiceView, RunReport
+from audiens.services.billing import InvoiceView, Revenue, RunReport
 
 PERIOD = Annotated[str, Field(pattern=r"^\d{4}-\d{2}$", examples=["2026-10"], description="Billing period, YYYY-MM")]
 CSV_RESPONSES: dict[int, OpenAPIResponse] = {
@@ -50,10 +50,10 @@ class FailedJobView(BaseModel):
 
 
 class RunTotals(BaseModel):
-    invoiced: str
-    credited: str = Field(default="0.00", description="Σ credit notes issued in the period")
-    paid_out: str
-    platform_fees: str
+    invoiced: Money
+    credited: Money = Field(default="0.00", description="Σ credit notes issued in the period")
+    paid_out: Money
+    platform_fees: Money
     balanced: bool = Field(
         description="Σ invoices - Σ credit notes issued in the period = Σ payouts + Σ platform fees, to the minor unit"
     )
@@ -80,7 +80,7 @@ class RunView(BaseModel):
     totals: RunTotals | None = Field(default=None, description="Once the run has completed")
 
     @classmethod
-    def of(cls, report: RunReport, totals: dict[str, Any] | None) -> Self:
+    def of(cls, report: RunReport, totals: RunTotals | None) -> Self:
         counts = report.counts
         return cls.model_validate(
             {
@@ -156,7 +156,9 @@ class InvoiceResponse(BaseModel):
     number: str | None = Field(
         default=None, description="Human invoice number, gap-free per period (INV-YYYY-MM-nnnn); set at issue"
     )
-    credited: str | None = Field(default=None, description="Σ of the credit notes on this invoice (one invoice view)")
+    credited: OptionalMoney = Field(
+        default=None, description="Σ of the credit notes on this invoice (one invoice view)"
+    )
     credit_notes: list[CreditNoteRef] = Field(default_factory=list, description="Credit notes (one invoice view)")
     lines: list[InvoiceLineView]
     uncharged: list[UnchargedView]
@@ -240,20 +242,28 @@ class PayoutList(BaseModel):
 class RevenueGroupView(BaseModel):
     key: str
     name: str
-    amount: str = Field(description="The provider's revenue (its share)")
-    gross: str = Field(description="What buyers were invoiced for it")
+    amount: Money = Field(description="The provider's revenue (its share)")
+    gross: Money = Field(description="What buyers were invoiced for it")
 
 
 class RevenueResponse(BaseModel):
-    period: str
+    period: Text
     currency: str
     group_by: Literal["total", "buyer", "channel"]
-    total: str
-    gross: str
-    credited: str = Field(
+    total: Money
+    gross: Money
+    credited: Money = Field(
         default="0.00", description="Share given back for credit notes issued in the period (negative; in total)"
     )
     groups: list[RevenueGroupView]
+
+    @classmethod
+    def of(cls, revenue: Revenue, group_by: str) -> Self:
+        return cls.model_validate(
+            {**attributes_of(revenue, cls), "group_by": group_by},
+            from_attributes=True,
+            context={"currency": revenue.currency},
+        )
 
 
 class BillingReportRow(BaseModel):

@@ -17,7 +17,17 @@ from pydantic import BaseModel, BeforeValidator, ValidationInfo
 from audiens.domain.money import format_money, format_price
 from audiens.domain.time import rfc3339
 
-__all__ = ["Instant", "Money", "OptionalInstant", "OptionalPrice", "OptionalText", "Price", "Text", "attributes_of"]
+__all__ = [
+    "Instant",
+    "Money",
+    "OptionalInstant",
+    "OptionalMoney",
+    "OptionalPrice",
+    "OptionalText",
+    "Price",
+    "Text",
+    "attributes_of",
+]
 
 
 def _currency(info: ValidationInfo) -> str:
@@ -46,6 +56,7 @@ def _instant(value: object) -> object:
 
 
 Money = Annotated[str, BeforeValidator(_money)]
+OptionalMoney = Annotated[str | None, BeforeValidator(_money)]
 Price = Annotated[str, BeforeValidator(_price)]
 OptionalPrice = Annotated[str | None, BeforeValidator(_price)]
 Text = Annotated[str, BeforeValidator(_text)]
