@@ -22,6 +22,8 @@ from tests.support.lambda_api import ApiClient
 
 pytestmark = pytest.mark.shared_stack  # one stack per module: every test makes its own accounts
 
+DAY = timedelta(days=1)
+
 
 @pytest.fixture
 def provider(api: ApiClient, make_account: Any) -> Provider:
@@ -474,3 +476,85 @@ def test_subscription_times_use_the_request_time_not_the_clock(
     when = NOW + timedelta(days=400)
     result = subscribe(api, buyer["api_key"], plan_id(feed, "segments_and_overlap"), now=when)
     assert result.body["start_date"] == when.date().isoformat()
+
+
+def test_marketplace_bodies_hold_exactly_their_fields_in_the_api_formats(
+    api: ApiClient, provider: Provider, buyer: dict[str, Any]
+) -> None:
+    feed = create_feed(api, provider, [provider.traits["sports"]], plans=[plan(SNO, "flat_fee", "100")])
+    fid, pid, bid, key = feed["feed_id"], plan_id(feed, "segments_and_overlap"), buyer["account_id"], buyer["api_key"]
+    listed_plan = {
+        "plan_id": pid,
+        "use_cases": SNO,
+        "unit": "flat_fee",
+        "price": "100.00",
+        "currency": "USD",
+        "billing_cycle": "monthly_in_arrears",
+        "discount_pct": None,
+        "discounted_price": None,
+        "price_effective_from": None,
+    }
+    assert feed["plans"] == [listed_plan]
+    # Given a 12.5 % discount ("12.50" is written "12.5") and the price changed a day later
+    put = api.call("PUT", f"/v1/feeds/{fid}/discounts/{bid}", {"discount_pct": "12.50"}, key=provider.key)
+    assert put.body == {"feed_id": fid, "buyer_id": bid, "discount_pct": "12.5"}
+    changed = api.call("PATCH", f"/v1/feeds/{fid}/plans/{pid}", {"price": "3"}, key=provider.key, now=NOW + DAY)
+    repriced = {**listed_plan, "price": "3.00", "price_effective_from": "2026-11-04T10:00:00Z"}
+    assert (changed.status, changed.body) == (200, repriced)
+    # Then the provider sees the list price, the buyer its discounted price too (exact: 3.00 x 0.875)
+    own = api.call("GET", f"/v1/feeds/{fid}", key=provider.key).body
+    assert (own["plans"], own["activated_at"], own["active_subscriptions"]) == ([repriced], "2026-11-03T10:00:00Z", 0)
+    seen = api.call("GET", f"/v1/feeds/{fid}", key=key).body
+    assert seen["plans"] == [{**repriced, "discount_pct": "12.5", "discounted_price": "2.625"}]
+    assert (seen["discount_pct"], seen["access"], seen["subscriptions"]) == ("12.5", "public", [])
+
+    # A subscription: its days as YYYY-MM-DD, no end date while active
+    sub = subscribe(api, key, pid).body
+    expected = {
+        "subscription_id": sub["subscription_id"],
+        "plan_id": pid,
+        "feed_id": fid,
+        "provider_id": provider.account_id,
+        "buyer_id": bid,
+        "use_cases": SNO,
+        "unit": "flat_fee",
+        "start_date": "2026-11-03",
+        "end_date": None,
+        "status": "active",
+    }
+    assert sub == expected
+    ended = api.call("DELETE", f"/v1/subscriptions/{sub['subscription_id']}", key=key, now=NOW + DAY).body
+    assert ended == {**expected, "end_date": "2026-11-04", "status": "ended"}
+    assert api.call("GET", f"/v1/feeds/{fid}/subscriptions", key=provider.key).body["subscriptions"] == [ended]
+
+    # An access request: decided_at null while pending, the decision's time once decided
+    private = create_feed(api, provider, [provider.traits["golf"]], visibility="private", name="Golf")
+    url = f"/v1/feeds/{private['feed_id']}/access-requests"
+    pending = {
+        "feed_id": private["feed_id"],
+        "buyer_id": bid,
+        "status": "pending",
+        "requested_at": "2026-11-03T10:00:00Z",
+        "decided_at": None,
+    }
+    assert api.call("POST", url, key=key).body == pending
+    assert api.call("GET", url, key=provider.key).body == {"access_requests": [pending]}
+    approved = api.call("POST", f"{url}/{bid}/approve", key=provider.key, now=NOW + DAY).body
+    assert approved == {**pending, "status": "approved", "decided_at": "2026-11-04T10:00:00Z"}
+
+    # A public segment without a CPM is offered with cpm null
+    rule = provider.traits["news"]
+    segment = {"name": "News", "category": "interest", "rule": rule, "visibility": "public"}
+    created = api.call("POST", "/v1/segments", segment, key=provider.key).body
+    offers = api.call("GET", "/v1/marketplace/segments", key=key).body["segments"]
+    assert [s for s in offers if s["segment_id"] == created["segment_id"]] == [
+        {
+            "segment_id": created["segment_id"],
+            "provider_id": provider.account_id,
+            "provider_name": seen["provider_name"],
+            "name": "News",
+            "category": "interest",
+            "cpm": None,
+            "currency": "USD",
+        }
+    ]

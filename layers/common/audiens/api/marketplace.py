@@ -1,18 +1,30 @@
-"""Routes: data feeds and plans, access requests, discounts, subscriptions and the marketplace listings."""
+"""Routes: data feeds and plans, access requests, discounts, subscriptions and the marketplace listings.
+
+Each response model is the one definition of its body: validated from the domain's objects (``Model.of``) with
+the field types of :mod:`audiens.api.response_fields`, and the two below (discounts and days).
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from datetime import date
+from decimal import Decimal
+from typing import Annotated, Literal, Self
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
 
 from audiens.api.http import PAGE_MAX, Cursor, Limit, json_response, paginate, request_time, require_role, roles
-from audiens.domain.marketplace import MAX_DESCRIPTION_LENGTH, AccessRequest, Subscription, format_discount
-from audiens.domain.money import format_price
+from audiens.api.response_fields import Instant, OptionalInstant, OptionalPrice, Price, attributes_of
+from audiens.domain.marketplace import (
+    MAX_DESCRIPTION_LENGTH,
+    AccessRequest,
+    Plan,
+    Subscription,
+    format_discount,
+    price_for,
+)
 from audiens.domain.segments import Segment
-from audiens.domain.time import optional_rfc3339, rfc3339
 from audiens.services.marketplace import FeedDetail, FeedListing
 from audiens.wiring import marketplace_service
 
@@ -49,18 +61,42 @@ class CreateFeedRequest(Strict):
     plans: Annotated[list[PlanRequest], Field(min_length=1, max_length=10)]
 
 
+def _percent(value: object) -> object:
+    """A discount in percent (Decimal) as the API writes it: ``"12.5"``, ``"10"``."""
+    return format_discount(value) if isinstance(value, Decimal) else value
+
+
+def _day(value: object) -> object:
+    """A calendar day (a subscription's start or end) as ``YYYY-MM-DD``."""
+    return value.isoformat() if isinstance(value, date) else value
+
+
+Percent = Annotated[str, BeforeValidator(_percent)]
+OptionalPercent = Annotated[str | None, BeforeValidator(_percent)]
+Day = Annotated[str, BeforeValidator(_day)]
+OptionalDay = Annotated[str | None, BeforeValidator(_day)]
+
+
 class PlanView(BaseModel):
     plan_id: str
     use_cases: list[str]
     unit: str
-    price: str
+    price: Price
     currency: str
     billing_cycle: str
-    discount_pct: str | None = None
-    discounted_price: str | None = None
-    price_effective_from: str | None = Field(
+    discount_pct: OptionalPercent = None
+    discounted_price: OptionalPrice = None
+    price_effective_from: OptionalInstant = Field(
         default=None, description="When the current price took effect, if it was changed after the plan was created"
     )
+
+    @classmethod
+    def of(cls, plan: Plan, discount_pct: Decimal | None = None) -> Self:
+        """The plan at its list price, and at the price for a buyer with ``discount_pct`` when given."""
+        values = {**attributes_of(plan, cls), "price_effective_from": plan.price_changed_at}
+        if discount_pct is not None:
+            values.update(discount_pct=discount_pct, discounted_price=price_for(plan, discount_pct))
+        return cls.model_validate(values, context={"currency": plan.currency})
 
 
 class ChangePlanPriceRequest(Strict):
@@ -76,9 +112,20 @@ class FeedView(BaseModel):
     status: Literal["inactive", "active"]
     trait_ids: list[str]
     plans: list[PlanView]
-    created_at: str
-    activated_at: str | None
+    created_at: Instant
+    activated_at: OptionalInstant
     active_subscriptions: int | None = None
+
+    @classmethod
+    def of(cls, detail: FeedDetail) -> Self:
+        """The feed as its provider sees it: its plans at their list prices."""
+        return cls.model_validate(
+            {
+                **attributes_of(detail.feed, cls),
+                "plans": [PlanView.of(p) for p in detail.plans],
+                "active_subscriptions": detail.active_subscriptions,
+            }
+        )
 
 
 class FeedList(BaseModel):
@@ -102,8 +149,21 @@ class ListingView(BaseModel):
     access: Literal["public", "approved"]
     traits: list[FeedTraitView]
     plans: list[PlanView]
-    discount_pct: str
+    discount_pct: Percent
     subscriptions: list[str]
+
+    @classmethod
+    def of(cls, listing: FeedListing) -> Self:
+        """The feed as a buyer sees it: every plan also at the buyer's discounted price, its subscriptions' ids."""
+        return cls.model_validate(
+            {
+                **attributes_of(listing.feed, cls),
+                **attributes_of(listing, cls),
+                "plans": [PlanView.of(p, listing.discount_pct) for p in listing.plans],
+                "subscriptions": [s.subscription_id for s in listing.subscriptions],
+            },
+            from_attributes=True,
+        )
 
 
 class ListingList(BaseModel):
@@ -117,8 +177,16 @@ class MarketSegmentView(BaseModel):
     provider_name: str
     name: str
     category: str
-    cpm: str | None
+    cpm: OptionalPrice
     currency: str
+
+    @classmethod
+    def of(cls, segment: Segment, provider_name: str) -> Self:
+        """A provider's public segment, offered at its CPM."""
+        return cls.model_validate(
+            {**attributes_of(segment, cls), "provider_id": segment.account_id, "provider_name": provider_name},
+            context={"currency": segment.currency},
+        )
 
 
 class MarketSegmentList(BaseModel):
@@ -130,8 +198,12 @@ class AccessView(BaseModel):
     feed_id: str
     buyer_id: str
     status: Literal["pending", "approved", "denied"]
-    requested_at: str
-    decided_at: str | None
+    requested_at: Instant
+    decided_at: OptionalInstant
+
+    @classmethod
+    def of(cls, request: AccessRequest) -> Self:
+        return cls.model_validate(request, from_attributes=True)
 
 
 class AccessList(BaseModel):
@@ -145,7 +217,11 @@ class DiscountRequest(Strict):
 class DiscountView(BaseModel):
     feed_id: str
     buyer_id: str
-    discount_pct: str
+    discount_pct: Percent
+
+    @classmethod
+    def of(cls, feed_id: str, buyer_id: str, discount_pct: Decimal) -> Self:
+        return cls.model_validate({"feed_id": feed_id, "buyer_id": buyer_id, "discount_pct": discount_pct})
 
 
 class DiscountList(BaseModel):
@@ -164,75 +240,18 @@ class SubscriptionView(BaseModel):
     buyer_id: str
     use_cases: list[str]
     unit: str
-    start_date: str
-    end_date: str | None
+    start_date: Day
+    end_date: OptionalDay
     status: Literal["active", "ended"]
+
+    @classmethod
+    def of(cls, sub: Subscription) -> Self:
+        return cls.model_validate(sub, from_attributes=True)
 
 
 class SubscriptionList(BaseModel):
     subscriptions: list[SubscriptionView]
     next_cursor: str | None = None
-
-
-def _feed_view(detail: FeedDetail) -> dict[str, Any]:
-    feed = detail.feed
-    return {
-        "feed_id": feed.feed_id,
-        "provider_id": feed.provider_id,
-        "name": feed.name,
-        "description": feed.description,
-        "visibility": feed.visibility,
-        "status": feed.status,
-        "trait_ids": list(feed.trait_ids),
-        "plans": [p.as_json() for p in detail.plans],
-        "created_at": rfc3339(feed.created_at),
-        "activated_at": optional_rfc3339(feed.activated_at),
-        "active_subscriptions": detail.active_subscriptions,
-    }
-
-
-def _listing_view(listing: FeedListing) -> dict[str, Any]:
-    feed = listing.feed
-    return {
-        "feed_id": feed.feed_id,
-        "provider_id": feed.provider_id,
-        "provider_name": listing.provider_name,
-        "name": feed.name,
-        "description": feed.description,
-        "visibility": feed.visibility,
-        "status": feed.status,
-        "access": listing.access,
-        "traits": [{"trait_id": t.trait_id, "name": t.name} for t in listing.traits],
-        "plans": [p.as_json(listing.discount_pct) for p in listing.plans],
-        "discount_pct": format_discount(listing.discount_pct),
-        "subscriptions": [s.subscription_id for s in listing.subscriptions],
-    }
-
-
-def _market_segment_view(segment: Segment, provider_name: str) -> dict[str, Any]:
-    return {
-        "segment_id": segment.segment_id,
-        "provider_id": segment.account_id,
-        "provider_name": provider_name,
-        "name": segment.name,
-        "category": segment.category,
-        "cpm": format_price(segment.cpm, segment.currency) if segment.cpm is not None else None,
-        "currency": segment.currency,
-    }
-
-
-def _access_view(request: AccessRequest) -> dict[str, Any]:
-    return {
-        "feed_id": request.feed_id,
-        "buyer_id": request.buyer_id,
-        "status": request.status,
-        "requested_at": rfc3339(request.requested_at),
-        "decided_at": optional_rfc3339(request.decided_at),
-    }
-
-
-def _subscription_view(sub: Subscription) -> dict[str, Any]:
-    return {**sub.as_json(), "buyer_id": sub.buyer_id}
 
 
 # --------------------------------------------------------------------------------------------------- feeds
@@ -256,7 +275,7 @@ def create_feed(body: CreateFeedRequest) -> Response[FeedView]:
         plans=[p.model_dump() for p in body.plans],
         now=request_time(),
     )
-    return json_response(201, _feed_view(detail))
+    return json_response(201, FeedView.of(detail).model_dump(mode="json"))
 
 
 @router.get(
@@ -265,7 +284,9 @@ def create_feed(body: CreateFeedRequest) -> Response[FeedView]:
 def list_feeds(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[FeedList]:
     caller = require_role(PROVIDER)
     page, next_cursor = paginate(marketplace_service().list_feeds(caller), lambda d: d.feed.feed_id, limit, cursor)
-    return json_response(200, {"feeds": [_feed_view(d) for d in page], "next_cursor": next_cursor})
+    return json_response(
+        200, {"feeds": [FeedView.of(d).model_dump(mode="json") for d in page], "next_cursor": next_cursor}
+    )
 
 
 @router.get(
@@ -278,8 +299,8 @@ def get_feed(feed_id: str) -> Response[FeedView | ListingView]:
     caller = require_role(PROVIDER, BUYER)
     found = marketplace_service().get_feed(caller, feed_id)
     if isinstance(found, FeedDetail):
-        return json_response(200, _feed_view(found))
-    return json_response(200, _listing_view(found))
+        return json_response(200, FeedView.of(found).model_dump(mode="json"))
+    return json_response(200, ListingView.of(found).model_dump(mode="json"))
 
 
 @router.post(
@@ -294,7 +315,7 @@ def activate_feed(feed_id: str) -> Response[FeedView]:
     service.activate_feed(caller, feed_id, request_time())
     found = service.get_feed(caller, feed_id)
     assert isinstance(found, FeedDetail)
-    return json_response(200, _feed_view(found))
+    return json_response(200, FeedView.of(found).model_dump(mode="json"))
 
 
 @router.delete(
@@ -319,7 +340,7 @@ def delete_feed(feed_id: str) -> Response[None]:
 def feed_subscriptions(feed_id: str) -> Response[SubscriptionList]:
     caller = require_role(PROVIDER)
     subs = marketplace_service().feed_subscriptions(caller, feed_id)
-    return json_response(200, {"subscriptions": [_subscription_view(s) for s in subs]})
+    return json_response(200, {"subscriptions": [SubscriptionView.of(s).model_dump(mode="json") for s in subs]})
 
 
 # -------------------------------------------------------------------------------------------------- access
@@ -334,7 +355,10 @@ def feed_subscriptions(feed_id: str) -> Response[SubscriptionList]:
 )
 def request_access(feed_id: str) -> Response[AccessView]:
     caller = require_role(BUYER)
-    return json_response(201, _access_view(marketplace_service().request_access(caller, feed_id, request_time())))
+    return json_response(
+        201,
+        AccessView.of(marketplace_service().request_access(caller, feed_id, request_time())).model_dump(mode="json"),
+    )
 
 
 @router.get(
@@ -346,7 +370,7 @@ def request_access(feed_id: str) -> Response[AccessView]:
 def list_access(feed_id: str) -> Response[AccessList]:
     caller = require_role(PROVIDER)
     found = marketplace_service().list_access(caller, feed_id)
-    return json_response(200, {"access_requests": [_access_view(r) for r in found]})
+    return json_response(200, {"access_requests": [AccessView.of(r).model_dump(mode="json") for r in found]})
 
 
 @router.post(
@@ -358,7 +382,7 @@ def list_access(feed_id: str) -> Response[AccessList]:
 def approve_access(feed_id: str, buyer_id: str) -> Response[AccessView]:
     caller = require_role(PROVIDER)
     decided = marketplace_service().decide_access(caller, feed_id, buyer_id, approve=True, now=request_time())
-    return json_response(200, _access_view(decided))
+    return json_response(200, AccessView.of(decided).model_dump(mode="json"))
 
 
 @router.post(
@@ -370,7 +394,7 @@ def approve_access(feed_id: str, buyer_id: str) -> Response[AccessView]:
 def deny_access(feed_id: str, buyer_id: str) -> Response[AccessView]:
     caller = require_role(PROVIDER)
     decided = marketplace_service().decide_access(caller, feed_id, buyer_id, approve=False, now=request_time())
-    return json_response(200, _access_view(decided))
+    return json_response(200, AccessView.of(decided).model_dump(mode="json"))
 
 
 # --------------------------------------------------------------------------------------------------- plans
@@ -385,7 +409,7 @@ def deny_access(feed_id: str, buyer_id: str) -> Response[AccessView]:
 def change_plan_price(feed_id: str, plan_id: str, body: ChangePlanPriceRequest) -> Response[PlanView]:
     caller = require_role(PROVIDER)
     plan = marketplace_service().change_plan_price(caller, feed_id, plan_id, body.price, request_time())
-    return json_response(200, plan.as_json())
+    return json_response(200, PlanView.of(plan).model_dump(mode="json"))
 
 
 # ----------------------------------------------------------------------------------------------- discounts
@@ -400,7 +424,7 @@ def change_plan_price(feed_id: str, plan_id: str, body: ChangePlanPriceRequest) 
 def put_discount(feed_id: str, buyer_id: str, body: DiscountRequest) -> Response[DiscountView]:
     caller = require_role(PROVIDER)
     pct = marketplace_service().put_discount(caller, feed_id, buyer_id, body.discount_pct, request_time())
-    return json_response(200, {"feed_id": feed_id, "buyer_id": buyer_id, "discount_pct": format_discount(pct)})
+    return json_response(200, DiscountView.of(feed_id, buyer_id, pct).model_dump(mode="json"))
 
 
 @router.get(
@@ -412,7 +436,7 @@ def put_discount(feed_id: str, buyer_id: str, body: DiscountRequest) -> Response
 def list_discounts(feed_id: str) -> Response[DiscountList]:
     caller = require_role(PROVIDER)
     found = marketplace_service().list_discounts(caller, feed_id)
-    views = [{"feed_id": feed_id, "buyer_id": b, "discount_pct": format_discount(p)} for b, p in sorted(found.items())]
+    views = [DiscountView.of(feed_id, b, p).model_dump(mode="json") for b, p in sorted(found.items())]
     return json_response(200, {"discounts": views})
 
 
@@ -429,7 +453,9 @@ def market_feeds(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[Lis
     caller = require_role(PROVIDER, BUYER)
     found = marketplace_service().market_feeds(caller)
     page, next_cursor = paginate(found, lambda x: x.feed.feed_id, limit, cursor)
-    return json_response(200, {"feeds": [_listing_view(x) for x in page], "next_cursor": next_cursor})
+    return json_response(
+        200, {"feeds": [ListingView.of(x).model_dump(mode="json") for x in page], "next_cursor": next_cursor}
+    )
 
 
 @router.get(
@@ -442,7 +468,10 @@ def market_segments(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[
     caller = require_role(PROVIDER, BUYER)
     found = marketplace_service().market_segments(caller)
     page, next_cursor = paginate(found, lambda sn: sn[0].segment_id, limit, cursor)
-    return json_response(200, {"segments": [_market_segment_view(s, n) for s, n in page], "next_cursor": next_cursor})
+    return json_response(
+        200,
+        {"segments": [MarketSegmentView.of(s, n).model_dump(mode="json") for s, n in page], "next_cursor": next_cursor},
+    )
 
 
 # ------------------------------------------------------------------------------------------- subscriptions
@@ -458,7 +487,7 @@ def market_segments(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[
 def subscribe(body: SubscribeRequest) -> Response[SubscriptionView]:
     caller = require_role(BUYER)
     sub = marketplace_service().subscribe(caller, body.plan_id, request_time())
-    return json_response(201, _subscription_view(sub))
+    return json_response(201, SubscriptionView.of(sub).model_dump(mode="json"))
 
 
 @router.get(
@@ -472,7 +501,10 @@ def list_subscriptions(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Respon
     subs, next_cursor = paginate(
         marketplace_service().list_subscriptions(caller), lambda s: s.subscription_id, limit, cursor
     )
-    return json_response(200, {"subscriptions": [_subscription_view(s) for s in subs], "next_cursor": next_cursor})
+    return json_response(
+        200,
+        {"subscriptions": [SubscriptionView.of(s).model_dump(mode="json") for s in subs], "next_cursor": next_cursor},
+    )
 
 
 @router.get(
@@ -483,7 +515,10 @@ def list_subscriptions(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Respon
 )
 def get_subscription(subscription_id: str) -> Response[SubscriptionView]:
     caller = require_role(BUYER)
-    return json_response(200, _subscription_view(marketplace_service().get_subscription(caller, subscription_id)))
+    return json_response(
+        200,
+        SubscriptionView.of(marketplace_service().get_subscription(caller, subscription_id)).model_dump(mode="json"),
+    )
 
 
 @router.delete(
@@ -495,4 +530,4 @@ def get_subscription(subscription_id: str) -> Response[SubscriptionView]:
 def end_subscription(subscription_id: str) -> Response[SubscriptionView]:
     caller = require_role(BUYER)
     ended = marketplace_service().end_subscription(caller, subscription_id, request_time())
-    return json_response(200, _subscription_view(ended))
+    return json_response(200, SubscriptionView.of(ended).model_dump(mode="json"))

@@ -22,12 +22,12 @@ from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Final, Literal
 
-from audiens.domain.money import discounted_price, format_price, minor_units, parse_discount_pct, parse_price
+from audiens.domain.money import discounted_price, minor_units, parse_discount_pct, parse_price
 from audiens.domain.periods import Period
-from audiens.domain.time import rfc3339
 from audiens.errors import ConflictError, NotFoundError, ValidationError
 
 __all__ = [
+    "BILLING_CYCLE",
     "DEFAULT_CURRENCY",
     "MAX_PLANS",
     "MAX_TRAITS_PER_FEED",
@@ -60,6 +60,8 @@ CONTENT_OPTIMIZATION: Final = "content_optimization"
 USE_CASES: Final = (SEGMENTS_AND_OVERLAP, MODELING, ACTIVATION, CONTENT_OPTIMIZATION)
 UNITS: Final = ("cpm", "flat_fee")
 DEFAULT_CURRENCY: Final = "USD"
+BILLING_CYCLE: Final = "monthly_in_arrears"
+"""A plan's billing cycle, the only one (DOMAIN.md §6): each calendar month is billed after it ends."""
 
 MAX_PLANS: Final = 10
 MAX_TRAITS_PER_FEED: Final = 80
@@ -95,21 +97,9 @@ class Plan:
     """When the current price took effect, if it was changed after the plan was created."""
     original_price: Decimal | None = None
 
-    def as_json(self, discount_pct: Decimal | None = None) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "plan_id": self.plan_id,
-            "use_cases": list(self.use_cases),
-            "unit": self.unit,
-            "price": format_price(self.price, self.currency),
-            "currency": self.currency,
-            "billing_cycle": "monthly_in_arrears",
-        }
-        if self.price_changed_at is not None:
-            out["price_effective_from"] = rfc3339(self.price_changed_at)
-        if discount_pct is not None:
-            out["discount_pct"] = format_discount(discount_pct)
-            out["discounted_price"] = format_price(price_for(self, discount_pct), self.currency)
-        return out
+    @property
+    def billing_cycle(self) -> str:
+        return BILLING_CYCLE
 
 
 @dataclass(frozen=True)
@@ -162,18 +152,9 @@ class Subscription:
         """Active at any moment of the period (the end date is the subscription's last day)."""
         return self.start_date <= period.last_day and (self.end_date is None or self.end_date >= period.first_day)
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "subscription_id": self.subscription_id,
-            "plan_id": self.plan_id,
-            "feed_id": self.feed_id,
-            "provider_id": self.provider_id,
-            "use_cases": list(self.use_cases),
-            "unit": self.unit,
-            "start_date": self.start_date.isoformat(),
-            "end_date": self.end_date.isoformat() if self.end_date else None,
-            "status": "active" if self.is_active else "ended",
-        }
+    @property
+    def status(self) -> Literal["active", "ended"]:
+        return "active" if self.is_active else "ended"
 
 
 @dataclass
