@@ -7,6 +7,7 @@ stage only) and deliver the real push queue to ChannelPushFunction the way Lambd
 from __future__ import annotations
 
 import json
+import re
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -105,6 +106,68 @@ def test_the_catalog_has_seamless_and_wizard_channels(api: ApiClient, provider: 
     assert api.call("GET", "/v1/channels/nope", key=provider.key).status == 404
 
 
+def test_a_catalog_entry_reads_whole_with_its_steps_and_fields(api: ApiClient, provider: Provider) -> None:
+    # A wizard channel: its steps in order, each with its fields
+    s3 = api.call("GET", "/v1/channels/s3_export", key=provider.key)
+    assert s3.status == 200, s3.body
+    role_arn = s3.body["steps"][1]["fields"][0]["description"]
+    assert s3.body == {
+        "channel_id": "s3_export",
+        "name": "Amazon S3 export",
+        "setup": "wizard",
+        "description": "Each segment's taxonomy is written as <prefix>/<segment_id>.json in your bucket (deleted on "
+        "removal), with the credentials of an IAM role in the bucket's AWS account that you create for Audiens.",
+        "steps": [
+            {
+                "step": "bucket",
+                "title": "Bucket",
+                "fields": [
+                    {
+                        "name": "bucket",
+                        "type": "string",
+                        "required": True,
+                        "secret": False,
+                        "description": "Name of an existing S3 bucket of yours.",
+                    }
+                ],
+            },
+            {
+                "step": "access",
+                "title": "Access",
+                "fields": [
+                    {"name": "role_arn", "type": "string", "required": True, "secret": False, "description": role_arn}
+                ],
+            },
+            {
+                "step": "location",
+                "title": "Location",
+                "fields": [
+                    {
+                        "name": "prefix",
+                        "type": "string",
+                        "required": False,
+                        "secret": False,
+                        "description": "Key prefix (folder) for the files, e.g. audiens/taxonomy; empty for the "
+                        "bucket root.",
+                    }
+                ],
+            },
+        ],
+    }
+    assert "sts:ExternalId = audiens:<your account id>:<bucket>" in role_arn
+    # A seamless channel has no steps (null), and the catalog lists each entry as it reads alone
+    dsp = api.call("GET", "/v1/channels/example_dsp", key=provider.key).body
+    assert dsp == {
+        "channel_id": "example_dsp",
+        "name": "Example DSP",
+        "setup": "seamless",
+        "description": "A demand-side platform integrated server to server with Audiens: nothing to configure.",
+        "steps": None,
+    }
+    listed = {c["channel_id"]: c for c in api.call("GET", "/v1/channels", key=provider.key).body["channels"]}
+    assert (listed["s3_export"], listed["example_dsp"]) == (s3.body, dsp)
+
+
 BAD_CONFIGS: list[tuple[str, dict[str, Any] | None, str, str]] = [
     ("webhook", None, "endpoint", "url"),
     ("webhook", {"secret": SECRET}, "endpoint", "url"),
@@ -187,6 +250,24 @@ def test_destinations_show_their_flag_and_never_their_secret(
         dsp.body["destination_id"],
     }
     assert SECRET not in json.dumps(listed)
+    # A destination reads whole, its credentials masked, the same alone and in the list
+    shown = api.call("GET", f"/v1/destinations/{webhook.body['destination_id']}", key=provider.key)
+    assert (
+        shown.body
+        == webhook.body
+        == {
+            "destination_id": webhook.body["destination_id"],
+            "channel_id": "webhook",
+            "channel_name": "Webhook",
+            "name": "my webhook",
+            "status": "active",
+            "content_optimization": True,
+            "config": {"url": "https://hooks.example.com/audiens", "secret": "****iver"},
+            "created_at": "2026-11-03T10:00:00Z",
+        }
+    )
+    assert next(d for d in listed if d["channel_id"] == "webhook") == shown.body
+    assert next(d for d in listed if d["channel_id"] == "example_dsp")["config"] == {}
     # Another account sees none of them
     other = make_account(["buyer"])["api_key"]
     assert api.call("GET", f"/v1/destinations/{dsp.body['destination_id']}", key=other).status == 404
@@ -209,7 +290,25 @@ def test_only_own_or_marketplace_segments_map_to_own_destinations(
     # A marketplace public segment maps to the buyer's destination, once
     mapped = _map(api, buyer, mine, public["segment_id"])
     assert mapped.status == 201, mapped.body
-    assert (mapped.body["marketplace"], mapped.body["push_status"], mapped.body["version"]) == (True, "queued", 1)
+    assert mapped.body == {
+        "mapping_id": mapped.body["mapping_id"],
+        "destination_id": mine,
+        "segment_id": public["segment_id"],
+        "segment_owner_id": provider.account_id,
+        "marketplace": True,
+        "name": "Public one",
+        "category": "Interest > Sports",
+        "action": "upsert",
+        "version": 1,
+        "push_status": "queued",
+        "attempts": 0,
+        "last_error": None,
+        "last_attempt_at": None,
+        "pushed_at": None,
+        "mapped_at": "2026-11-03T10:00:00Z",
+    }
+    listed = api.call("GET", f"/v1/destinations/{mine}/segments", key=buyer).body
+    assert listed == {"destination_id": mine, "segments": [mapped.body]}
     assert _map(api, buyer, mine, public["segment_id"]).error_code == "segment_already_mapped"
     # And the push is queued as ids only
     bodies = [json.loads(m["Body"]) for m in receive(push_url)]
@@ -448,7 +547,11 @@ def test_seamless_channels_are_recorded_as_pushed_and_deleting_a_destination_rem
     segment = _segment(api, provider)
     _map(api, provider.key, did, segment["segment_id"])
     pump(push_url)
-    assert _mappings(api, provider.key, did)[segment["segment_id"]]["push_status"] == "pushed"
+    pushed = _mappings(api, provider.key, did)[segment["segment_id"]]
+    assert (pushed["push_status"], pushed["attempts"], pushed["marketplace"]) == ("pushed", 1, False)
+    # the push's instants in the API's format: whole seconds, UTC
+    assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", pushed["pushed_at"])
+    assert pushed["last_attempt_at"] == pushed["pushed_at"]
     assert api.call("DELETE", f"/v1/destinations/{did}", key=provider.key).status == 204
     assert [json.loads(m["Body"])["version"] for m in receive(push_url)] == [2]
     assert api.call("GET", f"/v1/destinations/{did}", key=provider.key).status == 404

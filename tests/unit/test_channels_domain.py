@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -79,6 +80,29 @@ def test_a_public_https_endpoint_is_accepted_and_normalized() -> None:
     )
     assert config == {"url": "https://hooks.example.com/a?x=1", "secret": SECRET}
     assert destinations.masked_config(channels.channel("webhook"), config)["secret"] == "****cdef"
+
+
+def test_a_destination_shows_its_config_with_only_its_secret_fields_masked() -> None:
+    at = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
+    config = {"url": "https://hooks.example.com/a", "secret": SECRET}
+    webhook = destinations.Destination("dst_1", "acc_1", "webhook", "Hooks", config, False, "active", at)
+    assert (webhook.channel_name, webhook.shown_config) == (
+        "Webhook",
+        {"url": "https://hooks.example.com/a", "secret": "****cdef"},
+    )
+    assert webhook.config["secret"] == SECRET  # the stored config keeps it, for the push's signature
+    s3 = {"bucket": "b", "role_arn": ROLE, "prefix": "", "external_id": "audiens:acc_1:b"}
+    export = destinations.Destination("dst_2", "acc_1", "s3_export", "Export", s3, False, "active", at)
+    assert export.shown_config == s3  # no secret field: nothing masked
+
+
+def test_a_mapping_of_another_accounts_segment_is_a_marketplace_one() -> None:
+    at = datetime(2026, 11, 3, 10, 0, tzinfo=UTC)
+    own = destinations.SegmentMapping(
+        "map_1", "dst_1", "acc_1", "seg_1", "acc_1", "Fans", "Sports", "upsert", 1, "queued", 0, at, at
+    )
+    assert not own.marketplace
+    assert dataclasses.replace(own, segment_owner_id="acc_2").marketplace
 
 
 @pytest.mark.parametrize(

@@ -1,16 +1,21 @@
-"""Routes: the channel catalog, destinations (seamless or wizard-configured) and segment mappings with push status."""
+"""Routes: the channel catalog, destinations (seamless or wizard-configured) and segment mappings with push status.
+
+Each response is built from its model (``View.of(domain object)``), the one definition of its fields.
+"""
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 from pydantic import BaseModel, ConfigDict, Field
 
 from audiens.api.http import PAGE_MAX, Cursor, Limit, json_response, paginate, request_time, require_role, roles
+from audiens.api.response_fields import Instant, OptionalInstant, attributes_of
 from audiens.domain import channels as catalog
-from audiens.domain.destinations import SegmentMapping
+from audiens.domain.channels import Channel
+from audiens.domain.destinations import Destination, SegmentMapping
 from audiens.errors import NotFoundError
 from audiens.wiring import channel_service
 
@@ -44,7 +49,13 @@ class ChannelView(BaseModel):
     name: str
     setup: Literal["seamless", "wizard"]
     description: str
-    steps: list[StepView] | None = None
+    steps: list[StepView] | None = None  # wizard channels only
+
+    @classmethod
+    def of(cls, channel: Channel) -> Self:
+        """The channel; its wizard's steps and their fields in the catalog's order (a seamless one has none)."""
+        steps = channel.steps if channel.setup == "wizard" else None
+        return cls.model_validate({**attributes_of(channel, cls), "steps": steps}, from_attributes=True)
 
 
 class ChannelList(BaseModel):
@@ -75,7 +86,12 @@ class DestinationView(BaseModel):
     status: str
     content_optimization: bool
     config: dict[str, Any]
-    created_at: str
+    created_at: Instant
+
+    @classmethod
+    def of(cls, destination: Destination) -> Self:
+        """The destination with its config as the API shows it (secrets masked), never the stored config."""
+        return cls.model_validate({**attributes_of(destination, cls), "config": destination.shown_config})
 
 
 class DestinationList(BaseModel):
@@ -100,9 +116,15 @@ class MappingView(BaseModel):
     push_status: Literal["queued", "pushed", "failed", "dead_lettered", "removed"]
     attempts: int
     last_error: str | None
-    last_attempt_at: str | None
-    pushed_at: str | None
-    mapped_at: str
+    last_attempt_at: OptionalInstant
+    pushed_at: OptionalInstant
+    mapped_at: Instant
+
+    @classmethod
+    def of(cls, mapping: SegmentMapping) -> Self:
+        return cls.model_validate(
+            {**attributes_of(mapping, cls), "push_status": mapping.status, "mapped_at": mapping.created_at}
+        )
 
 
 class MappingList(BaseModel):
@@ -110,8 +132,8 @@ class MappingList(BaseModel):
     segments: list[MappingView]
 
 
-def _mapping_view(mapping: SegmentMapping) -> dict[str, Any]:
-    return mapping.as_json()
+def _body(view: BaseModel) -> dict[str, Any]:
+    return view.model_dump(mode="json")
 
 
 @router.get(
@@ -122,7 +144,7 @@ def _mapping_view(mapping: SegmentMapping) -> dict[str, Any]:
 )
 def list_channels() -> Response[ChannelList]:
     require_role(*ROLES)
-    return json_response(200, {"channels": [c.as_json() for c in channel_service().catalog()]})
+    return json_response(200, {"channels": [_body(ChannelView.of(c)) for c in channel_service().catalog()]})
 
 
 @router.get(
@@ -136,7 +158,7 @@ def get_channel(channel_id: str) -> Response[ChannelView]:
     found = next((c for c in catalog.CATALOG if c.channel_id == channel_id), None)
     if found is None:
         raise NotFoundError(f"Channel {channel_id} not found.")
-    return json_response(200, found.as_json())
+    return json_response(200, _body(ChannelView.of(found)))
 
 
 @router.post(
@@ -156,7 +178,7 @@ def create_destination(body: CreateDestinationRequest) -> Response[DestinationVi
         content_optimization=body.content_optimization,
         now=request_time(),
     )
-    return json_response(201, destination.as_json())
+    return json_response(201, _body(DestinationView.of(destination)))
 
 
 @router.get(
@@ -169,7 +191,9 @@ def list_destinations(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Respons
     caller = require_role(*ROLES)
     found = channel_service().list_destinations(caller)
     page, next_cursor = paginate(found, lambda d: d.destination_id, limit, cursor)
-    return json_response(200, {"destinations": [d.as_json() for d in page], "next_cursor": next_cursor})
+    return json_response(
+        200, {"destinations": [_body(DestinationView.of(d)) for d in page], "next_cursor": next_cursor}
+    )
 
 
 @router.get(
@@ -177,7 +201,7 @@ def list_destinations(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Respons
 )
 def get_destination(destination_id: str) -> Response[DestinationView]:
     caller = require_role(*ROLES)
-    return json_response(200, channel_service().get_destination(caller, destination_id).as_json())
+    return json_response(200, _body(DestinationView.of(channel_service().get_destination(caller, destination_id))))
 
 
 @router.delete(
@@ -203,7 +227,7 @@ def delete_destination(destination_id: str) -> Response[None]:
 def map_segment(destination_id: str, body: MapSegmentRequest) -> Response[MappingView]:
     caller = require_role(*ROLES)
     mapping = channel_service().map_segment(caller, destination_id, body.segment_id, request_time())
-    return json_response(201, _mapping_view(mapping))
+    return json_response(201, _body(MappingView.of(mapping)))
 
 
 @router.get(
@@ -215,7 +239,7 @@ def map_segment(destination_id: str, body: MapSegmentRequest) -> Response[Mappin
 def list_mappings(destination_id: str) -> Response[MappingList]:
     caller = require_role(*ROLES)
     found = channel_service().list_mappings(caller, destination_id)
-    return json_response(200, {"destination_id": destination_id, "segments": [_mapping_view(m) for m in found]})
+    return json_response(200, {"destination_id": destination_id, "segments": [_body(MappingView.of(m)) for m in found]})
 
 
 @router.delete(
@@ -227,7 +251,7 @@ def list_mappings(destination_id: str) -> Response[MappingList]:
 def unmap_segment(destination_id: str, segment_id: str) -> Response[MappingView]:
     caller = require_role(*ROLES)
     return json_response(
-        200, _mapping_view(channel_service().unmap_segment(caller, destination_id, segment_id, request_time()))
+        200, _body(MappingView.of(channel_service().unmap_segment(caller, destination_id, segment_id, request_time())))
     )
 
 
@@ -241,5 +265,5 @@ def unmap_segment(destination_id: str, segment_id: str) -> Response[MappingView]
 def repush(destination_id: str, segment_id: str) -> Response[MappingView]:
     caller = require_role(*ROLES)
     return json_response(
-        202, _mapping_view(channel_service().repush(caller, destination_id, segment_id, request_time()))
+        202, _body(MappingView.of(channel_service().repush(caller, destination_id, segment_id, request_time())))
     )

@@ -11,7 +11,7 @@ steps, and the catalog says which step owns which field, so a client can build t
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Final, Literal
+from typing import Final, Literal
 
 from audiens.domain.channel_config import EXTERNAL_ID_PREFIX, MAX_SECRET_LENGTH, MIN_SECRET_LENGTH
 from audiens.domain.channel_push import SIGNATURE_HEADER
@@ -28,24 +28,12 @@ class StepField:
     required: bool = True
     secret: bool = False
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "name": self.name,
-            "type": self.type,
-            "required": self.required,
-            "secret": self.secret,
-            "description": self.description,
-        }
-
 
 @dataclass(frozen=True)
 class Step:
     step: str
     title: str
     fields: tuple[StepField, ...]
-
-    def as_json(self) -> dict[str, Any]:
-        return {"step": self.step, "title": self.title, "fields": [f.as_json() for f in self.fields]}
 
 
 @dataclass(frozen=True)
@@ -56,17 +44,6 @@ class Channel:
     delivery: Literal["seamless", "webhook", "s3"]
     description: str
     steps: tuple[Step, ...] = ()
-
-    def as_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {
-            "channel_id": self.channel_id,
-            "name": self.name,
-            "setup": self.setup,
-            "description": self.description,
-        }
-        if self.setup == "wizard":
-            out["steps"] = [s.as_json() for s in self.steps]
-        return out
 
     @property
     def field_names(self) -> tuple[str, ...]:

@@ -8,7 +8,6 @@ from datetime import datetime
 from typing import Any, Final
 
 from audiens.domain.channels import Channel, channel
-from audiens.domain.time import optional_rfc3339, rfc3339
 from audiens.errors import NotFoundError, ValidationError
 
 __all__ = [
@@ -49,18 +48,14 @@ class Destination:
     status: str  # active | deleted
     created_at: datetime
 
-    def as_json(self) -> dict[str, Any]:
-        chan = channel(self.channel_id)
-        return {
-            "destination_id": self.destination_id,
-            "channel_id": self.channel_id,
-            "channel_name": chan.name,
-            "name": self.name,
-            "status": self.status,
-            "content_optimization": self.content_optimization,
-            "config": masked_config(chan, self.config),
-            "created_at": rfc3339(self.created_at),
-        }
+    @property
+    def channel_name(self) -> str:
+        return channel(self.channel_id).name
+
+    @property
+    def shown_config(self) -> dict[str, Any]:
+        """The config as the API shows it (:func:`masked_config`): the stored one holds the secrets."""
+        return masked_config(channel(self.channel_id), self.config)
 
 
 @dataclass(frozen=True)
@@ -89,24 +84,10 @@ class SegmentMapping:
     pushed_at: datetime | None = None
     pushed_version: int = 0
 
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "mapping_id": self.mapping_id,
-            "destination_id": self.destination_id,
-            "segment_id": self.segment_id,
-            "segment_owner_id": self.segment_owner_id,
-            "marketplace": self.segment_owner_id != self.account_id,
-            "name": self.name,
-            "category": self.category,
-            "action": self.action,
-            "version": self.version,
-            "push_status": self.status,
-            "attempts": self.attempts,
-            "last_error": self.last_error,
-            "last_attempt_at": optional_rfc3339(self.last_attempt_at),
-            "pushed_at": optional_rfc3339(self.pushed_at),
-            "mapped_at": rfc3339(self.created_at),
-        }
+    @property
+    def marketplace(self) -> bool:
+        """The segment is another account's (a marketplace public segment), not the destination owner's."""
+        return self.segment_owner_id != self.account_id
 
 
 def destination_not_found(destination_id: str) -> NotFoundError:
