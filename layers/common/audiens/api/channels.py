@@ -132,10 +132,6 @@ class MappingList(BaseModel):
     segments: list[MappingView]
 
 
-def _body(view: BaseModel) -> dict[str, Any]:
-    return view.model_dump(mode="json")
-
-
 @router.get(
     "/v1/channels",
     tags=["channels"],
@@ -144,7 +140,7 @@ def _body(view: BaseModel) -> dict[str, Any]:
 )
 def list_channels() -> Response[ChannelList]:
     require_role(*ROLES)
-    return json_response(200, {"channels": [_body(ChannelView.of(c)) for c in channel_service().catalog()]})
+    return json_response(200, ChannelList(channels=[ChannelView.of(c) for c in channel_service().catalog()]))
 
 
 @router.get(
@@ -158,7 +154,7 @@ def get_channel(channel_id: str) -> Response[ChannelView]:
     found = next((c for c in catalog.CATALOG if c.channel_id == channel_id), None)
     if found is None:
         raise NotFoundError(f"Channel {channel_id} not found.")
-    return json_response(200, _body(ChannelView.of(found)))
+    return json_response(200, ChannelView.of(found))
 
 
 @router.post(
@@ -178,7 +174,7 @@ def create_destination(body: CreateDestinationRequest) -> Response[DestinationVi
         content_optimization=body.content_optimization,
         now=request_time(),
     )
-    return json_response(201, _body(DestinationView.of(destination)))
+    return json_response(201, DestinationView.of(destination))
 
 
 @router.get(
@@ -191,9 +187,8 @@ def list_destinations(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Respons
     caller = require_role(*ROLES)
     found = channel_service().list_destinations(caller)
     page, next_cursor = paginate(found, lambda d: d.destination_id, limit, cursor)
-    return json_response(
-        200, {"destinations": [_body(DestinationView.of(d)) for d in page], "next_cursor": next_cursor}
-    )
+    views = [DestinationView.of(d) for d in page]
+    return json_response(200, DestinationList(destinations=views, next_cursor=next_cursor))
 
 
 @router.get(
@@ -201,7 +196,7 @@ def list_destinations(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Respons
 )
 def get_destination(destination_id: str) -> Response[DestinationView]:
     caller = require_role(*ROLES)
-    return json_response(200, _body(DestinationView.of(channel_service().get_destination(caller, destination_id))))
+    return json_response(200, DestinationView.of(channel_service().get_destination(caller, destination_id)))
 
 
 @router.delete(
@@ -227,7 +222,7 @@ def delete_destination(destination_id: str) -> Response[None]:
 def map_segment(destination_id: str, body: MapSegmentRequest) -> Response[MappingView]:
     caller = require_role(*ROLES)
     mapping = channel_service().map_segment(caller, destination_id, body.segment_id, request_time())
-    return json_response(201, _body(MappingView.of(mapping)))
+    return json_response(201, MappingView.of(mapping))
 
 
 @router.get(
@@ -239,7 +234,7 @@ def map_segment(destination_id: str, body: MapSegmentRequest) -> Response[Mappin
 def list_mappings(destination_id: str) -> Response[MappingList]:
     caller = require_role(*ROLES)
     found = channel_service().list_mappings(caller, destination_id)
-    return json_response(200, {"destination_id": destination_id, "segments": [_body(MappingView.of(m)) for m in found]})
+    return json_response(200, MappingList(destination_id=destination_id, segments=[MappingView.of(m) for m in found]))
 
 
 @router.delete(
@@ -251,7 +246,7 @@ def list_mappings(destination_id: str) -> Response[MappingList]:
 def unmap_segment(destination_id: str, segment_id: str) -> Response[MappingView]:
     caller = require_role(*ROLES)
     return json_response(
-        200, _body(MappingView.of(channel_service().unmap_segment(caller, destination_id, segment_id, request_time())))
+        200, MappingView.of(channel_service().unmap_segment(caller, destination_id, segment_id, request_time()))
     )
 
 
@@ -265,5 +260,5 @@ def unmap_segment(destination_id: str, segment_id: str) -> Response[MappingView]
 def repush(destination_id: str, segment_id: str) -> Response[MappingView]:
     caller = require_role(*ROLES)
     return json_response(
-        202, _body(MappingView.of(channel_service().repush(caller, destination_id, segment_id, request_time())))
+        202, MappingView.of(channel_service().repush(caller, destination_id, segment_id, request_time()))
     )

@@ -275,7 +275,7 @@ def create_feed(body: CreateFeedRequest) -> Response[FeedView]:
         plans=[p.model_dump() for p in body.plans],
         now=request_time(),
     )
-    return json_response(201, FeedView.of(detail).model_dump(mode="json"))
+    return json_response(201, FeedView.of(detail))
 
 
 @router.get(
@@ -284,9 +284,7 @@ def create_feed(body: CreateFeedRequest) -> Response[FeedView]:
 def list_feeds(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[FeedList]:
     caller = require_role(PROVIDER)
     page, next_cursor = paginate(marketplace_service().list_feeds(caller), lambda d: d.feed.feed_id, limit, cursor)
-    return json_response(
-        200, {"feeds": [FeedView.of(d).model_dump(mode="json") for d in page], "next_cursor": next_cursor}
-    )
+    return json_response(200, FeedList(feeds=[FeedView.of(d) for d in page], next_cursor=next_cursor))
 
 
 @router.get(
@@ -299,8 +297,8 @@ def get_feed(feed_id: str) -> Response[FeedView | ListingView]:
     caller = require_role(PROVIDER, BUYER)
     found = marketplace_service().get_feed(caller, feed_id)
     if isinstance(found, FeedDetail):
-        return json_response(200, FeedView.of(found).model_dump(mode="json"))
-    return json_response(200, ListingView.of(found).model_dump(mode="json"))
+        return json_response(200, FeedView.of(found))
+    return json_response(200, ListingView.of(found))
 
 
 @router.post(
@@ -315,7 +313,7 @@ def activate_feed(feed_id: str) -> Response[FeedView]:
     service.activate_feed(caller, feed_id, request_time())
     found = service.get_feed(caller, feed_id)
     assert isinstance(found, FeedDetail)
-    return json_response(200, FeedView.of(found).model_dump(mode="json"))
+    return json_response(200, FeedView.of(found))
 
 
 @router.delete(
@@ -340,7 +338,7 @@ def delete_feed(feed_id: str) -> Response[None]:
 def feed_subscriptions(feed_id: str) -> Response[SubscriptionList]:
     caller = require_role(PROVIDER)
     subs = marketplace_service().feed_subscriptions(caller, feed_id)
-    return json_response(200, {"subscriptions": [SubscriptionView.of(s).model_dump(mode="json") for s in subs]})
+    return json_response(200, SubscriptionList(subscriptions=[SubscriptionView.of(s) for s in subs]))
 
 
 # -------------------------------------------------------------------------------------------------- access
@@ -355,10 +353,7 @@ def feed_subscriptions(feed_id: str) -> Response[SubscriptionList]:
 )
 def request_access(feed_id: str) -> Response[AccessView]:
     caller = require_role(BUYER)
-    return json_response(
-        201,
-        AccessView.of(marketplace_service().request_access(caller, feed_id, request_time())).model_dump(mode="json"),
-    )
+    return json_response(201, AccessView.of(marketplace_service().request_access(caller, feed_id, request_time())))
 
 
 @router.get(
@@ -370,7 +365,7 @@ def request_access(feed_id: str) -> Response[AccessView]:
 def list_access(feed_id: str) -> Response[AccessList]:
     caller = require_role(PROVIDER)
     found = marketplace_service().list_access(caller, feed_id)
-    return json_response(200, {"access_requests": [AccessView.of(r).model_dump(mode="json") for r in found]})
+    return json_response(200, AccessList(access_requests=[AccessView.of(r) for r in found]))
 
 
 @router.post(
@@ -382,7 +377,7 @@ def list_access(feed_id: str) -> Response[AccessList]:
 def approve_access(feed_id: str, buyer_id: str) -> Response[AccessView]:
     caller = require_role(PROVIDER)
     decided = marketplace_service().decide_access(caller, feed_id, buyer_id, approve=True, now=request_time())
-    return json_response(200, AccessView.of(decided).model_dump(mode="json"))
+    return json_response(200, AccessView.of(decided))
 
 
 @router.post(
@@ -394,7 +389,7 @@ def approve_access(feed_id: str, buyer_id: str) -> Response[AccessView]:
 def deny_access(feed_id: str, buyer_id: str) -> Response[AccessView]:
     caller = require_role(PROVIDER)
     decided = marketplace_service().decide_access(caller, feed_id, buyer_id, approve=False, now=request_time())
-    return json_response(200, AccessView.of(decided).model_dump(mode="json"))
+    return json_response(200, AccessView.of(decided))
 
 
 # --------------------------------------------------------------------------------------------------- plans
@@ -409,7 +404,7 @@ def deny_access(feed_id: str, buyer_id: str) -> Response[AccessView]:
 def change_plan_price(feed_id: str, plan_id: str, body: ChangePlanPriceRequest) -> Response[PlanView]:
     caller = require_role(PROVIDER)
     plan = marketplace_service().change_plan_price(caller, feed_id, plan_id, body.price, request_time())
-    return json_response(200, PlanView.of(plan).model_dump(mode="json"))
+    return json_response(200, PlanView.of(plan))
 
 
 # ----------------------------------------------------------------------------------------------- discounts
@@ -424,7 +419,7 @@ def change_plan_price(feed_id: str, plan_id: str, body: ChangePlanPriceRequest) 
 def put_discount(feed_id: str, buyer_id: str, body: DiscountRequest) -> Response[DiscountView]:
     caller = require_role(PROVIDER)
     pct = marketplace_service().put_discount(caller, feed_id, buyer_id, body.discount_pct, request_time())
-    return json_response(200, DiscountView.of(feed_id, buyer_id, pct).model_dump(mode="json"))
+    return json_response(200, DiscountView.of(feed_id, buyer_id, pct))
 
 
 @router.get(
@@ -436,8 +431,8 @@ def put_discount(feed_id: str, buyer_id: str, body: DiscountRequest) -> Response
 def list_discounts(feed_id: str) -> Response[DiscountList]:
     caller = require_role(PROVIDER)
     found = marketplace_service().list_discounts(caller, feed_id)
-    views = [DiscountView.of(feed_id, b, p).model_dump(mode="json") for b, p in sorted(found.items())]
-    return json_response(200, {"discounts": views})
+    views = [DiscountView.of(feed_id, buyer, pct) for buyer, pct in sorted(found.items())]
+    return json_response(200, DiscountList(discounts=views))
 
 
 # --------------------------------------------------------------------------------------------- marketplace
@@ -453,9 +448,7 @@ def market_feeds(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[Lis
     caller = require_role(PROVIDER, BUYER)
     found = marketplace_service().market_feeds(caller)
     page, next_cursor = paginate(found, lambda x: x.feed.feed_id, limit, cursor)
-    return json_response(
-        200, {"feeds": [ListingView.of(x).model_dump(mode="json") for x in page], "next_cursor": next_cursor}
-    )
+    return json_response(200, ListingList(feeds=[ListingView.of(x) for x in page], next_cursor=next_cursor))
 
 
 @router.get(
@@ -468,10 +461,8 @@ def market_segments(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[
     caller = require_role(PROVIDER, BUYER)
     found = marketplace_service().market_segments(caller)
     page, next_cursor = paginate(found, lambda sn: sn[0].segment_id, limit, cursor)
-    return json_response(
-        200,
-        {"segments": [MarketSegmentView.of(s, n).model_dump(mode="json") for s, n in page], "next_cursor": next_cursor},
-    )
+    views = [MarketSegmentView.of(s, n) for s, n in page]
+    return json_response(200, MarketSegmentList(segments=views, next_cursor=next_cursor))
 
 
 # ------------------------------------------------------------------------------------------- subscriptions
@@ -487,7 +478,7 @@ def market_segments(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Response[
 def subscribe(body: SubscribeRequest) -> Response[SubscriptionView]:
     caller = require_role(BUYER)
     sub = marketplace_service().subscribe(caller, body.plan_id, request_time())
-    return json_response(201, SubscriptionView.of(sub).model_dump(mode="json"))
+    return json_response(201, SubscriptionView.of(sub))
 
 
 @router.get(
@@ -501,10 +492,8 @@ def list_subscriptions(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Respon
     subs, next_cursor = paginate(
         marketplace_service().list_subscriptions(caller), lambda s: s.subscription_id, limit, cursor
     )
-    return json_response(
-        200,
-        {"subscriptions": [SubscriptionView.of(s).model_dump(mode="json") for s in subs], "next_cursor": next_cursor},
-    )
+    views = [SubscriptionView.of(s) for s in subs]
+    return json_response(200, SubscriptionList(subscriptions=views, next_cursor=next_cursor))
 
 
 @router.get(
@@ -515,10 +504,7 @@ def list_subscriptions(limit: Limit = PAGE_MAX, cursor: Cursor = None) -> Respon
 )
 def get_subscription(subscription_id: str) -> Response[SubscriptionView]:
     caller = require_role(BUYER)
-    return json_response(
-        200,
-        SubscriptionView.of(marketplace_service().get_subscription(caller, subscription_id)).model_dump(mode="json"),
-    )
+    return json_response(200, SubscriptionView.of(marketplace_service().get_subscription(caller, subscription_id)))
 
 
 @router.delete(
@@ -530,4 +516,4 @@ def get_subscription(subscription_id: str) -> Response[SubscriptionView]:
 def end_subscription(subscription_id: str) -> Response[SubscriptionView]:
     caller = require_role(BUYER)
     ended = marketplace_service().end_subscription(caller, subscription_id, request_time())
-    return json_response(200, SubscriptionView.of(ended).model_dump(mode="json"))
+    return json_response(200, SubscriptionView.of(ended))
