@@ -13,6 +13,7 @@ from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
 from aws_lambda_powertools.event_handler.router import APIGatewayRouter
 
+from audiens.api.billing_csv import invoice_csv, report_csv, report_row
 from audiens.api.billing_documents import billing_caller, credit_summary, pdf_response, wants_pdf
 from audiens.api.billing_models import (
     CSV_RESPONSES,
@@ -27,7 +28,6 @@ from audiens.api.billing_models import (
     VoidRequest,
     json_or_csv,
 )
-from audiens.api.billing_csv import invoice_csv, report_csv, report_row
 from audiens.api.csv_render import csv_response, wants_csv
 from audiens.api.http import json_response, request_time, require_role, roles
 from audiens.domain.accounts import OPERATOR
