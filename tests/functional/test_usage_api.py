@@ -33,6 +33,13 @@ def put(
     return api.call("PUT", path, {"rows": rows}, key=key, now=now)
 
 
+def put_file(drops: UsageDrops, ticket: dict[str, Any], content: bytes, *, time: datetime = IN_WINDOW) -> Any:
+    """Puts a file through the upload's presigned URL (moto serves it) and delivers S3's event: the outcome."""
+    assert requests.put(ticket["upload_url"], data=content, timeout=5).status_code == 200
+    etag = drops.s3.head_object(Bucket=ticket["bucket"], Key=ticket["key"])["ETag"].strip('"')
+    return drops.deliver(object_created(ticket["bucket"], ticket["key"], content, time=time, etag=etag))
+
+
 # ------------------------------------------------------------------------------------------ reading
 
 
@@ -56,6 +63,76 @@ def test_given_mapped_segments_when_get_usage_then_every_key_with_null_usage_and
         ("seg_z", "dst_1", None),
     ]
     assert [r["content_optimization"] for r in result.body["rows"]] == [False, True, False, False]
+
+
+def test_given_reported_usage_when_get_usage_then_the_whole_body_field_by_field(
+    api: ApiClient, buyer: dict[str, Any]
+) -> None:
+    put(api, buyer["api_key"], [{"segment_id": "seg_y", "destination_id": "dst_1", "usage": 1_250}])
+    put(
+        api,
+        buyer["api_key"],
+        [{"provider_name": "Data Provider A", "feed_name": "Data Feed A", "use_case": "modeling", "usage": 7}],
+        path=FEEDS,
+    )
+    window = {
+        "opens_at": "2026-11-01T00:00:00Z",
+        "closes_at": "2026-11-06T00:00:00Z",
+        "state": "open",
+        "period_state": "OPEN",
+        "due_day": 5,
+    }
+
+    segments = api.call("GET", SEGMENTS, key=buyer["api_key"], query={"limit": "2"}, now=IN_WINDOW)
+    assert segments.status == 200, segments.body
+    expected_segments = {
+        "period": PERIOD,
+        "kind": "segments",
+        "window": window,
+        "rows": [
+            {
+                "segment_id": "seg_x",
+                "segment_name": "Sports fans",
+                "destination_id": "dst_1",
+                "destination_name": "Example DSP",
+                "content_optimization": False,
+                "usage": None,
+            },
+            {
+                "segment_id": "seg_x",
+                "segment_name": "Sports fans",
+                "destination_id": "dst_co",
+                "destination_name": "Content optimizer",
+                "content_optimization": True,
+                "usage": None,
+            },
+        ],
+        "next_cursor": "seg_x|dst_co",
+    }
+    assert json.dumps(segments.body) == json.dumps(expected_segments)  # the fields in this order too
+    rest = api.call("GET", SEGMENTS, key=buyer["api_key"], query={"cursor": "seg_x|dst_co"}, now=IN_WINDOW).body
+    assert [(r["segment_id"], r["usage"]) for r in rest["rows"]] == [("seg_y", 1_250), ("seg_z", None)]
+    assert rest["next_cursor"] is None
+
+    feeds = api.call("GET", FEEDS, key=buyer["api_key"], now=IN_WINDOW)
+    assert feeds.status == 200, feeds.body
+    feed = {
+        "provider_id": "acc_provider_a",
+        "provider_name": "Data Provider A",
+        "feed_id": "feed_a",
+        "feed_name": "Data Feed A",
+    }
+    expected_feeds = {
+        "period": PERIOD,
+        "kind": "feeds",
+        "window": window,
+        "rows": [
+            {**feed, "use_case": "activation", "unit": "cpm", "usage": None},
+            {**feed, "use_case": "modeling", "unit": "cpm", "usage": 7},
+        ],
+        "next_cursor": None,
+    }
+    assert json.dumps(feeds.body) == json.dumps(expected_feeds)
 
 
 def test_given_a_provider_key_when_reading_usage_then_403(api: ApiClient, make_account: Any) -> None:
@@ -335,13 +412,7 @@ def test_given_a_presigned_upload_when_the_file_is_put_and_ingested_then_the_upl
     api: ApiClient, buyer: dict[str, Any], drops: UsageDrops
 ) -> None:
     ticket = api.call("POST", f"/v1/usage/{PERIOD}/uploads", {"kind": "segments"}, key=buyer["api_key"]).body
-    content = b"Segment ID,Destination ID,Usage\nseg_x,dst_1,1000000\n"
-    put_result = requests.put(ticket["upload_url"], data=content, timeout=5)  # moto serves the presigned URL
-    assert put_result.status_code == 200
-    head = drops.s3.head_object(Bucket=ticket["bucket"], Key=ticket["key"])
-    outcome = drops.deliver(
-        object_created(ticket["bucket"], ticket["key"], content, time=IN_WINDOW, etag=head["ETag"].strip('"'))
-    )
+    outcome = put_file(drops, ticket, b"Segment ID,Destination ID,Usage\nseg_x,dst_1,1000000\n")
     assert outcome["status"] == "accepted" and outcome["upload_id"] == ticket["upload_id"]
     upload = api.call("GET", f"/v1/usage/uploads/{ticket['upload_id']}", key=buyer["api_key"]).body
     assert (upload["status"], upload["rows"], upload["accepted_rows"], upload["rejected_rows"], upload["errors"]) == (
@@ -352,6 +423,51 @@ def test_given_a_presigned_upload_when_the_file_is_put_and_ingested_then_the_upl
         [],
     )
     assert stored(buyer["account_id"]) == {("seg_x", "dst_1"): 1_000_000}
+
+
+def test_given_a_rejected_upload_when_read_then_every_field_of_its_body(
+    api: ApiClient, buyer: dict[str, Any], drops: UsageDrops
+) -> None:
+    created = api.call("POST", f"/v1/usage/{PERIOD}/uploads", {"kind": "segments"}, key=buyer["api_key"], now=IN_WINDOW)
+    assert created.status == 201, created.body
+    ticket = created.body
+    assert list(ticket) == ["upload_id", "upload_url", "bucket", "key", "period", "kind", "status", "expires_in"]
+    assert (ticket["period"], ticket["kind"], ticket["status"], ticket["expires_in"]) == (
+        PERIOD,
+        "segments",
+        "pending",
+        3600,
+    )
+    content = b"Segment ID,Destination ID,Usage\nseg_nope,dst_1,5\n"
+    put_file(drops, ticket, content, time=datetime(2026, 11, 3, 11, 30, 5, tzinfo=UTC))
+
+    result = api.call("GET", f"/v1/usage/uploads/{ticket['upload_id']}", key=buyer["api_key"])
+    assert result.status == 200, result.body
+    body = result.body
+    expected = {
+        "upload_id": ticket["upload_id"],
+        "period": PERIOD,
+        "kind": "segments",
+        "status": "rejected",
+        "rows": 1,
+        "errors": [{"line": 2, "code": "not_found", "message": body["errors"][0]["message"]}],
+        "accepted_rows": 0,
+        "rejected_rows": 1,
+        "changed": 0,
+        "origin": "api",
+        "bucket": ticket["bucket"],
+        "key": ticket["key"],
+        "size": len(content),
+        "sha256": None,  # a rejected file has no checksum: only valid files are checked for duplicates
+        "duplicate_of": None,
+        "created_at": "2026-11-03T10:00:00Z",
+        "received_at": "2026-11-03T11:30:05Z",
+        "finished_at": "2026-11-03T11:30:05Z",
+    }
+    assert json.dumps(body) == json.dumps(expected)  # the fields in this order too
+    assert "seg_nope" in body["errors"][0]["message"]
+    listed = api.call("GET", "/v1/usage/uploads", key=buyer["api_key"]).body
+    assert listed == {"uploads": [expected], "next_cursor": None}
 
 
 def test_given_a_closed_window_when_an_upload_is_created_then_409(api: ApiClient, buyer: dict[str, Any]) -> None:
@@ -388,12 +504,7 @@ def test_given_a_presigned_url_used_again_after_its_file_finished_then_the_new_f
     ticket = api.call("POST", f"/v1/usage/{PERIOD}/uploads", {"kind": "segments"}, key=buyer["api_key"]).body
     outcomes = []
     for usage in (10, 20):
-        content = f"Segment ID,Destination ID,Usage\nseg_x,dst_1,{usage}\n".encode()
-        assert requests.put(ticket["upload_url"], data=content, timeout=5).status_code == 200
-        etag = drops.s3.head_object(Bucket=ticket["bucket"], Key=ticket["key"])["ETag"].strip('"')
-        outcomes.append(
-            drops.deliver(object_created(ticket["bucket"], ticket["key"], content, time=IN_WINDOW, etag=etag))
-        )
+        outcomes.append(put_file(drops, ticket, f"Segment ID,Destination ID,Usage\nseg_x,dst_1,{usage}\n".encode()))
     assert [o["status"] for o in outcomes] == ["accepted", "accepted"]
     assert outcomes[0]["upload_id"] == ticket["upload_id"] != outcomes[1]["upload_id"]
     assert sorted(u["origin"] for u in uploads(api, buyer)) == ["api", "api"]

@@ -2,22 +2,29 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+import json
+from datetime import UTC, datetime, timedelta, timezone
 from typing import Any
 
 import pytest
+from pydantic import BaseModel
 
+from audiens.api.usage import FeedUsageRow, SegmentUsageRow, UploadView
 from audiens.domain.periods import Period
 from audiens.domain.usage_reports import (
     FeedUsageKey,
+    FeedUsageLine,
     SegmentUsageKey,
+    SegmentUsageLine,
     UploadRecord,
+    UsageLine,
     check_api_rows,
     diff_usage,
     parse_upload_key,
     upload_key,
 )
 from audiens.errors import ValidationError
+from audiens.services.usage_reporting import json_chars
 
 SEG = SegmentUsageKey("seg_x", "Sports fans", "dst_1", "DSP")
 CO = SegmentUsageKey("seg_x", "Sports fans", "dst_co", "Optimizer", content_optimization=True)
@@ -177,22 +184,24 @@ def test_given_a_file_name_too_long_when_parsed_then_the_error_names_the_length_
     assert "must end in .csv" not in error.value.message
 
 
+def upload_record(**fields: Any) -> UploadRecord:
+    base: dict[str, Any] = {
+        "upload_id": "upl_1",
+        "account_id": "acc_1",
+        "period": "2026-10",
+        "kind": "segments",
+        "status": "rejected",
+        "origin": "drop",
+        "bucket": "b",
+        "key": "acc_1/2026-10/segments/x.csv",
+        "created_at": datetime(2026, 11, 3, 10, tzinfo=UTC),
+    }
+    return UploadRecord(**{**base, **fields})
+
+
 def test_given_an_upload_record_when_serialised_then_the_api_fields() -> None:
-    record = UploadRecord(
-        upload_id="upl_1",
-        account_id="acc_1",
-        period="2026-10",
-        kind="segments",
-        status="rejected",
-        origin="drop",
-        bucket="b",
-        key="acc_1/2026-10/segments/x.csv",
-        created_at=datetime(2026, 11, 3, 10, tzinfo=UTC),
-        rows=2,
-        rejected_rows=2,
-        errors=[{"line": 2, "code": "not_found", "message": "m"}],
-    )
-    body = record.to_api()
+    record = upload_record(rows=2, rejected_rows=2, errors=[{"line": 2, "code": "not_found", "message": "m"}])
+    body = UploadView.of(record).model_dump(mode="json")
     assert {k: body[k] for k in ("upload_id", "period", "kind", "status", "rows", "errors")} == {
         "upload_id": "upl_1",
         "period": "2026-10",
@@ -203,3 +212,64 @@ def test_given_an_upload_record_when_serialised_then_the_api_fields() -> None:
     }
     assert body["created_at"] == "2026-11-03T10:00:00Z" and body["finished_at"] is None
     assert record.terminal
+
+
+def test_given_a_finished_upload_record_when_serialised_then_every_field_in_order_timestamps_in_whole_utc_seconds() -> (
+    None
+):
+    record = upload_record(
+        upload_id="upl_2",
+        kind="feeds",
+        status="duplicate",
+        origin="api",
+        key="acc_1/2026-10/feeds/upl_2.csv",
+        created_at=datetime(2026, 11, 3, 10, 0, 0, 250_000, tzinfo=UTC),
+        requested_by="key_1",
+        etag="e",
+        size=42,
+        received_at=datetime(2026, 11, 3, 12, 5, 7, tzinfo=timezone(timedelta(hours=2))),
+        finished_at=datetime(2026, 11, 3, 10, 5, 9, tzinfo=UTC),
+        rows=1,
+        accepted_rows=1,
+        sha256="ab" * 32,
+        duplicate_of="upl_1",
+    )
+    body = UploadView.of(record).model_dump(mode="json")
+    assert list(body.items()) == [
+        ("upload_id", "upl_2"),
+        ("period", "2026-10"),
+        ("kind", "feeds"),
+        ("status", "duplicate"),
+        ("rows", 1),
+        ("errors", []),
+        ("accepted_rows", 1),
+        ("rejected_rows", 0),
+        ("changed", 0),
+        ("origin", "api"),
+        ("bucket", "b"),
+        ("key", "acc_1/2026-10/feeds/upl_2.csv"),
+        ("size", 42),
+        ("sha256", "ab" * 32),
+        ("duplicate_of", "upl_1"),
+        ("created_at", "2026-11-03T10:00:00Z"),
+        ("received_at", "2026-11-03T10:05:07Z"),
+        ("finished_at", "2026-11-03T10:05:09Z"),
+    ]
+    # and the body validates against its model again unchanged (as the API re-validates what a route returns)
+    assert UploadView.model_validate(body).model_dump(mode="json") == body
+
+
+@pytest.mark.parametrize(
+    ("line", "model"),
+    [
+        (SegmentUsageLine("seg_x", "Sports fans", "dst_1", "DSP", False, None), SegmentUsageRow),
+        (SegmentUsageLine("seg_é", 'Ünïcode "quoted"', "dst_1", "", True, 10**15), SegmentUsageRow),
+        (FeedUsageLine("acc_p", "Data Provider A", "feed_a", "Data Feed A", "activation", "cpm", 7), FeedUsageRow),
+        (FeedUsageLine(None, "", "feed_b", "", "modeling", "cpm", None), FeedUsageRow),
+    ],
+)
+def test_given_a_usage_line_when_measured_then_the_json_of_its_response_row_and_a_separator(
+    line: UsageLine, model: type[BaseModel]
+) -> None:
+    row = model.model_validate(line, from_attributes=True).model_dump(mode="json")
+    assert json_chars(line) == len(json.dumps(row)) + 2

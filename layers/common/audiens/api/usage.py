@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, Literal, Self
 
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.event_handler.openapi.params import Query
@@ -12,7 +12,9 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from audiens.api.csv_render import csv_response
 from audiens.api.http import PAGE_MAX, Cursor, Limit, app, json_response, paginate, request_time, require_role, roles
+from audiens.api.response_fields import Instant, OptionalInstant, Text, attributes_of
 from audiens.domain.usage_reports import MAX_API_ROWS
+from audiens.services.usage_reporting import UploadTicket
 from audiens.wiring import usage_service
 
 router = APIGatewayRouter()
@@ -35,9 +37,17 @@ class Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+class _View(BaseModel):
+    """A response built from a service's result, whose attributes are its fields (nested objects' too)."""
+
+    @classmethod
+    def of(cls, source: object) -> Self:
+        return cls.model_validate(source, from_attributes=True)
+
+
 class Window(BaseModel):
-    opens_at: str
-    closes_at: str
+    opens_at: Instant
+    closes_at: Instant
     state: Literal["not_open", "open", "closed"]
     period_state: str = Field(description="OPEN, or CLOSING/CLOSED once the monthly close has begun")
     due_day: int
@@ -62,18 +72,20 @@ class FeedUsageRow(BaseModel):
     usage: int | None = Field(description="Impressions; null when not reported")
 
 
-class SegmentUsageView(BaseModel):
-    period: str
+class _UsagePageView(_View):
+    """A page of usage (a ``UsagePage``; its rows and cursor are the kind's)."""
+
+    period: Text
     kind: str
     window: Window
+
+
+class SegmentUsageView(_UsagePageView):
     rows: list[SegmentUsageRow]
     next_cursor: str | None
 
 
-class FeedUsageView(BaseModel):
-    period: str
-    kind: str
-    window: Window
+class FeedUsageView(_UsagePageView):
     rows: list[FeedUsageRow]
     next_cursor: str | None
 
@@ -114,7 +126,7 @@ class PutFeedUsage(Strict):
     rows: list[FeedUsageRowIn] = Field(description=f"At most {MAX_API_ROWS:,} rows; bigger reports go as CSV files")
 
 
-class PutUsageResponse(BaseModel):
+class PutUsageResponse(_View):  # of a PutResult
     updated: int = Field(description="Values that changed (each with an audit record)")
     unchanged: int = Field(description="Rows equal to the stored value")
 
@@ -129,7 +141,7 @@ class UploadError(BaseModel):
     message: str
 
 
-class UploadView(BaseModel):
+class UploadView(_View):  # of an UploadRecord: API.md's fields first, then where the file is and its checksum
     upload_id: str
     period: str
     kind: str
@@ -145,9 +157,9 @@ class UploadView(BaseModel):
     size: int | None
     sha256: str | None
     duplicate_of: str | None
-    created_at: str
-    received_at: str | None
-    finished_at: str | None
+    created_at: Instant
+    received_at: OptionalInstant
+    finished_at: OptionalInstant
 
 
 class UploadCreated(BaseModel):
@@ -159,6 +171,19 @@ class UploadCreated(BaseModel):
     kind: str
     status: str
     expires_in: int
+
+    @classmethod
+    def of(cls, ticket: UploadTicket) -> Self:
+        """The new upload and where to put its file."""
+        return cls.model_validate({**attributes_of(ticket.record, cls), **attributes_of(ticket, cls)})
+
+
+class TemplateLink(_View):
+    """The body of a 303 (a ``Template`` too big for one response): where to download it."""
+
+    download_url: str
+    expires_in: int
+    filename: str
 
 
 class UploadList(BaseModel):
@@ -177,11 +202,7 @@ def _csv(period: str, kind: str) -> Response[Any]:
         return csv_response(template.body, template.filename)
     # Too big for one API response: a short-lived link to the same CSV in the usage bucket.
     assert template.download_url is not None
-    return json_response(
-        303,
-        {"download_url": template.download_url, "expires_in": template.expires_in, "filename": template.filename},
-        headers={"Location": template.download_url},
-    )
+    return json_response(303, TemplateLink.of(template), headers={"Location": template.download_url})
 
 
 # Upload routes first: their literal segment must win over the ``<period>`` routes.
@@ -195,7 +216,7 @@ def list_uploads(
 ) -> Response[UploadList]:
     caller = require_role("buyer")
     records, next_cursor = paginate(usage_service().list_uploads(caller, period), lambda r: r.upload_id, limit, cursor)
-    return json_response(200, {"uploads": [r.to_api() for r in records], "next_cursor": next_cursor})
+    return json_response(200, UploadList(uploads=[UploadView.of(r) for r in records], next_cursor=next_cursor))
 
 
 @router.get(
@@ -206,7 +227,7 @@ def list_uploads(
 )
 def get_upload(upload_id: str) -> Response[UploadView]:
     caller = require_role("buyer")
-    return json_response(200, usage_service().get_upload(caller, upload_id).to_api())
+    return json_response(200, UploadView.of(usage_service().get_upload(caller, upload_id)))
 
 
 @router.post(
@@ -219,20 +240,7 @@ def get_upload(upload_id: str) -> Response[UploadView]:
 def create_upload(period: str, body: CreateUpload) -> Response[UploadCreated]:
     caller = require_role("buyer")
     ticket = usage_service().create_upload(caller, period, body.kind, now=request_time())
-    record = ticket.record
-    return json_response(
-        201,
-        {
-            "upload_id": record.upload_id,
-            "upload_url": ticket.upload_url,
-            "bucket": record.bucket,
-            "key": record.key,
-            "period": record.period,
-            "kind": record.kind,
-            "status": record.status,
-            "expires_in": ticket.expires_in,
-        },
-    )
+    return json_response(201, UploadCreated.of(ticket))
 
 
 @router.get(
@@ -269,8 +277,8 @@ def get_segment_usage(
     cursor: Annotated[str | None, Query(max_length=500, description="next_cursor of the previous page")] = None,
 ) -> Response[SegmentUsageView]:
     caller = require_role("buyer")
-    view = usage_service().usage_view(caller, period, "segments", now=request_time(), limit=limit, cursor=cursor)
-    return json_response(200, view)
+    page = usage_service().usage_view(caller, period, "segments", now=request_time(), limit=limit, cursor=cursor)
+    return json_response(200, SegmentUsageView.of(page))
 
 
 @router.put(
@@ -283,7 +291,7 @@ def put_segment_usage(period: str, body: PutSegmentUsage) -> Response[PutUsageRe
     caller = require_role("buyer")
     rows = [row.model_dump(exclude_unset=True) for row in body.rows]
     result = usage_service().put_usage(caller, period, "segments", rows, now=request_time(), request_id=_request_id())
-    return json_response(200, {"updated": result.updated, "unchanged": result.unchanged})
+    return json_response(200, PutUsageResponse.of(result))
 
 
 @router.get(
@@ -298,8 +306,8 @@ def get_feed_usage(
     cursor: Annotated[str | None, Query(max_length=500, description="next_cursor of the previous page")] = None,
 ) -> Response[FeedUsageView]:
     caller = require_role("buyer")
-    view = usage_service().usage_view(caller, period, "feeds", now=request_time(), limit=limit, cursor=cursor)
-    return json_response(200, view)
+    page = usage_service().usage_view(caller, period, "feeds", now=request_time(), limit=limit, cursor=cursor)
+    return json_response(200, FeedUsageView.of(page))
 
 
 @router.put(
@@ -312,4 +320,4 @@ def put_feed_usage(period: str, body: PutFeedUsage) -> Response[PutUsageResponse
     caller = require_role("buyer")
     rows = [row.model_dump(exclude_unset=True) for row in body.rows]
     result = usage_service().put_usage(caller, period, "feeds", rows, now=request_time(), request_id=_request_id())
-    return json_response(200, {"updated": result.updated, "unchanged": result.unchanged})
+    return json_response(200, PutUsageResponse.of(result))

@@ -15,7 +15,6 @@ from datetime import datetime
 from typing import Any, Final, Literal
 
 from audiens.domain.periods import Period
-from audiens.domain.time import optional_rfc3339, rfc3339
 from audiens.domain.usage_schema import (
     DUPLICATE_RECORDS,
     FEEDS,
@@ -39,13 +38,16 @@ __all__ = [
     "TERMINAL",
     "ChangeSource",
     "FeedUsageKey",
+    "FeedUsageLine",
     "RowProblem",
     "SegmentUsageKey",
+    "SegmentUsageLine",
     "StoredKey",
     "UploadLocation",
     "UploadRecord",
     "UploadStatus",
     "UsageChange",
+    "UsageLine",
     "check_api_rows",
     "diff_usage",
     "parse_kind",
@@ -117,6 +119,43 @@ class FeedUsageKey:
     @property
     def content_optimization(self) -> bool:
         return self.use_case == CONTENT_OPTIMIZATION
+
+
+@dataclass(frozen=True, slots=True)
+class SegmentUsageLine:
+    """A row of the segment usage listing: a reportable key and its usage (None when not reported). A value
+    reported for a mapping since removed is still billed: its line has empty names."""
+
+    segment_id: str
+    segment_name: str
+    destination_id: str
+    destination_name: str
+    content_optimization: bool
+    usage: int | None
+
+    @property
+    def cursor(self) -> str:
+        return f"{self.segment_id}|{self.destination_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class FeedUsageLine:
+    """A row of the feed usage listing: a subscribed (feed, use case) and its usage (None when not reported)."""
+
+    provider_id: str | None
+    provider_name: str
+    feed_id: str
+    feed_name: str
+    use_case: str
+    unit: str
+    usage: int | None
+
+    @property
+    def cursor(self) -> str:
+        return f"{self.feed_id}|{self.use_case}"
+
+
+UsageLine = SegmentUsageLine | FeedUsageLine
 
 
 @dataclass(frozen=True, slots=True)
@@ -374,26 +413,3 @@ class UploadRecord:
     @property
     def terminal(self) -> bool:
         return self.status in TERMINAL
-
-    def to_api(self) -> dict[str, Any]:
-        """The body of ``GET /v1/usage/uploads/{upload_id}`` (API.md fields first, then the extras)."""
-        return {
-            "upload_id": self.upload_id,
-            "period": self.period,
-            "kind": self.kind,
-            "status": self.status,
-            "rows": self.rows,
-            "errors": self.errors,
-            "accepted_rows": self.accepted_rows,
-            "rejected_rows": self.rejected_rows,
-            "changed": self.changed,
-            "origin": self.origin,
-            "bucket": self.bucket,
-            "key": self.key,
-            "size": self.size,
-            "sha256": self.sha256,
-            "duplicate_of": self.duplicate_of,
-            "created_at": rfc3339(self.created_at),
-            "received_at": optional_rfc3339(self.received_at),
-            "finished_at": optional_rfc3339(self.finished_at),
-        }

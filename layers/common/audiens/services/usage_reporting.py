@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import secrets
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import Any, Final
 
@@ -19,6 +19,7 @@ from audiens.domain.accounts import Principal
 from audiens.domain.periods import (
     DEFAULT_DUE_DAY,
     Period,
+    WindowState,
     ensure_window_open,
     reportable_period,
     window,
@@ -29,10 +30,13 @@ from audiens.domain.usage_reports import (
     MAX_FILE_ROWS,
     ChangeSource,
     FeedUsageKey,
+    FeedUsageLine,
     SegmentUsageKey,
+    SegmentUsageLine,
     StoredKey,
     UploadRecord,
     UsageChange,
+    UsageLine,
     check_api_rows,
     parse_kind,
     upload_key,
@@ -58,7 +62,8 @@ INLINE_CSV_CHARS: Final = 5_000_000
 """Lambda responses are limited to 6 MB: a bigger template (~60,000 segment rows) is handed out through S3."""
 DEFAULT_PAGE_ROWS: Final = 10_000
 PAGE_JSON_CHARS: Final = 4_000_000
-"""A page also stops at this much JSON (ASCII-escaped), so long names cannot reach Lambda's 6 MB response limit."""
+"""A page also stops at this much JSON (ASCII-escaped), so long names cannot reach Lambda's 6 MB response limit:
+see ``json_chars``."""
 API_LEASE_SECONDS: Final = 90
 """A PUT's lease on the buyer's usage (when it needs more than one transaction): the API function's 28 s
 timeout and a minute of clock skew."""
@@ -71,6 +76,37 @@ timeout and a minute of clock skew."""
 class PutResult:
     updated: int
     unchanged: int
+
+
+@dataclass(frozen=True, slots=True)
+class ReportingWindow:
+    """When a period's usage may be reported; ``state`` reads ``closed`` once the period's close has begun,
+    even inside its dates (``period_state`` says how far the close is)."""
+
+    opens_at: datetime
+    closes_at: datetime
+    state: WindowState
+    period_state: str
+    due_day: int
+
+
+@dataclass(frozen=True, slots=True)
+class UsagePage:
+    """One page of a period's usage, in the listing's stable order; ``next_cursor`` names its last line when
+    more follow."""
+
+    period: Period
+    kind: UsageKind
+    window: ReportingWindow
+    rows: tuple[UsageLine, ...]
+    next_cursor: str | None
+
+
+def json_chars(line: UsageLine) -> int:
+    """What a line adds to the page's JSON body (ASCII-escaped, with the separator before the next row): its
+    fields are the response row's, in the same order, with JSON values (str, bool, int or null); a unit test
+    holds it to the response model's dump."""
+    return len(json.dumps(asdict(line))) + 2
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,15 +169,17 @@ class UsageCore:
         self._page_json_chars = page_json_chars
 
     # ------------------------------------------------------------------------------ the window
-    def window_view(self, period: Period, now: datetime) -> dict[str, Any]:
-        """The ``window`` object; a period whose close has begun reads ``closed`` even inside its dates."""
-        view: dict[str, Any] = dict(window(period, self._due_day).to_dict(now))
-        state = self._repo.period_state(period)
-        if state != OPEN:
-            view["state"] = "closed"
-        view["period_state"] = state
-        view["due_day"] = self._due_day
-        return view
+    def reporting_window(self, period: Period, now: datetime) -> ReportingWindow:
+        """The period's window; a period whose close has begun reads ``closed`` even inside its dates."""
+        dates = window(period, self._due_day)
+        period_state = self._repo.period_state(period)
+        return ReportingWindow(
+            opens_at=dates.opens_at,
+            closes_at=dates.closes_at,
+            state=dates.state(now) if period_state == OPEN else "closed",
+            period_state=period_state,
+            due_day=self._due_day,
+        )
 
     def _ensure_open(self, period: Period, now: datetime) -> None:
         ensure_window_open(period, now, self._due_day)
@@ -181,87 +219,78 @@ class UsageReporting(UsageCore):
         now: datetime,
         limit: int = DEFAULT_PAGE_ROWS,
         cursor: str | None = None,
-    ) -> dict[str, Any]:
+    ) -> UsagePage:
+        """A page of at most ``limit`` lines after ``cursor``, ending before its JSON passes the page budget
+        (a first line always fits)."""
         period = Period.parse(period_text)
         kind = parse_kind(kind_text)
         rows = self._current_rows(principal.account_id, period, kind)
         start = 0
         if cursor:
-            start = next((i + 1 for i, row in enumerate(rows) if _row_cursor(row) == cursor), -1)
+            start = next((i + 1 for i, row in enumerate(rows) if row.cursor == cursor), -1)
             if start < 0:
                 raise ValidationError("The cursor is not valid for this listing.", code="invalid_cursor")
-        page: list[dict[str, Any]] = []
+        page: list[UsageLine] = []
         size = 0
         for row in rows[start : start + limit]:
-            size += len(json.dumps(row, default=str)) + 2
+            size += json_chars(row)
             if page and size > self._page_json_chars:
                 break
             page.append(row)
         more = start + len(page) < len(rows)
-        return {
-            "period": str(period),
-            "kind": kind,
-            "window": self.window_view(period, now),
-            "rows": page,
-            "next_cursor": _row_cursor(page[-1]) if more and page else None,
-        }
+        return UsagePage(
+            period=period,
+            kind=kind,
+            window=self.reporting_window(period, now),
+            rows=tuple(page),
+            next_cursor=page[-1].cursor if more and page else None,
+        )
 
-    def _current_rows(self, buyer_id: str, period: Period, kind: UsageKind) -> list[dict[str, Any]]:
+    def _current_rows(self, buyer_id: str, period: Period, kind: UsageKind) -> Sequence[UsageLine]:
+        """Every reportable key with its usage, and the values reported for keys no longer reportable (still
+        billed, shown without names)."""
         stored = {row.key: row for row in self._stored_rows(buyer_id, period, kind)}
-        rows: list[dict[str, Any]] = []
+
+        def usage_of(key: StoredKey) -> int | None:
+            found = stored.pop(key, None)
+            return found.usage if found else None
+
         if kind == SEGMENTS:
-            for seg in self._segment_keys(buyer_id, period).values():
-                found = stored.pop(seg.stored_key, None)
-                rows.append(
-                    {
-                        "segment_id": seg.segment_id,
-                        "segment_name": seg.segment_name,
-                        "destination_id": seg.destination_id,
-                        "destination_name": seg.destination_name,
-                        "content_optimization": seg.content_optimization,
-                        "usage": found.usage if found else None,
-                    }
+            segments = [
+                SegmentUsageLine(
+                    seg.segment_id,
+                    seg.segment_name,
+                    seg.destination_id,
+                    seg.destination_name,
+                    seg.content_optimization,
+                    usage_of(seg.stored_key),
                 )
-            for left in stored.values():  # reported, but no longer mapped: still billed, shown without names
-                rows.append(
-                    {
-                        "segment_id": left.key[0],
-                        "segment_name": "",
-                        "destination_id": left.key[1],
-                        "destination_name": "",
-                        "content_optimization": left.content_optimization,
-                        "usage": left.usage,
-                    }
-                )
-            rows.sort(key=lambda r: (r["segment_id"], r["destination_id"]))
-            return rows
-        for feed in self._feed_keys(buyer_id, period).values():
-            found = stored.pop(feed.stored_key, None)
-            rows.append(
-                {
-                    "provider_id": feed.provider_id,
-                    "provider_name": feed.provider_name,
-                    "feed_id": feed.feed_id,
-                    "feed_name": feed.feed_name,
-                    "use_case": feed.use_case,
-                    "unit": feed.unit,
-                    "usage": found.usage if found else None,
-                }
+                for seg in self._segment_keys(buyer_id, period).values()
+            ]
+            segments += (
+                SegmentUsageLine(left.key[0], "", left.key[1], "", left.content_optimization, left.usage)
+                for left in stored.values()
             )
-        for left in stored.values():
-            rows.append(
-                {
-                    "provider_id": left.provider_id,
-                    "provider_name": "",
-                    "feed_id": left.key[0],
-                    "feed_name": "",
-                    "use_case": left.key[1],
-                    "unit": "cpm",
-                    "usage": left.usage,
-                }
+            segments.sort(key=lambda r: (r.segment_id, r.destination_id))
+            return segments
+        feeds = [
+            FeedUsageLine(
+                feed.provider_id,
+                feed.provider_name,
+                feed.feed_id,
+                feed.feed_name,
+                feed.use_case,
+                feed.unit,
+                usage_of(feed.stored_key),
             )
-        rows.sort(key=lambda r: (r["provider_name"].casefold(), r["feed_name"].casefold(), r["use_case"], r["feed_id"]))
-        return rows
+            for feed in self._feed_keys(buyer_id, period).values()
+        ]
+        feeds += (
+            FeedUsageLine(left.provider_id, "", left.key[0], "", left.key[1], "cpm", left.usage)
+            for left in stored.values()
+        )
+        feeds.sort(key=lambda r: (r.provider_name.casefold(), r.feed_name.casefold(), r.use_case, r.feed_id))
+        return feeds
 
     def _stored_rows(self, buyer_id: str, period: Period, kind: UsageKind) -> Iterator[StoredUsage]:
         return self._repo.usage_rows(buyer_id, period, kind)
@@ -392,9 +421,3 @@ def _change(entry: SegmentUsageKey | FeedUsageKey, key: StoredKey, old: int | No
             key=key, old=old, new=new, content_optimization=entry.content_optimization, provider_id=entry.provider_id
         )
     return UsageChange(key=key, old=old, new=new, content_optimization=entry.content_optimization)
-
-
-def _row_cursor(row: Mapping[str, Any]) -> str:
-    if "segment_id" in row:
-        return f"{row['segment_id']}|{row['destination_id']}"
-    return f"{row['feed_id']}|{row['use_case']}"
