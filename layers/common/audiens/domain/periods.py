@@ -123,10 +123,6 @@ class Window:
             return "open"
         return "closed"
 
-    def to_dict(self, now: datetime) -> dict[str, str]:
-        """The ``window`` object of ``GET /v1/usage/{period}/…``."""
-        return {"opens_at": rfc3339(self.opens_at), "closes_at": rfc3339(self.closes_at), "state": self.state(now)}
-
 
 def _check_due_day(due_day: int) -> None:
     if isinstance(due_day, bool) or not isinstance(due_day, int) or not 1 <= due_day <= _MAX_DUE_DAY:
