@@ -96,7 +96,7 @@ WRITE_UNITS_PER_KEY = 1000.0
 READ_UNITS_PER_KEY = 3000.0
 IDEMPOTENCY_WINDOW_S = 600.0
 
-FAULT_KINDS = ("InternalServerError", "ServiceUnavailable", "ThrottlingException", "LostAnswer")
+FAULT_KINDS = ("InternalServerError", "ServiceUnavailable", "ThrottlingException", "LostAnswer", "TransactionConflict")
 WRITES = frozenset({"PutItem", "UpdateItem", "DeleteItem"})
 DATA_PLANE = frozenset(
     {
@@ -523,6 +523,8 @@ class Limits:
         Kinds: ``InternalServerError``, ``ServiceUnavailable``, ``ThrottlingException``, and ``LostAnswer``
         (the request is carried out, then answered with an InternalServerError), for any data-plane
         operation: a PutItem/UpdateItem/DeleteItem with a condition loses its answer as a transaction does.
+        ``TransactionConflict`` (injected only, never drawn at random): what a single-item write meets when a
+        transaction holds its item (the SDK does not retry it).
         ``where``: only a request whose body contains this text (a key such as ``"SEGMENT#"``, a table name).
         """
         if kind not in FAULT_KINDS:
@@ -554,6 +556,8 @@ class Limits:
             return error(500, "InternalServerError", "Internal server error")
         if kind == "ServiceUnavailable":
             return error(503, "ServiceUnavailable", "Service Unavailable", message_key="Message")
+        if kind == "TransactionConflict":
+            return error(400, "TransactionConflictException", CONFLICT_MESSAGE)
         return error(400, "ThrottlingException", "Rate of requests exceeds the allowed throughput.")
 
     def _count(self, name: str, n: int = 1) -> None:

@@ -223,6 +223,7 @@ def period_state(usage_stack: UsageStack) -> Iterator[Callable[[str, str], None]
     """Sets a period's close state (as the monthly close does) and removes it after the test."""
     from datetime import UTC, datetime
 
+    from audiens.dal.base import retry_conflicts
     from audiens.dal.period_models import PeriodStateItem
     from audiens.wiring import usage_repository
 
@@ -231,9 +232,10 @@ def period_state(usage_stack: UsageStack) -> Iterator[Callable[[str, str], None]
 
     def set_state(period: str, state: str) -> None:
         touched.append(period)
-        PeriodStateItem(
+        item = PeriodStateItem(
             *PeriodStateItem.key(period), period=period, state=state, changed_at=datetime(2026, 11, 6, tzinfo=UTC)
-        ).save()
+        )
+        retry_conflicts(item.save)  # as the close does: a usage transaction may hold the item
 
     yield set_state
     for period in touched:

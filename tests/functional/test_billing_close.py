@@ -20,7 +20,8 @@ from audiens.domain.invoicing import invoice_id_for
 from audiens.domain.periods import Period
 from audiens.ports.billing import BillingRun
 from audiens.services.billing import BillingService
-from local_runtime.dynamodb_limits import ITEM_LIMIT, item_size
+from local_runtime import dynamodb_limits
+from local_runtime.dynamodb_limits import ITEM_LIMIT, Limits, item_size
 from tests.functional.billing_helpers import Billing, standard_world
 from tests.support.aws import REGION, drain
 from tests.support.billing import PERIOD, SCHEDULE_TIME, deliver, utc
@@ -477,3 +478,29 @@ def test_a_payout_plan_larger_than_one_item_is_written_and_read_in_pages(billing
     # And a second fan-in cannot change it
     again = store.plan_payouts(PERIOD, providers[:3])
     assert again.payout_providers == tuple(providers) and again.expected_payouts == 20_000
+
+
+def test_given_a_usage_transaction_holding_the_close_state_when_the_month_closes_then_the_close_waits_it_out(
+    billing: Billing,
+) -> None:
+    # Given a usage transaction (which checks the period's close state) holds the state item twice in a row
+    # as the close begins: DynamoDB refuses the close's write (TransactionConflictException, not retried by
+    # the SDK)
+    standard_world(billing.inputs)
+    engine = Limits(fault_rate=0)
+    engine.learn_tables(boto3.client("dynamodb", region_name=REGION))
+    previous = dynamodb_limits.use(engine)
+    try:
+        for _ in range(2):
+            engine.inject("TransactionConflict", "PutItem", where="STATE")
+        # When the schedule closes the month
+        result = billing.close()
+    finally:
+        dynamodb_limits.use(previous)
+    # Then the close retried its write and went on: the period is closing and every invoice job is queued
+    assert engine.pending_injections() == 0
+    assert billing.state() == "CLOSING"
+    assert result["invoice_jobs_sent"] == 3
+    billing.invoices()
+    billing.payouts()
+    assert_exactly_once(billing)

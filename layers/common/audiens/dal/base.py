@@ -7,7 +7,9 @@ template check can match models to tables without any environment, and nothing c
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+import random
+import time
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -15,7 +17,7 @@ from typing import Any
 from pynamodb.attributes import Attribute
 from pynamodb.connection import Connection
 from pynamodb.constants import STRING
-from pynamodb.exceptions import TransactWriteError
+from pynamodb.exceptions import DeleteError, PutError, TransactWriteError, UpdateError
 from pynamodb.models import Model
 
 from audiens.domain.time import key_timestamp, parse_timestamp
@@ -37,6 +39,26 @@ def cancellation_reasons(error: TransactWriteError) -> list[str]:
 def conditional_failed(error: Exception) -> bool:
     """Whether a single-item write failed on its condition (not on a fault, which is retried and re-raised)."""
     return getattr(error, "cause_response_code", None) == "ConditionalCheckFailedException"
+
+
+# A single-item write on an item a transaction holds is refused (TransactionConflictException), and neither
+# botocore nor PynamoDB retries that: an item every transaction of an area checks (a period's close state)
+# is written through ``retry_conflicts``.
+CONFLICT_RETRIES = 8
+
+
+def retry_conflicts[T](write: Callable[[], T]) -> T:
+    """``write`` (one PutItem, UpdateItem or DeleteItem), retried with jittered backoff while a transaction
+    holds its item; its condition failing or any other error propagates."""
+    for attempt in range(CONFLICT_RETRIES):
+        try:
+            return write()
+        except (PutError, UpdateError, DeleteError) as error:
+            code = getattr(error, "cause_response_code", None)
+            if code != "TransactionConflictException" or attempt == CONFLICT_RETRIES - 1:
+                raise
+            time.sleep(random.uniform(0, 0.02 * 2**attempt))
+    raise AssertionError("unreachable")
 
 
 def connection(region: str) -> Connection:

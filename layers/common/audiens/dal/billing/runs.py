@@ -9,7 +9,7 @@ from datetime import datetime
 from pynamodb.exceptions import DoesNotExist, PutError, TransactWriteError, UpdateError
 from pynamodb.transactions import TransactWrite
 
-from audiens.dal.base import conditional_failed
+from audiens.dal.base import conditional_failed, retry_conflicts
 from audiens.dal.billing.common import (
     BUYERS_PER_CHUNK,
     MAX_TRANSACTION_ITEMS,
@@ -76,7 +76,7 @@ class RunStore(BillingTables):
         pk, sk = PeriodStateItem.key(str(period))
         item = PeriodStateItem(pk, sk, period=str(period), state=CLOSING, changed_at=now, run_id=run_id)
         try:
-            item.save(condition=PeriodStateItem.open_condition())
+            retry_conflicts(lambda: item.save(condition=PeriodStateItem.open_condition()))
             return CLOSING
         except PutError as error:
             if not conditional_failed(error):
