@@ -143,10 +143,15 @@ def test_a_response_that_does_not_match_its_model_is_a_logged_500_not_the_client
 ) -> None:
     # Given a route whose body lacks a field of its response model (a programming error, not bad input)
     account = make_account(["buyer"])
-    monkeypatch.setattr(accounts_api.MeResponse, "of", classmethod(lambda cls, found: {"account_id": "x"}))
+    monkeypatch.setattr(
+        accounts_api.MeResponse, "of", classmethod(lambda cls, found: {"account_id": "x", "email": "secret@x.io"})
+    )
     # When the client calls it
     result = api.call("GET", "/v1/me", key=account["api_key"])
     # Then 500 with the documented error body (nothing of the internals), and the mismatch is logged
     assert (result.status, result.error_code) == (500, "internal_error")
     _assert_error_body(result.body)
     assert "a response does not match its model" in caplog.text
+    [logged] = [r for r in caplog.records if r.getMessage() == "a response does not match its model"]
+    problems = str(logged.problems)  # type: ignore[attr-defined]
+    assert "company_name" in problems and "secret@x.io" not in problems  # where and why, never the body

@@ -163,7 +163,9 @@ def _not_found(_: Exception) -> Response[Any]:
 
 @app.exception_handler(ResponseValidationError)
 def _invalid_response(error: ResponseValidationError) -> Response[Any]:
-    logger.error("a response does not match its model", extra={"problems": error.errors()})
+    # Where and why only: the body itself may hold a secret shown once (a new API key, an ingest key).
+    problems = [{"loc": p.get("loc"), "type": p.get("type"), "msg": p.get("msg")} for p in error.errors()]
+    logger.error("a response does not match its model", extra={"problems": problems})
     return _internal_error()
 
 
